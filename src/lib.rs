@@ -1,0 +1,7 @@
+//! octaverify: proves whether a firewall export lets an Octalarm alarm dialler work.
+//!
+//! Data flows one way: vendor front-ends ([`frontend`]) → the vendor-neutral
+//! policy model ([`model`]) → the packet-set engine ([`space`], [`eval`]) →
+//! requirement checks ([`check`]) → report renderers ([`report`]).
+
+pub mod space;

@@ -1,0 +1,13 @@
+//! The symbolic packet space: exact sets of packets and their rendering.
+
+pub mod dim;
+pub mod interval;
+pub mod packet;
+pub mod render;
+pub mod set;
+
+pub use dim::{DIMS, Dim, Family, State, TcpFlag};
+pub use interval::IntervalSet;
+pub use packet::{Packet, PacketView};
+pub use render::{Names, render_set};
+pub use set::{Cube, PacketSet};
