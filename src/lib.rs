@@ -5,3 +5,5 @@
 //! requirement checks ([`check`]) → report renderers ([`report`]).
 
 pub mod space;
+pub mod eval;
+pub mod model;

@@ -1,0 +1,214 @@
+//! The vendor-neutral policy model every front-end lowers into.
+//!
+//! A policy is a list of chains. Base chains hang off a hook with a priority
+//! (iptables tables map to their fixed priorities, nftables gives its own);
+//! user chains are reached by jumps. Each rule keeps its match as an exact
+//! [`PacketSet`], anything the engine cannot model as an `opaque` note, and the
+//! source span it came from. A base chain's default policy is an explicit rule
+//! too, so findings can point at it like at any other line.
+
+use crate::space::{Family, IntervalSet, PacketSet};
+
+/// One input file, kept whole so that findings can quote and underline lines.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// Where a rule came from: a whole line of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub file: usize,
+    /// 1-based line number.
+    pub line: u32,
+    /// Byte range of the rule's text within the file.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Netfilter hooks, in the order a forwarded packet meets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+        }
+    }
+}
+
+/// What a base chain is for: NAT chains see only the first packet of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainKind {
+    Filter,
+    Nat,
+}
+
+/// Where a base chain attaches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseChain {
+    pub hook: Hook,
+    pub priority: i32,
+    pub kind: ChainKind,
+    /// The family whose packets the chain sees; `None` for both (nft `inet`).
+    pub family: Option<Family>,
+    /// The default verdict, as an explicit rule (`None`: accept, as nft chains without one).
+    pub policy: Option<Rule>,
+}
+
+pub type ChainId = usize;
+
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub table: String,
+    pub name: String,
+    pub base: Option<BaseChain>,
+    pub rules: Vec<Rule>,
+    /// Where the chain was declared.
+    pub span: Option<Span>,
+}
+
+/// What happens to a packet a rule matches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Accept,
+    Drop,
+    /// Drop with an error answer; as final as drop.
+    Reject,
+    Return,
+    Jump(ChainId),
+    Goto(ChainId),
+    /// A statement that does not decide (log, counter, mark, …): evaluation goes on.
+    Continue,
+    /// Source NAT (SNAT to the given addresses, or MASQUERADE when `None`): the
+    /// packet is accepted by this chain and its replies come back to the new address.
+    SourceNat(Option<IntervalSet>),
+    /// An action whose effect is not modelled (DNAT, queue, …): any verdict may follow.
+    Unknown(String),
+}
+
+impl Action {
+    /// Whether a matched packet leaves the chain (for sure) at this rule.
+    pub fn ends_chain(&self) -> bool {
+        !matches!(self, Action::Continue | Action::Jump(_) | Action::Unknown(_))
+    }
+}
+
+/// Whether a rule was written as such or stands for a chain's default policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    Rule,
+    Policy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// The packets the rule's modelled matches accept.
+    pub matches: PacketSet,
+    /// The constructs that also take part in matching but are not modelled; the
+    /// rule may or may not match any packet of `matches`.
+    pub opaque: Option<String>,
+    pub action: Action,
+    pub span: Span,
+    pub kind: RuleKind,
+}
+
+impl Rule {
+    /// Whether any packet's verdict here depends on something unmodelled.
+    pub fn unknown_reason(&self) -> Option<&str> {
+        match (&self.opaque, &self.action) {
+            (Some(o), _) => Some(o),
+            (None, Action::Unknown(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Which vendor syntax a policy came from, so fixes can be written in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Iptables,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Iptables => "iptables",
+        }
+    }
+}
+
+/// A whole firewall, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub format: Format,
+    pub files: Vec<SourceFile>,
+    pub chains: Vec<Chain>,
+    /// The families the export holds rules for.
+    pub families: Vec<Family>,
+}
+
+/// A rule, by chain and position (`None` for the chain's policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleRef {
+    pub chain: ChainId,
+    pub index: Option<usize>,
+}
+
+impl Policy {
+    pub fn rule(&self, r: RuleRef) -> &Rule {
+        let chain = &self.chains[r.chain];
+        match r.index {
+            Some(i) => &chain.rules[i],
+            None => chain
+                .base
+                .as_ref()
+                .and_then(|b| b.policy.as_ref())
+                .expect("policy references point at base chains with a policy"),
+        }
+    }
+
+    /// The text of a span's line(s).
+    pub fn text(&self, s: Span) -> &str {
+        &self.files[s.file].text[s.start..s.end]
+    }
+
+    pub fn file_path(&self, s: Span) -> &str {
+        &self.files[s.file].path
+    }
+
+    /// Base chains a forwarded packet crosses, in order: prerouting, forward,
+    /// postrouting, each by priority.
+    pub fn forward_path(&self) -> Vec<ChainId> {
+        let mut path: Vec<(Hook, i32, ChainId)> = self
+            .chains
+            .iter()
+            .enumerate()
+            .filter_map(|(id, c)| {
+                let b = c.base.as_ref()?;
+                matches!(b.hook, Hook::Prerouting | Hook::Forward | Hook::Postrouting)
+                    .then_some((b.hook, b.priority, id))
+            })
+            .collect();
+        path.sort();
+        path.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    pub fn chain_by_name(&self, table: &str, name: &str) -> Option<ChainId> {
+        self.chains
+            .iter()
+            .position(|c| c.table == table && c.name == name)
+    }
+}
