@@ -7,3 +7,11 @@
 pub mod space;
 pub mod eval;
 pub mod model;
+pub mod diag;
+pub mod frontend;
+pub mod graph;
+pub mod requirements;
+pub mod site;
+pub mod check;
+pub mod report;
+pub mod cli;

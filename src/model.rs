@@ -212,3 +212,13 @@ impl Policy {
             .position(|c| c.table == table && c.name == name)
     }
 }
+
+/// A rule to add: `matches` with `action`, before the rule at `position` of
+/// `chain` (or at its end when `position` is past the last rule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub chain: ChainId,
+    pub position: usize,
+    pub matches: crate::space::Cube,
+    pub action: Action,
+}

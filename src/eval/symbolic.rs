@@ -32,6 +32,13 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Appends the decisions of a later stage and takes its end.
+    pub fn extend(&mut self, later: Outcome) {
+        self.decisions.extend(later.decisions);
+        self.translations.extend(later.translations);
+        self.reached_end = self.reached_end.union(&later.reached_end);
+    }
+
     fn union_of(&self, v: Verdict) -> PacketSet {
         self.decisions
             .iter()
@@ -101,9 +108,14 @@ impl<'p> Evaluator<'p> {
 
     /// Evaluates `input` along the forward path.
     pub fn forward(&self, input: &PacketSet) -> Outcome {
+        self.path(input, &self.policy.forward_path())
+    }
+
+    /// Evaluates `input` through the given base chains, in order.
+    pub fn path(&self, input: &PacketSet, chains: &[ChainId]) -> Outcome {
         let mut out = Outcome::default();
         let mut alive = input.clone();
-        for id in self.policy.forward_path() {
+        for &id in chains {
             let base = self.policy.chains[id].base.as_ref().expect("path chains are base chains");
             let scope = base_chain_scope(base);
             let seen = alive.intersect(&scope);

@@ -391,6 +391,9 @@ pub mod iface {
             return None;
         }
         let bytes = free / 8;
+        if bytes == 0 {
+            return None;
+        }
         let ones = u128::MAX >> (bytes * 8);
         if lo & ones == 0 && hi & ones == ones && lo & !ones == hi & !ones {
             let p = decode(lo);

@@ -9,5 +9,5 @@ pub mod set;
 pub use dim::{DIMS, Dim, Family, State, TcpFlag};
 pub use interval::IntervalSet;
 pub use packet::{Packet, PacketView};
-pub use render::{Names, render_set};
+pub use render::{Names, render_set, render_within};
 pub use set::{Cube, PacketSet};

@@ -28,19 +28,32 @@ impl Names {
 /// At most this many items of one dimension are listed; the rest are counted.
 const MAX_ITEMS: usize = 24;
 
-/// The whole set, one cube per line.
+/// The whole set, its cubes separated by `;`.
 pub fn render_set(s: &PacketSet, names: &Names) -> String {
+    render_within(s, &PacketSet::empty(), names)
+}
+
+/// Dimensions that may go unsaid when they are as the context has them.
+const IMPLIED: [Dim; 7] = [Dim::Sport, Dim::Dport, Dim::Icmp, Dim::State, Dim::Flags, Dim::In, Dim::Out];
+
+/// The set described against a context (the requirement's own traffic): the
+/// ports, states and flags it shares with the context cube holding it go unsaid.
+pub fn render_within(s: &PacketSet, context: &PacketSet, names: &Names) -> String {
     if s.is_empty() {
         return "nothing".into();
     }
     s.cubes()
         .iter()
-        .map(|c| render_cube(c, names))
+        .map(|c| {
+            let ctx = context.cubes().iter().find(|k| c.is_subset(k));
+            render_cube(c, ctx, names)
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
 
-pub fn render_cube(c: &Cube, names: &Names) -> String {
+pub fn render_cube(c: &Cube, context: Option<&Cube>, names: &Names) -> String {
+    let implied = |d: Dim| IMPLIED.contains(&d) && context.is_some_and(|k| k.get(d) == c.get(d));
     let fam_set = c.get(Dim::Family);
     let family = fam_set.is_single().map(Family::from_value);
     let mut parts: Vec<String> = Vec::new();
@@ -51,11 +64,11 @@ pub fn render_cube(c: &Cube, names: &Names) -> String {
     let single_proto = protos.is_single().map(|p| p as u8);
     parts.push(render_proto(protos));
     for (d, word) in [(Dim::Sport, "sport"), (Dim::Dport, "dport")] {
-        if !is_full(c, d) {
+        if !is_full(c, d) && !implied(d) {
             parts.push(format!("{word} {}", list(c.get(d), |v| v.to_string())));
         }
     }
-    if !is_full(c, Dim::Icmp) {
+    if !is_full(c, Dim::Icmp) && !implied(Dim::Icmp) {
         let v6 = single_proto == Some(proto::ICMPV6);
         parts.push(render_icmp(c.get(Dim::Icmp), v6));
     }
@@ -69,7 +82,7 @@ pub fn render_cube(c: &Cube, names: &Names) -> String {
         }
     }
     for (d, word) in [(Dim::In, "in"), (Dim::Out, "out")] {
-        if !is_full(c, d) {
+        if !is_full(c, d) && !implied(d) {
             let text = names
                 .lookup(d, c.get(d))
                 .map(str::to_string)
@@ -77,10 +90,10 @@ pub fn render_cube(c: &Cube, names: &Names) -> String {
             parts.push(format!("{word} {text}"));
         }
     }
-    if !is_full(c, Dim::State) {
+    if !is_full(c, Dim::State) && !implied(Dim::State) {
         parts.push(format!("state {}", list(c.get(Dim::State), |v| State::name(v).into())));
     }
-    if !is_full(c, Dim::Flags) {
+    if !is_full(c, Dim::Flags) && !implied(Dim::Flags) {
         parts.push(format!(
             "flags {}",
             list(c.get(Dim::Flags), |v| TcpFlag::names(v as u8))
@@ -213,12 +226,12 @@ mod tests {
             .with(Dim::Dport, IntervalSet::from_ranges(vec![(137, 139), (1900, 1900)])).unwrap()
             .with(Dim::Dst, v4("0.0.0.0/0").difference(&v4("10.0.0.0/8"))).unwrap();
         assert_eq!(
-            render_cube(&c, &Names::default()),
+            render_cube(&c, None, &Names::default()),
             "udp dport 137-139,1900 to 0.0.0.0/0 except 10.0.0.0/8"
         );
         let mut names = Names::default();
         names.add(Dim::Dst, c.get(Dim::Dst).clone(), "internet");
-        assert_eq!(render_cube(&c, &names), "udp dport 137-139,1900 to internet");
+        assert_eq!(render_cube(&c, None, &names), "udp dport 137-139,1900 to internet");
     }
 
     #[test]
@@ -230,7 +243,7 @@ mod tests {
             .with(Dim::In, IntervalSet::range(lo, hi)).unwrap()
             .with(Dim::Out, IntervalSet::point(iface::encode("ppp0")).complement(u128::MAX)).unwrap();
         assert_eq!(
-            render_cube(&c, &Names::default()),
+            render_cube(&c, None, &Names::default()),
             "icmp type echo-request in eth+ out any except ppp0"
         );
     }

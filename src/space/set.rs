@@ -156,9 +156,10 @@ fn preferred(d: Dim, s: &IntervalSet) -> u128 {
         Dim::Sport if s.contains(1024) => 1024,
         Dim::Sport | Dim::Dport if min == 0 && s.contains(1) => 1,
         Dim::Src | Dim::Dst if s.contains(min.wrapping_add(1)) && min.wrapping_add(1) != 0 => min + 1,
+        // Unconstrained interfaces read best as a typical LAN → WAN pair.
         Dim::In | Dim::Out if min == 0 => {
-            let eth0 = super::dim::iface::encode("eth0");
-            if s.contains(eth0) { eth0 } else { min }
+            let name = super::dim::iface::encode(if d == Dim::In { "eth1" } else { "eth0" });
+            if s.contains(name) { name } else { min }
         }
         _ => min,
     }
@@ -264,6 +265,13 @@ impl PacketSet {
     /// One packet of the set, if it has any.
     pub fn witness(&self) -> Option<Packet> {
         self.cubes.first().map(Cube::witness)
+    }
+
+    /// The packets of the set whose `d` lies in `s`.
+    pub fn restrict(&self, d: Dim, s: &IntervalSet) -> PacketSet {
+        PacketSet {
+            cubes: self.cubes.iter().filter_map(|c| c.clone().restrict(d, s)).collect(),
+        }
     }
 
     /// Applies a per-cube mapping (used for replies) and collects the images.

@@ -1,0 +1,292 @@
+//! One requirement part through the firewall and back, and what fails in it.
+
+use super::flow;
+use super::spaces::Part;
+use super::Checker;
+use crate::eval::symbolic::Outcome;
+use crate::eval::Verdict;
+use crate::model::{Action, ChainId, Hook, Policy, RuleKind, RuleRef, Suggestion};
+use crate::report::{self, FindingKind, Role, RuleCite, Warning};
+use crate::space::dim::addr;
+use crate::space::{Cube, Dim, IntervalSet, PacketSet, State, render_set, render_within};
+
+/// NAT chains at this priority translate replies back (nftables `dstnat`,
+/// iptables nat PREROUTING); earlier prerouting chains still see the reply
+/// addressed to the translated address.
+const DSTNAT_PRIORITY: i32 = -100;
+
+/// A failing part of a requirement, before rendering.
+pub(super) struct RawFinding {
+    kind: FindingKind,
+    set: PacketSet,
+    /// The requirement traffic the set is part of, for rendering.
+    context: PacketSet,
+    rules: Vec<(RuleRef, Role)>,
+    fixes: Vec<Suggestion>,
+    reason: Option<String>,
+}
+
+pub(super) struct PartResult {
+    pub works: PacketSet,
+    pub unknown: PacketSet,
+    pub findings: Vec<RawFinding>,
+    /// Rules that accept the dialler's traffic with a broader source.
+    pub broad_rules: Vec<RuleRef>,
+}
+
+/// Reply packets whose fate is unknown for a reason no rule carries.
+struct LooseUnknown {
+    set: PacketSet,
+    rule: RuleRef,
+    reason: String,
+}
+
+impl Checker<'_> {
+    pub(super) fn part(&self, part: &Part) -> PartResult {
+        let fwd = self.ev.forward(&part.space);
+        let fwd_ok = fwd.accepted();
+        let (rep, loose) = self.replies(&fwd, &fwd_ok, part);
+        let works = flow::requests(&rep.accepted()).intersect(&fwd_ok);
+        let mut unknown = fwd.unknown().intersect(&part.space);
+        unknown = unknown.union(&flow::requests(&rep.unknown()));
+        for l in &loose {
+            unknown = unknown.union(&l.set);
+        }
+        let mut findings = Vec::new();
+        for (set, rule) in fwd.dropped() {
+            findings.push(self.forward_finding(set, rule, part));
+        }
+        for (set, rule) in rep.dropped() {
+            let set = flow::requests(&set).difference(&unknown);
+            if set.is_empty() {
+                continue;
+            }
+            findings.push(self.reply_finding(set, rule, part));
+        }
+        findings.extend(self.unknown_findings(&unknown, &part.space, &fwd, &rep, loose));
+        PartResult { broad_rules: self.broad_rules(&fwd, &works, part), works, unknown, findings }
+    }
+
+    /// Evaluates the replies of the accepted packets, minding source NAT: a
+    /// reply reaches the prerouting chains before `dstnat` still addressed to
+    /// the translated address.
+    fn replies(&self, fwd: &Outcome, fwd_ok: &PacketSet, part: &Part) -> (Outcome, Vec<LooseUnknown>) {
+        let path = self.policy.forward_path();
+        let (early, late): (Vec<ChainId>, Vec<ChainId>) = path.iter().partition(|&&c| {
+            let b = self.policy.chains[c].base.as_ref().expect("path chains are base chains");
+            b.hook == Hook::Prerouting && b.priority < DSTNAT_PRIORITY
+        });
+        let mut out = Outcome::default();
+        let mut loose = Vec::new();
+        let mut rest = fwd_ok.clone();
+        let dialler = IntervalSet::point(addr::value(part.dialler));
+        for tr in &fwd.translations {
+            let natted = rest.intersect(&tr.set);
+            if natted.is_empty() {
+                continue;
+            }
+            rest = rest.difference(&natted);
+            let reply = flow::replies(&natted);
+            let wan = self.site.interfaces.wan_address.filter(|a| crate::space::Family::of(*a) == part.family);
+            let to = tr.to.clone().or_else(|| wan.map(|a| IntervalSet::point(addr::value(a))));
+            let translated_dst = to.clone().unwrap_or_else(|| IntervalSet::range(0, part.family.addr_max()));
+            let translated = with_dim(&reply, Dim::Dst, &translated_dst);
+            let back = |s: &PacketSet| with_dim(s, Dim::Dst, &dialler);
+            let e = self.ev.path(&translated, &early);
+            let passed = if translated_dst.is_single().is_some() {
+                for d in &e.decisions {
+                    out.decisions.push(crate::eval::symbolic::Decision { set: back(&d.set), verdict: d.verdict, rule: d.rule });
+                }
+                back(&e.reached_end)
+            } else {
+                // The reply address is one of several (or unknown): a part fails
+                // for sure only when it fails whatever the address.
+                let failing = translated.difference(&e.accepted());
+                let mut certain = PacketSet::empty();
+                for (set, rule) in e.dropped() {
+                    let whole: Vec<Cube> = set.cubes().iter().filter(|c| *c.get(Dim::Dst) == translated_dst).cloned().collect();
+                    let whole = PacketSet::from_disjoint(whole);
+                    if !whole.is_empty() {
+                        certain = certain.union(&whole);
+                        out.decisions.push(crate::eval::symbolic::Decision { set: back(&whole), verdict: Verdict::Drop, rule });
+                    }
+                }
+                let doubtful = back(&failing.difference(&certain)).difference(&back(&certain));
+                if !doubtful.is_empty() {
+                    let reason = match &tr.to {
+                        None => "replies come back to the MASQUERADE address, which the export does not give (set wan_address under [interfaces])".to_string(),
+                        Some(_) => "replies come back to one of several SNAT addresses, and rules before nat PREROUTING treat them differently".to_string(),
+                    };
+                    loose.push(LooseUnknown { set: flow::requests(&doubtful), rule: tr.rule, reason });
+                }
+                reply.difference(&back(&failing))
+            };
+            out.extend(self.ev.path(&passed, &late));
+        }
+        out.extend(self.ev.forward(&flow::replies(&rest)));
+        (out, loose)
+    }
+
+    fn forward_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
+        let role = if rule.index.is_none() { Role::Policy } else { Role::Blocking };
+        let mut rules = vec![(rule, role)];
+        let kind = match self.later_accept(rule, &set) {
+            Some(allowing) => {
+                rules.push((allowing, Role::Allowing));
+                FindingKind::Shadowed
+            }
+            None => FindingKind::Missing,
+        };
+        let fixes = part
+            .fix_cores
+            .iter()
+            .filter(|core| set.intersects(&PacketSet::from((*core).clone())))
+            .map(|core| self.suggestion(rule, core.clone()))
+            .collect();
+        RawFinding { kind, set, context: part.space.clone(), rules, fixes, reason: None }
+    }
+
+    fn reply_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
+        let role = if rule.index.is_none() { Role::Policy } else { Role::Blocking };
+        // Accept what conntrack knows to belong to the dialler's connections.
+        let mut core = crate::space::Cube::family(part.family)
+            .with(Dim::Dst, part.sources.clone()).expect("not empty")
+            .with(Dim::State, IntervalSet::from_ranges(vec![(State::ESTABLISHED, State::RELATED)])).expect("not empty");
+        for (dim, name) in [(Dim::In, &part.wan), (Dim::Out, &part.lan)] {
+            if let Some(n) = name {
+                core = core.with(dim, IntervalSet::point(crate::space::dim::iface::encode(n))).expect("a point");
+            }
+        }
+        RawFinding { kind: FindingKind::ReplyBlocked, set, context: part.space.clone(), rules: vec![(rule, role)], fixes: vec![self.suggestion(rule, core)], reason: None }
+    }
+
+    /// An accept rule after `rule` (in its chain, or after the jump in a chain
+    /// that calls it) that would take part of `set` had `rule` not dropped it.
+    fn later_accept(&self, rule: RuleRef, set: &PacketSet) -> Option<RuleRef> {
+        let from = rule.index? + 1;
+        let scan = |chain: ChainId, from: usize| {
+            self.policy.chains[chain].rules.iter().enumerate().skip(from).find_map(|(i, r)| {
+                (r.action == Action::Accept && r.matches.intersects(set)).then_some(RuleRef { chain, index: Some(i) })
+            })
+        };
+        scan(rule.chain, from).or_else(|| {
+            self.policy.chains.iter().enumerate().find_map(|(caller, c)| {
+                c.rules.iter().position(|r| matches!(r.action, Action::Jump(t) | Action::Goto(t) if t == rule.chain))
+                    .and_then(|i| scan(caller, i + 1))
+            })
+        })
+    }
+
+    /// An accept rule for `core` before `rule` (or at the end of the chain, for a policy).
+    fn suggestion(&self, rule: RuleRef, core: Cube) -> Suggestion {
+        let position = rule.index.unwrap_or(self.policy.chains[rule.chain].rules.len());
+        Suggestion { chain: rule.chain, position, matches: core, action: Action::Accept }
+    }
+
+    /// Attributes unknown packets to the rules whose unmodelled parts they met.
+    fn unknown_findings(&self, unknown: &PacketSet, context: &PacketSet, fwd: &Outcome, rep: &Outcome, loose: Vec<LooseUnknown>) -> Vec<RawFinding> {
+        let mut left = unknown.clone();
+        let mut out = Vec::new();
+        let forward = fwd.decisions.iter().map(|d| (d.set.clone(), d.rule));
+        let backward = rep.decisions.iter().map(|d| (flow::requests(&d.set), d.rule));
+        let mut candidates: Vec<(PacketSet, RuleRef, String)> = forward
+            .chain(backward)
+            .filter_map(|(set, r)| self.policy.rule(r).unknown_reason().map(|why| (set, r, why.to_string())))
+            .collect();
+        candidates.extend(loose.into_iter().map(|l| (l.set, l.rule, l.reason)));
+        for (set, rule, reason) in candidates {
+            let part = left.intersect(&set);
+            if part.is_empty() {
+                continue;
+            }
+            left = left.difference(&part);
+            out.push(RawFinding { kind: FindingKind::Unknown, set: part, context: context.clone(), rules: vec![(rule, Role::Unmodelled)], fixes: Vec::new(), reason: Some(reason) });
+        }
+        out
+    }
+
+    /// Explicit accept rules that take the dialler's working traffic with a
+    /// source broader than the dialler.
+    fn broad_rules(&self, fwd: &Outcome, works: &PacketSet, part: &Part) -> Vec<RuleRef> {
+        fwd.decisions
+            .iter()
+            .filter(|d| d.verdict == Verdict::Accept && d.set.intersects(works))
+            .filter(|d| {
+                let r = self.policy.rule(d.rule);
+                r.kind == RuleKind::Rule && r.action == Action::Accept
+                    && r.matches.cubes().iter().any(|c| !c.get(Dim::Src).is_subset(&part.sources))
+            })
+            .map(|d| d.rule)
+            .collect()
+    }
+
+    pub(super) fn broad_source_warning(&self, r: RuleRef) -> Warning {
+        let rule = self.policy.rule(r);
+        let family = rule.matches.cubes().first().and_then(|c| c.get(Dim::Family).is_single()).map_or(crate::space::Family::Ipv4, crate::space::Family::from_value);
+        let mut srcs = IntervalSet::empty();
+        for c in rule.matches.cubes() {
+            srcs = srcs.union(c.get(Dim::Src));
+        }
+        let shown = render_set(&PacketSet::from(Cube::family(family).with(Dim::Src, srcs).expect("not empty")), &self.names);
+        Warning {
+            id: "broad-source",
+            message: format!(
+                "line {} accepts the dialler's traffic for a broader source than the dialler ({}); a /24 as in the vendor's examples opens the whole subnet",
+                rule.span.line,
+                shown.trim_start_matches("any protocol ").trim()
+            ),
+            rules: vec![cite(self.policy, r, Role::Allowing)],
+        }
+    }
+
+    pub(super) fn unreachable_chain_warnings(&self) -> Vec<Warning> {
+        let reached = crate::graph::reachable(self.policy);
+        self.policy
+            .chains
+            .iter()
+            .zip(reached)
+            .filter(|(c, seen)| !seen && !c.rules.is_empty())
+            .map(|(c, _)| Warning {
+                id: "unreachable-chain",
+                message: format!("chain {} of table {} is never jumped to, so its {} rules never apply", c.name, c.table, c.rules.len()),
+                rules: Vec::new(),
+            })
+            .collect()
+    }
+
+    pub(super) fn render_finding(&self, f: &RawFinding) -> report::Finding {
+        let mut rules: Vec<RuleCite> = f.rules.iter().map(|&(r, role)| cite(self.policy, r, role)).collect();
+        rules.sort_by_key(|c| c.line);
+        let fix: Vec<String> = f.fixes.iter().map(|s| crate::frontend::write_fix(self.policy, s)).collect();
+        report::Finding {
+            kind: f.kind,
+            space: render_within(&f.set, &f.context, &self.names),
+            witness: f.set.witness().expect("findings are never empty").describe(),
+            rules,
+            fix: (!fix.is_empty()).then(|| fix.join("\n")),
+            reason: f.reason.clone(),
+        }
+    }
+}
+
+/// A set with one dimension replaced in every cube.
+fn with_dim(s: &PacketSet, d: Dim, v: &IntervalSet) -> PacketSet {
+    s.map_cubes(|c| c.clone().with(d, v.clone()))
+}
+
+pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
+    let rule = policy.rule(r);
+    let chain = &policy.chains[r.chain];
+    RuleCite {
+        file: policy.file_path(rule.span).to_string(),
+        line: rule.span.line,
+        text: policy.text(rule.span).trim().to_string(),
+        role,
+        chain: format!("{} {}", chain.table, chain.name),
+    }
+}
+
+/// A prefix as written by people: a host without `/32`.
+pub(super) fn net_text(n: ipnet::IpNet) -> String {
+    if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() }
+}

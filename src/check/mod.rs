@@ -1,0 +1,187 @@
+//! Requirement checks: each requirement's packet space goes through the
+//! symbolic evaluator, forward and back, and comes out as a status with
+//! findings: the failing sub-spaces, the deciding rules, a witness packet and a
+//! fix written by the policy's own front-end.
+
+pub mod flow;
+mod findings;
+pub mod spaces;
+
+use crate::eval::symbolic::Evaluator;
+use crate::model::Policy;
+use crate::report::{
+    Input, OptionResult, OptionStatus, Report, RequirementResult, SiteView, Status, Verdict,
+};
+use crate::requirements::{Requirement, RequirementSet, Severity};
+use crate::site::{Mode, Site};
+use crate::space::{Names, PacketSet};
+use std::collections::HashMap;
+
+/// Checks a policy against a requirement set for one site.
+pub fn check(policy: &Policy, site: &Site, reqs: &RequirementSet) -> Result<Report, crate::diag::Error> {
+    let checker = Checker {
+        policy,
+        site,
+        ev: Evaluator::new(policy),
+        names: spaces::names(site),
+    };
+    let mut results: HashMap<String, Evaluated> = HashMap::new();
+    let mut evaluate = |r: &Requirement| -> Evaluated {
+        results.entry(r.id.clone()).or_insert_with(|| checker.requirement(r)).clone()
+    };
+
+    // Egress options: the one the mode names, or every option in auto mode.
+    let chosen: Vec<_> = match site.mode.option() {
+        Some(id) => {
+            let o = reqs.options.iter().find(|o| o.id == id).ok_or_else(|| {
+                crate::diag::Error::Usage(format!("mode {id}: the requirement set has no option `{id}`"))
+            })?;
+            vec![o]
+        }
+        None => reqs.options.iter().collect(),
+    };
+    let mut options = Vec::new();
+    let mut requirement_rows = Vec::new();
+    for o in chosen {
+        let rows: Vec<RequirementResult> = o
+            .requirements
+            .iter()
+            .map(|id| {
+                let r = reqs.requirement(id).expect("requirement sets are validated on load");
+                evaluate(r).row(r, Some(&o.id))
+            })
+            .collect();
+        let status = option_status(&rows, site.strict, true);
+        if site.mode != Mode::Auto && status == OptionStatus::Skipped {
+            let why: Vec<&str> = rows.iter().flat_map(|r| r.notes.iter().map(String::as_str)).collect();
+            return Err(crate::diag::Error::Usage(format!("mode {} cannot be evaluated: {}", o.id, why.join("; "))));
+        }
+        let failing = rows.iter().filter(|r| !matches!(r.status, Status::Allowed | Status::Skipped)).count();
+        options.push((
+            OptionResult { option: o.id.clone(), holds: status == OptionStatus::Holds, status, summary: o.summary.clone(), failing },
+            rows,
+        ));
+    }
+    // The option closest to holding first (SPEC §4); ties keep the data's order.
+    options.sort_by_key(|(o, _)| (o.status, o.failing));
+
+    let ingress_rows: Vec<RequirementResult> = reqs.ingress().map(|r| evaluate(r).row(r, None)).collect();
+    let egress = options.iter().map(|(o, _)| o.status).filter(|s| *s != OptionStatus::Skipped).min().unwrap_or(OptionStatus::Fails);
+    let ingress = option_status(&ingress_rows, site.strict, false);
+    let verdict = match egress.max(if ingress == OptionStatus::Skipped { OptionStatus::Holds } else { ingress }) {
+        OptionStatus::Holds => Verdict::Compliant,
+        OptionStatus::Unknown => Verdict::Unknown,
+        _ => Verdict::NonCompliant,
+    };
+    let mut warnings = Vec::new();
+    for (_, rows) in &options {
+        requirement_rows.extend(rows.iter().cloned());
+    }
+    requirement_rows.extend(ingress_rows);
+    let mut broad: Vec<crate::model::RuleRef> = results.values().flat_map(|e| e.broad_rules.iter().copied()).collect();
+    broad.sort();
+    broad.dedup();
+    for r in broad {
+        warnings.push(checker.broad_source_warning(r));
+    }
+    warnings.extend(checker.unreachable_chain_warnings());
+    Ok(Report {
+        schema: crate::report::SCHEMA,
+        input: Input { file: policy.files[0].path.clone(), format: policy.format.name() },
+        verdict,
+        site: SiteView {
+            dialler: site.diallers.iter().map(|a| a.to_string()).collect(),
+            management: site.management.iter().map(|n| findings::net_text(*n)).collect(),
+            dns_servers: site.dns_servers.iter().map(|a| a.to_string()).collect(),
+            mode: format!("{:?}", site.mode).to_lowercase(),
+        },
+        options: options.into_iter().map(|(o, _)| o).collect(),
+        requirements: requirement_rows,
+        warnings,
+    })
+}
+
+/// Holds when every required requirement is allowed (advisory ones count only
+/// when strict); unknown when none fails but some are unknown.
+/// An egress option cannot be judged when one of its requirements is skipped;
+/// the ingress group skips only what it cannot evaluate.
+fn option_status(rows: &[RequirementResult], strict: bool, whole: bool) -> OptionStatus {
+    let counted: Vec<&RequirementResult> = rows.iter().filter(|r| strict || r.severity == Severity::Required).collect();
+    let skipped = |r: &&&RequirementResult| r.status == Status::Skipped;
+    if counted.is_empty() || counted.iter().all(|r| skipped(&r)) || (whole && counted.iter().any(|r| skipped(&r))) {
+        return OptionStatus::Skipped;
+    }
+    if counted.iter().any(|r| matches!(r.status, Status::Blocked | Status::Partial)) {
+        OptionStatus::Fails
+    } else if counted.iter().any(|r| r.status == Status::Unknown) {
+        OptionStatus::Unknown
+    } else {
+        OptionStatus::Holds
+    }
+}
+
+/// A requirement's evaluation, shared by every option that lists it.
+#[derive(Clone)]
+struct Evaluated {
+    status: Status,
+    findings: Vec<crate::report::Finding>,
+    notes: Vec<String>,
+    broad_rules: Vec<crate::model::RuleRef>,
+}
+
+impl Evaluated {
+    fn row(&self, r: &Requirement, option: Option<&str>) -> RequirementResult {
+        RequirementResult {
+            id: r.id.clone(),
+            option: option.map(str::to_string),
+            summary: r.summary.clone(),
+            severity: r.severity,
+            status: self.status,
+            findings: self.findings.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+struct Checker<'a> {
+    policy: &'a Policy,
+    site: &'a Site,
+    ev: Evaluator<'a>,
+    names: Names,
+}
+
+impl Checker<'_> {
+    fn requirement(&self, r: &Requirement) -> Evaluated {
+        let (parts, notes) = spaces::build(r, self.site, &self.policy.families);
+        if parts.is_empty() {
+            return Evaluated { status: Status::Skipped, findings: Vec::new(), notes, broad_rules: Vec::new() };
+        }
+        let mut space = PacketSet::empty();
+        let mut works = PacketSet::empty();
+        let mut unknown = PacketSet::empty();
+        let mut found = Vec::new();
+        let mut broad_rules = Vec::new();
+        for part in &parts {
+            let res = self.part(part);
+            space = space.union(&part.space);
+            works = works.union(&res.works);
+            unknown = unknown.union(&res.unknown);
+            found.extend(res.findings);
+            if r.from == crate::requirements::Endpoint::Named(crate::requirements::Place::Dialler) {
+                broad_rules.extend(res.broad_rules);
+            }
+        }
+        let failing = space.difference(&works).difference(&unknown);
+        let status = if failing.is_empty() && unknown.is_empty() {
+            Status::Allowed
+        } else if failing.is_empty() {
+            Status::Unknown
+        } else if works.is_empty() && unknown.is_empty() {
+            Status::Blocked
+        } else {
+            Status::Partial
+        };
+        let findings = found.iter().map(|f| self.render_finding(f)).collect();
+        Evaluated { status, findings, notes, broad_rules }
+    }
+}

@@ -1,0 +1,134 @@
+//! Errors about the user's input, located to the column and drawn with the
+//! offending line and a caret, so that a bad line is fixed from the message alone.
+
+use annotate_snippets::{Level, Renderer, Snippet};
+use std::fmt;
+
+/// A problem at one place of an input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub path: String,
+    /// 1-based line and column (in characters of the line).
+    pub line: u32,
+    pub col: u32,
+    /// The whole offending line, without its line end.
+    pub line_text: String,
+    /// Byte range of the offending part within `line_text`.
+    pub range: std::ops::Range<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// What was expected instead, shown under the caret.
+    pub expected: String,
+}
+
+impl InputError {
+    /// An error at byte offset `at` (length `len`) of `text`.
+    pub fn at(
+        path: &str,
+        text: &str,
+        at: usize,
+        len: usize,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
+        let at = at.min(text.len());
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let line_text = text[line_start..line_end].to_string();
+        let line = text[..line_start].bytes().filter(|&b| b == b'\n').count() as u32 + 1;
+        let start = at - line_start;
+        let end = (start + len.max(1)).min(line_text.len()).max(start);
+        let col = line_text[..start].chars().count() as u32 + 1;
+        InputError {
+            path: path.to_string(),
+            line,
+            col,
+            line_text,
+            range: start..end,
+            message: message.into(),
+            expected: expected.into(),
+        }
+    }
+
+    /// The diagnostic as people read it; `color` for terminals.
+    pub fn render(&self, color: bool) -> String {
+        // A caret needs something to point at: past the end of an empty or
+        // short line, point at a visible placeholder.
+        let mut source = self.line_text.clone();
+        let mut range = self.range.clone();
+        if range.start >= source.len() {
+            source.push(' ');
+            range = source.len() - 1..source.len();
+        } else if range.is_empty() {
+            range.end = range.start + 1;
+        }
+        let msg = Level::Error.title(&self.message).snippet(
+            Snippet::source(&source)
+                .line_start(self.line as usize)
+                .origin(&self.path)
+                .annotation(Level::Error.span(range).label(&self.expected)),
+        );
+        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        renderer.render(msg).to_string()
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} ({})",
+            self.path, self.line, self.col, self.message, self.expected
+        )
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Everything that stops a run before a verdict: exit code 2.
+#[derive(Debug)]
+pub enum Error {
+    Input(Box<InputError>),
+    /// A wrong flag combination, a missing parameter, an unreadable file.
+    Usage(String),
+}
+
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(Box::new(e))
+    }
+}
+
+impl Error {
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            Error::Input(e) => e.render(color),
+            Error::Usage(m) => format!("error: {m}"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Input(e) => e.fmt(f),
+            Error::Usage(m) => f.write_str(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_points_at_the_column() {
+        let text = "*filter\n-A FORWARD --bogus 1 -j ACCEPT\nCOMMIT\n";
+        let at = text.find("--bogus").unwrap();
+        let e = InputError::at("r.txt", text, at, 7, "unknown option `--bogus`", "expected a match or target option");
+        assert_eq!((e.line, e.col), (2, 12));
+        let out = e.render(false);
+        assert!(out.contains("r.txt:2:12"), "{out}");
+        assert!(out.contains("^^^^^^^"), "{out}");
+    }
+}

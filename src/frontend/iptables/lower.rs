@@ -1,0 +1,392 @@
+//! Gives meaning to a parsed iptables-save file: replays its table blocks as
+//! iptables-restore would, then lowers every rule into the policy model.
+
+use super::ast::*;
+use crate::diag::InputError;
+use crate::model::{Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, SourceFile, Span};
+use crate::space::dim::{addr, iface, Dim, Family};
+use crate::space::{Cube, IntervalSet, PacketSet};
+use std::net::IpAddr;
+
+/// The built-in chains of a table: name, hook, priority, kind.
+fn builtins(table: &str) -> &'static [(&'static str, Hook, i32, ChainKind)] {
+    use ChainKind::*;
+    use Hook::*;
+    match table {
+        "raw" => &[("PREROUTING", Prerouting, -300, Filter), ("OUTPUT", Output, -300, Filter)],
+        "mangle" => &[
+            ("PREROUTING", Prerouting, -150, Filter),
+            ("INPUT", Input, -150, Filter),
+            ("FORWARD", Forward, -150, Filter),
+            ("OUTPUT", Output, -150, Filter),
+            ("POSTROUTING", Postrouting, -150, Filter),
+        ],
+        "nat" => &[
+            ("PREROUTING", Prerouting, -100, Nat),
+            ("INPUT", Input, 100, Nat),
+            ("OUTPUT", Output, -100, Nat),
+            ("POSTROUTING", Postrouting, 100, Nat),
+        ],
+        "filter" => &[("INPUT", Input, 0, Filter), ("FORWARD", Forward, 0, Filter), ("OUTPUT", Output, 0, Filter)],
+        "security" => &[("INPUT", Input, 50, Filter), ("FORWARD", Forward, 50, Filter), ("OUTPUT", Output, 50, Filter)],
+        _ => &[],
+    }
+}
+
+struct DraftChain<'a> {
+    name: &'a str,
+    builtin: bool,
+    /// ACCEPT or DROP, and the line that set it.
+    policy: Option<(bool, Span)>,
+    rules: Vec<(RuleSpec<'a>, Span)>,
+    span: Span,
+}
+
+struct DraftTable<'a> {
+    name: &'a str,
+    chains: Vec<DraftChain<'a>>,
+    opened: Span,
+}
+
+struct Lowerer<'s, 'a> {
+    path: &'s str,
+    text: &'a str,
+    family: Family,
+}
+
+/// Lowers a parsed file into a policy.
+pub fn lower(path: &str, text: &str, lines: Vec<Line<'_>>) -> Result<Policy, InputError> {
+    let family = detect_family(path, text, &lines);
+    let l = Lowerer { path, text, family };
+    let tables = l.replay(lines)?;
+    l.build(tables)
+}
+
+/// IPv6 when the header says ip6tables-save or the rules use IPv6 addresses or
+/// ICMPv6; otherwise IPv4.
+fn detect_family(path: &str, text: &str, lines: &[Line<'_>]) -> Family {
+    let head = &text[..text.len().min(4096)];
+    if head.contains("ip6tables-save") || head.contains("ip6tables-restore") {
+        return Family::Ipv6;
+    }
+    if head.contains("iptables-save") {
+        return Family::Ipv4;
+    }
+    for line in lines {
+        if let LineKind::Rule { spec, .. } = &line.kind {
+            for m in &spec.matches {
+                match &m.cond {
+                    Cond::Src(n) | Cond::Dst(n) => return Family::of(n[0].addr()),
+                    Cond::SrcRange(r) | Cond::DstRange(r) => return Family::of(r.lo),
+                    Cond::Proto(Some(58)) => return Family::Ipv6,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if path.ends_with(".v6") || path.contains("ip6") {
+        Family::Ipv6
+    } else {
+        Family::Ipv4
+    }
+}
+
+impl<'s, 'a> Lowerer<'s, 'a> {
+    fn err(&self, at: usize, len: usize, message: impl Into<String>, expected: impl Into<String>) -> InputError {
+        InputError::at(self.path, self.text, at, len, message, expected)
+    }
+
+    fn err_at(&self, t: Located<'_>, message: impl Into<String>, expected: impl Into<String>) -> InputError {
+        self.err(t.at, t.text.len(), message, expected)
+    }
+
+    fn span(line: &Line<'_>) -> Span {
+        Span { file: 0, line: line.number, start: line.start, end: line.end }
+    }
+
+    /// Replays the commands of each table block, as iptables-restore does.
+    fn replay(&self, lines: Vec<Line<'a>>) -> Result<Vec<DraftTable<'a>>, InputError> {
+        let mut done: Vec<DraftTable<'a>> = Vec::new();
+        let mut open: Option<DraftTable<'a>> = None;
+        for line in lines {
+            let span = Self::span(&line);
+            let line_tok = Located { text: &self.text[line.start..line.end], at: line.start };
+            let need_table = |open: &mut Option<DraftTable<'a>>| -> Result<(), InputError> {
+                match open {
+                    Some(_) => Ok(()),
+                    None => Err(self.err_at(line_tok, "this line comes before any table", "expected a table line such as *filter first")),
+                }
+            };
+            match line.kind {
+                LineKind::Nothing => {}
+                LineKind::Table(name) => {
+                    if let Some(t) = &open {
+                        return Err(self.err_at(name, format!("table `{}` starts before table `{}` (line {}) is closed", name.text, t.name, t.opened.line), "expected COMMIT before the next table"));
+                    }
+                    let chains = builtins(name.text)
+                        .iter()
+                        .map(|&(n, ..)| DraftChain { name: n, builtin: true, policy: Some((true, span)), rules: Vec::new(), span })
+                        .collect();
+                    open = Some(DraftTable { name: name.text, chains, opened: span });
+                }
+                LineKind::Commit => {
+                    need_table(&mut open)?;
+                    let t = open.take().expect("checked above");
+                    done.retain(|d| d.name != t.name);
+                    done.push(t);
+                }
+                LineKind::Chain { name, policy } => {
+                    need_table(&mut open)?;
+                    let t = open.as_mut().expect("checked above");
+                    let builtin = builtins(t.name).iter().any(|&(n, ..)| n == name.text);
+                    match (builtin, policy) {
+                        (true, None) => return Err(self.err_at(name, format!("built-in chain `{}` needs a policy", name.text), "expected ACCEPT or DROP after the name")),
+                        (false, Some(p)) => return Err(self.err_at(p, format!("`{}` is not a built-in chain of table {}, so it has no policy", name.text, t.name), "expected - as the policy of a user-defined chain")),
+                        _ => {}
+                    }
+                    let policy = policy.map(|p| (p.text == "ACCEPT", span));
+                    match t.chains.iter_mut().find(|c| c.name == name.text) {
+                        Some(c) => {
+                            c.policy = policy.or(c.policy);
+                            c.span = span;
+                        }
+                        None => t.chains.push(DraftChain { name: name.text, builtin, policy, rules: Vec::new(), span }),
+                    }
+                }
+                LineKind::NewChain(name) => {
+                    need_table(&mut open)?;
+                    let t = open.as_mut().expect("checked above");
+                    if t.chains.iter().any(|c| c.name == name.text) {
+                        return Err(self.err_at(name, format!("chain `{}` already exists", name.text), "expected a new chain name"));
+                    }
+                    t.chains.push(DraftChain { name: name.text, builtin: false, policy: None, rules: Vec::new(), span });
+                }
+                LineKind::SetPolicy { chain, policy } => {
+                    need_table(&mut open)?;
+                    let t = open.as_mut().expect("checked above");
+                    let c = self.find_chain(t, chain)?;
+                    if !c.builtin {
+                        return Err(self.err_at(chain, format!("`{}` is a user-defined chain, which has no policy", chain.text), "expected a built-in chain"));
+                    }
+                    c.policy = Some((policy.text == "ACCEPT", span));
+                }
+                LineKind::Flush(chain) => {
+                    need_table(&mut open)?;
+                    let t = open.as_mut().expect("checked above");
+                    match chain {
+                        Some(c) => self.find_chain(t, c)?.rules.clear(),
+                        None => t.chains.iter_mut().for_each(|c| c.rules.clear()),
+                    }
+                }
+                LineKind::DeleteChain(chain) => {
+                    need_table(&mut open)?;
+                    let t = open.as_mut().expect("checked above");
+                    match chain {
+                        Some(c) => {
+                            if self.find_chain(t, c)?.builtin {
+                                return Err(self.err_at(c, format!("built-in chain `{}` cannot be deleted", c.text), "expected a user-defined chain"));
+                            }
+                            t.chains.retain(|x| x.name != c.text);
+                        }
+                        None => t.chains.retain(|c| c.builtin),
+                    }
+                }
+                LineKind::Rule { chain, insert_at, append, spec } => {
+                    need_table(&mut open)?;
+                    let t = open.as_mut().expect("checked above");
+                    let c = self.find_chain(t, chain)?;
+                    if append {
+                        c.rules.push((spec, span));
+                    } else {
+                        let pos = insert_at.unwrap_or(1) as usize;
+                        if pos > c.rules.len() + 1 {
+                            return Err(self.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({} rules)", chain.text, c.rules.len()), "expected a position from 1 to one past the last rule"));
+                        }
+                        c.rules.insert(pos - 1, (spec, span));
+                    }
+                }
+            }
+        }
+        if let Some(t) = open {
+            let end = self.text.trim_end().len();
+            return Err(self.err(end, 0, format!("table `{}` (line {}) is not closed by COMMIT", t.name, t.opened.line), "expected COMMIT at the end of the table"));
+        }
+        if done.is_empty() {
+            return Err(self.err(0, 0, "no tables in the input (empty file?)", "expected an iptables-save export: *filter, chains, rules, COMMIT"));
+        }
+        Ok(done)
+    }
+
+    fn find_chain<'t>(&self, t: &'t mut DraftTable<'a>, name: Located<'_>) -> Result<&'t mut DraftChain<'a>, InputError> {
+        let table = t.name;
+        t.chains.iter_mut().find(|c| c.name == name.text).ok_or_else(|| {
+            self.err_at(name, format!("no chain `{}` in table {table}", name.text), "expected a built-in chain or one declared with :NAME - or -N NAME")
+        })
+    }
+
+    fn build(&self, tables: Vec<DraftTable<'a>>) -> Result<Policy, InputError> {
+        let mut chains = Vec::new();
+        // Chain ids are assigned up front so that jumps can refer forward.
+        let mut ids = Vec::new();
+        for t in &tables {
+            for c in &t.chains {
+                ids.push((t.name, c.name, ids.len()));
+            }
+        }
+        let id_of = |table: &str, name: &str| ids.iter().find(|(t, n, _)| *t == table && *n == name).map(|x| x.2);
+        for t in &tables {
+            for c in &t.chains {
+                let base = if c.builtin {
+                    let &(_, hook, priority, kind) = builtins(t.name).iter().find(|b| b.0 == c.name).expect("built-in");
+                    let (accept, span) = c.policy.expect("built-in chains have a policy");
+                    Some(BaseChain {
+                        hook,
+                        priority,
+                        kind,
+                        family: Some(self.family),
+                        policy: Some(Rule {
+                            matches: Cube::family(self.family).into(),
+                            opaque: None,
+                            action: if accept { Action::Accept } else { Action::Drop },
+                            span,
+                            kind: RuleKind::Policy,
+                        }),
+                    })
+                } else {
+                    None
+                };
+                let mut rules = Vec::with_capacity(c.rules.len());
+                for (spec, span) in &c.rules {
+                    rules.push(self.rule(spec, *span, t.name, &id_of)?);
+                }
+                chains.push(Chain { table: t.name.to_string(), name: c.name.to_string(), base, rules, span: Some(c.span) });
+            }
+        }
+        let policy = Policy {
+            format: Format::Iptables,
+            files: vec![SourceFile { path: self.path.to_string(), text: self.text.to_string() }],
+            chains,
+            families: vec![self.family],
+        };
+        if let Some(cycle) = crate::graph::find_loop(&policy) {
+            let names: Vec<String> = cycle.chains.iter().map(|&c| policy.chains[c].name.clone()).collect();
+            let rule = policy.rule(cycle.rule);
+            let line = policy.text(rule.span);
+            let target = &policy.chains[cycle.chains[1 % cycle.chains.len()]].name;
+            let col = line.find(&format!(" {target}")).map_or(0, |i| i + 1);
+            return Err(self.err(rule.span.start + col, target.len(), format!("jump loop between chains: {} → {}", names.join(" → "), names[0]), "expected chains that never jump back into themselves"));
+        }
+        Ok(policy)
+    }
+
+    fn rule(&self, spec: &RuleSpec<'_>, span: Span, table: &str, id_of: &dyn Fn(&str, &str) -> Option<usize>) -> Result<Rule, InputError> {
+        let mut set: PacketSet = Cube::family(self.family).into();
+        let mut opaque: Vec<&str> = Vec::new();
+        let amax = self.family.addr_max();
+        for m in &spec.matches {
+            let neg = |s: IntervalSet, max: u128| if m.negated { s.complement(max) } else { s };
+            let (d, s) = match &m.cond {
+                Cond::Src(nets) | Cond::Dst(nets) => {
+                    let d = if matches!(m.cond, Cond::Src(_)) { Dim::Src } else { Dim::Dst };
+                    let mut ranges = Vec::new();
+                    for n in nets {
+                        self.check_family(n.addr(), m.source)?;
+                        ranges.push(addr::prefix_range(*n));
+                    }
+                    (d, neg(IntervalSet::from_ranges(ranges), amax))
+                }
+                Cond::SrcRange(r) | Cond::DstRange(r) => {
+                    self.check_family(r.lo, m.source)?;
+                    let d = if matches!(m.cond, Cond::SrcRange(_)) { Dim::Src } else { Dim::Dst };
+                    (d, neg(IntervalSet::range(addr::value(r.lo), addr::value(r.hi)), amax))
+                }
+                Cond::Proto(None) => (Dim::Proto, neg(IntervalSet::range(0, 255), 255)),
+                Cond::Proto(Some(p)) => (Dim::Proto, neg(IntervalSet::point(*p as u128), 255)),
+                Cond::InIface(n) | Cond::OutIface(n) => {
+                    let d = if matches!(m.cond, Cond::InIface(_)) { Dim::In } else { Dim::Out };
+                    let s = match n.strip_suffix('+') {
+                        Some(p) => {
+                            let (lo, hi) = iface::prefix_range(p);
+                            IntervalSet::range(lo, hi)
+                        }
+                        None => IntervalSet::point(iface::encode(n)),
+                    };
+                    (d, neg(s, u128::MAX))
+                }
+                Cond::Sport(r) | Cond::Dport(r) => {
+                    let d = if matches!(m.cond, Cond::Sport(_)) { Dim::Sport } else { Dim::Dport };
+                    (d, neg(ports(r), 0xffff))
+                }
+                Cond::AnyPort(r) => {
+                    let p = ports(r);
+                    set = if m.negated {
+                        let out = p.complement(0xffff);
+                        set.restrict(Dim::Sport, &out).restrict(Dim::Dport, &out)
+                    } else {
+                        set.restrict(Dim::Sport, &p).union(&set.restrict(Dim::Dport, &p))
+                    };
+                    continue;
+                }
+                Cond::Icmp(lo, hi) => (Dim::Icmp, neg(IntervalSet::range(*lo as u128, *hi as u128), 0xffff)),
+                Cond::State(states) => (Dim::State, neg(IntervalSet::from_ranges(states.iter().map(|&s| (s as u128, s as u128)).collect()), crate::space::State::MAX)),
+                Cond::TcpFlags { mask, comp } => {
+                    let values = (0u16..=255).filter(|v| (*v as u8) & mask == *comp).map(|v| (v as u128, v as u128)).collect();
+                    (Dim::Flags, neg(IntervalSet::from_ranges(values), 255))
+                }
+                Cond::Opaque => {
+                    opaque.push(m.source.text);
+                    continue;
+                }
+                Cond::Inert => continue,
+            };
+            set = set.restrict(d, &s);
+        }
+        let action = match &spec.target {
+            None => Action::Continue,
+            Some(t) => match &t.kind {
+                TargetKind::Accept => Action::Accept,
+                TargetKind::Drop => Action::Drop,
+                TargetKind::Reject => Action::Reject,
+                TargetKind::Return => Action::Return,
+                TargetKind::Continue => Action::Continue,
+                TargetKind::Unknown(why) => Action::Unknown((*why).to_string()),
+                TargetKind::SourceNat(r) => Action::SourceNat(match r {
+                    Some(r) => {
+                        self.check_family(r.lo, t.name)?;
+                        Some(IntervalSet::range(addr::value(r.lo), addr::value(r.hi)))
+                    }
+                    None => None,
+                }),
+                TargetKind::Chain(name) => match id_of(table, name) {
+                    Some(id) if t.goto => Action::Goto(id),
+                    Some(id) => Action::Jump(id),
+                    None => {
+                        return Err(self.err_at(t.name, format!("no chain or target `{name}` in table {table}"), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
+                    }
+                },
+            },
+        };
+        Ok(Rule {
+            matches: set,
+            opaque: (!opaque.is_empty()).then(|| opaque.join(" ")),
+            action,
+            span,
+            kind: RuleKind::Rule,
+        })
+    }
+
+    fn check_family(&self, a: IpAddr, at: Located<'_>) -> Result<(), InputError> {
+        if Family::of(a) == self.family {
+            return Ok(());
+        }
+        let (this, other) = match self.family {
+            Family::Ipv4 => ("IPv4 (iptables-save)", "IPv6"),
+            Family::Ipv6 => ("IPv6 (ip6tables-save)", "IPv4"),
+        };
+        Err(self.err_at(at, format!("{other} address in an {this} ruleset"), format!("expected {this} addresses only; export each family to its own file")))
+    }
+}
+
+fn ports(r: &[(u16, u16)]) -> IntervalSet {
+    IntervalSet::from_ranges(r.iter().map(|&(a, b)| (a as u128, b as u128)).collect())
+}

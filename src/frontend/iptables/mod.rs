@@ -1,0 +1,22 @@
+//! The iptables-save / iptables-restore front-end: `parse` reads the text into
+//! the `ast`, `lower` gives it meaning in the policy model, `fix` writes
+//! suggested rules back in iptables syntax.
+
+pub mod ast;
+pub mod fix;
+pub mod lower;
+pub mod parse;
+
+use crate::diag::InputError;
+use crate::model::Policy;
+
+/// Reads one iptables-save file into a policy.
+pub fn load(path: &str, text: &str) -> Result<Policy, InputError> {
+    let lines = parse::parse(path, text)?;
+    lower::lower(path, text, lines)
+}
+
+/// Whether a text looks like iptables-save output.
+pub fn detect(text: &str) -> bool {
+    text.lines().map(str::trim).any(|l| l.starts_with('*') || l.starts_with(":") || l.starts_with("-A ") || l == "COMMIT")
+}

@@ -1,0 +1,43 @@
+//! Vendor front-ends: each reads one export format into the policy model and
+//! writes suggested rules back in that format. Nothing here knows Octalarm.
+
+pub mod iptables;
+
+use crate::diag::{Error, InputError};
+use crate::model::{Format, Policy, Suggestion};
+
+/// Reads a file, detecting its format unless one is given.
+pub fn load(path: &str, bytes: &[u8], format: Option<Format>) -> Result<Policy, Error> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let lossy = String::from_utf8_lossy(&bytes[..e.valid_up_to() + e.error_len().unwrap_or(1).min(bytes.len() - e.valid_up_to())]);
+            return Err(InputError::at(path, &lossy, e.valid_up_to(), 1, "binary data: the input is not UTF-8 text", "expected a text export such as iptables-save output").into());
+        }
+    };
+    let format = match format {
+        Some(f) => f,
+        None => detect(path, text)?,
+    };
+    Ok(match format {
+        Format::Iptables => iptables::load(path, text)?,
+    })
+}
+
+fn detect(path: &str, text: &str) -> Result<Format, Error> {
+    if text.trim().is_empty() {
+        return Err(InputError::at(path, text, 0, 0, "empty input", "expected a firewall export (iptables-save output, …)").into());
+    }
+    if iptables::detect(text) {
+        return Ok(Format::Iptables);
+    }
+    let first = text.find(|c: char| !c.is_whitespace()).unwrap_or(0);
+    Err(InputError::at(path, text, first, 1, "cannot tell the format of this file", "expected iptables-save output (give --format to choose)").into())
+}
+
+/// A suggested rule in the policy's own syntax.
+pub fn write_fix(policy: &Policy, s: &Suggestion) -> String {
+    match policy.format {
+        Format::Iptables => iptables::fix::write(policy, s),
+    }
+}

@@ -1,0 +1,148 @@
+//! The result of a check, as data every renderer shares (text for people,
+//! JSON for programs). These types are the JSON contract of SPEC §6; they hold
+//! only strings and numbers, nothing of any vendor.
+
+pub mod json;
+pub mod text;
+
+use crate::requirements::Severity;
+use crate::space::PacketView;
+use serde::Serialize;
+
+pub const SCHEMA: &str = "octaverify/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Compliant,
+    NonCompliant,
+    Unknown,
+}
+
+impl Verdict {
+    /// The process exit code (SPEC §6): 0 compliant, 1 otherwise.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Compliant => 0,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub input: Input,
+    pub verdict: Verdict,
+    pub site: SiteView,
+    pub options: Vec<OptionResult>,
+    pub requirements: Vec<RequirementResult>,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Input {
+    pub file: String,
+    pub format: &'static str,
+}
+
+/// The parameters the check used, so a report stands on its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteView {
+    pub dialler: Vec<String>,
+    pub management: Vec<String>,
+    pub dns_servers: Vec<String>,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptionStatus {
+    Holds,
+    Unknown,
+    Fails,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OptionResult {
+    pub option: String,
+    pub holds: bool,
+    pub status: OptionStatus,
+    pub summary: String,
+    /// How many of its requirements are not allowed.
+    pub failing: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Allowed,
+    Blocked,
+    Partial,
+    Unknown,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementResult {
+    pub id: String,
+    /// The egress option it belongs to; `None` for ingress.
+    pub option: Option<String>,
+    pub summary: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    Missing,
+    Shadowed,
+    ReplyBlocked,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The failing sub-space, exactly, as ranges.
+    pub space: String,
+    pub witness: PacketView,
+    pub rules: Vec<RuleCite>,
+    /// Rule lines to add, in the input's syntax, one per line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// For `unknown`: the construct the answer depends on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Blocking,
+    Allowing,
+    Policy,
+    Unmodelled,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCite {
+    pub file: String,
+    pub line: u32,
+    pub text: String,
+    pub role: Role,
+    /// The chain the rule belongs to (`filter FORWARD`).
+    pub chain: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    pub id: &'static str,
+    pub message: String,
+    pub rules: Vec<RuleCite>,
+}

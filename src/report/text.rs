@@ -1,0 +1,169 @@
+//! The report for people: a verdict line, each option with its requirements,
+//! and for each finding the deciding source lines with carets, a witness and
+//! the fix to add.
+
+use super::{Finding, FindingKind, OptionStatus, Report, Role, RuleCite, Status, Verdict};
+use annotate_snippets::{Level, Message, Renderer, Snippet};
+use std::collections::HashSet;
+use std::fmt::Write;
+
+pub fn render(r: &Report, color: bool) -> String {
+    let mut out = String::new();
+    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let _ = writeln!(out, "octaverify: {} ({})", r.input.file, r.input.format);
+    let mut site = format!("dialler {}", r.site.dialler.join(", "));
+    if !r.site.management.is_empty() {
+        let _ = write!(site, "; management {}", r.site.management.join(", "));
+    }
+    if !r.site.dns_servers.is_empty() {
+        let _ = write!(site, "; DNS servers {}", r.site.dns_servers.join(", "));
+    }
+    let _ = writeln!(out, "{site}; mode {}", r.site.mode);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", verdict_line(r));
+
+    for o in &r.options {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "option {}: {} ({})", o.option, option_word(o.status), o.summary);
+        for q in r.requirements.iter().filter(|q| q.option.as_deref() == Some(&o.option)) {
+            let _ = writeln!(out, "  {:<8} {:<22} {}", status_word(q.status), q.id, q.summary);
+            for n in &q.notes {
+                let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
+            }
+        }
+    }
+    let ingress: Vec<_> = r.requirements.iter().filter(|q| q.option.is_none()).collect();
+    if !ingress.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "ingress (web interface and monitoring):");
+        for q in &ingress {
+            let adv = if q.severity == crate::requirements::Severity::Advisory { " (advisory)" } else { "" };
+            let _ = writeln!(out, "  {:<8} {:<22} {}{adv}", status_word(q.status), q.id, q.summary);
+            for n in &q.notes {
+                let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
+            }
+        }
+    }
+
+    // Findings of the option that holds or comes closest, and of ingress;
+    // the other options' findings are in the JSON output.
+    let focus = r.options.first().map(|o| o.option.as_str());
+    let mut shown = HashSet::new();
+    for q in &r.requirements {
+        let relevant = q.option.is_none() || q.option.as_deref() == focus;
+        if !relevant || q.findings.is_empty() || !shown.insert(&q.id) {
+            continue;
+        }
+        for f in &q.findings {
+            let _ = writeln!(out);
+            out.push_str(&finding(&renderer, &q.id, f));
+        }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out);
+        let mut msg = Level::Warning.title(&w.message).id(w.id);
+        for c in &w.rules {
+            msg = msg.snippet(snippet(c, Level::Warning, role_label(c.role)));
+        }
+        let _ = writeln!(out, "{}", renderer.render(msg));
+    }
+    out
+}
+
+fn verdict_line(r: &Report) -> String {
+    let best = r.options.first();
+    match r.verdict {
+        Verdict::Compliant => {
+            let o = r.options.iter().find(|o| o.holds).map_or("", |o| o.option.as_str());
+            format!("COMPLIANT: option {o} holds and the required ingress is allowed")
+        }
+        Verdict::Unknown => "UNKNOWN: the answer depends on constructs octaverify does not model (see the unknown findings)".into(),
+        Verdict::NonCompliant => match best {
+            Some(o) if o.status != OptionStatus::Holds => format!(
+                "NON-COMPLIANT: no egress option holds; {} is closest ({} requirement{} not allowed)",
+                o.option,
+                o.failing,
+                if o.failing == 1 { "" } else { "s" }
+            ),
+            _ => "NON-COMPLIANT: a required ingress requirement is not allowed".into(),
+        },
+    }
+}
+
+fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
+    let what = match f.kind {
+        FindingKind::Missing => "nothing accepts",
+        FindingKind::Shadowed => "an earlier rule drops what a later rule accepts:",
+        FindingKind::ReplyBlocked => "replies are dropped for",
+        FindingKind::Unknown => "cannot be decided for",
+    };
+    let title = format!("{id}: {what} {}", f.space);
+    let code = match f.kind {
+        FindingKind::Missing => "missing",
+        FindingKind::Shadowed => "shadowed",
+        FindingKind::ReplyBlocked => "reply-blocked",
+        FindingKind::Unknown => "unknown",
+    };
+    let level = if f.kind == FindingKind::Unknown { Level::Warning } else { Level::Error };
+    let witness = format!("witness: {}", f.witness);
+    let reason = f.reason.as_ref().map(|r| format!("unmodelled: {r}"));
+    let mut msg: Message<'_> = level.title(&title).id(code);
+    for c in &f.rules {
+        let lvl = if matches!(c.role, Role::Blocking | Role::Policy | Role::Unmodelled) { level } else { Level::Info };
+        msg = msg.snippet(snippet(c, lvl, role_label(c.role)));
+    }
+    msg = msg.footer(Level::Note.title(&witness));
+    if let Some(r) = &reason {
+        msg = msg.footer(Level::Note.title(r));
+    }
+    let mut s = renderer.render(msg).to_string();
+    s.push('\n');
+    if let Some(fix) = &f.fix {
+        let at = f.rules.iter().find(|c| c.role != Role::Allowing);
+        let place = match at {
+            Some(c) if c.role == Role::Policy => format!("to the chain whose policy is on line {}", c.line),
+            Some(c) => format!("(it goes above line {})", c.line),
+            None => String::new(),
+        };
+        let _ = writeln!(s, "  = fix: add {place}");
+        for line in fix.lines() {
+            let _ = writeln!(s, "    + {line}");
+        }
+    }
+    s
+}
+
+fn snippet<'a>(c: &'a RuleCite, level: Level, label: &'a str) -> Snippet<'a> {
+    Snippet::source(&c.text)
+        .line_start(c.line as usize)
+        .origin(&c.file)
+        .annotation(level.span(0..c.text.len().max(1)).label(label))
+}
+
+fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::Blocking => "blocking: decides first",
+        Role::Allowing => "allowing: would accept it, but comes later",
+        Role::Policy => "policy: decides what no rule matches",
+        Role::Unmodelled => "its verdict depends on what octaverify does not model",
+    }
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Allowed => "allowed",
+        Status::Blocked => "BLOCKED",
+        Status::Partial => "PARTIAL",
+        Status::Unknown => "unknown",
+        Status::Skipped => "skipped",
+    }
+}
+
+fn option_word(s: OptionStatus) -> &'static str {
+    match s {
+        OptionStatus::Holds => "holds",
+        OptionStatus::Unknown => "unknown",
+        OptionStatus::Fails => "fails",
+        OptionStatus::Skipped => "skipped",
+    }
+}
