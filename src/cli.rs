@@ -10,7 +10,7 @@ use crate::model::{Action, Format, Policy};
 use crate::report;
 use crate::requirements::RequirementSet;
 use crate::site::{HostOrNet, Internet, Mode, Overrides, Site};
-use crate::space::dim::{addr, iface, icmp, proto};
+use crate::space::dim::{addr, icmp, iface, proto};
 use crate::space::{Dim, Family, Packet, State, TcpFlag};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -18,7 +18,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
-#[command(name = "octaverify", version, about = "Proves whether a firewall export lets an Octalarm alarm dialler work")]
+#[command(
+    name = "octaverify",
+    version,
+    about = "Proves whether a firewall export lets an Octalarm alarm dialler work"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -158,9 +162,17 @@ pub fn run(args: Vec<String>, color: bool) -> Result<RunResult, Error> {
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             if code == 2 {
-                return Err(Error::Usage(e.to_string().trim_start_matches("error: ").trim_end().to_string()));
+                return Err(Error::Usage(
+                    e.to_string()
+                        .trim_start_matches("error: ")
+                        .trim_end()
+                        .to_string(),
+                ));
             }
-            return Ok(RunResult { stdout: e.to_string(), code });
+            return Ok(RunResult {
+                stdout: e.to_string(),
+                code,
+            });
         }
     };
     match cli.command {
@@ -170,14 +182,16 @@ pub fn run(args: Vec<String>, color: bool) -> Result<RunResult, Error> {
 }
 
 fn load(path: &Path, format: Option<FormatArg>) -> Result<Policy, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
     frontend::load(&path.display().to_string(), &bytes, format.map(Into::into))
 }
 
 fn run_check(a: &CheckArgs, color: bool) -> Result<RunResult, Error> {
     let reqs = match &a.requirements {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
             RequirementSet::parse(&p.display().to_string(), &text)?
         }
         None => RequirementSet::builtin(),
@@ -186,7 +200,10 @@ fn run_check(a: &CheckArgs, color: bool) -> Result<RunResult, Error> {
         config: a.config.clone(),
         dialler: a.dialler.clone(),
         dialler6: a.dialler6.clone(),
-        management: a.management.as_ref().map(|v| v.iter().map(|h| h.0).collect()),
+        management: a
+            .management
+            .as_ref()
+            .map(|v| v.iter().map(|h| h.0).collect()),
         dns_servers: a.dns_servers.clone(),
         mode: a.mode,
         internet: a.internet,
@@ -196,15 +213,23 @@ fn run_check(a: &CheckArgs, color: bool) -> Result<RunResult, Error> {
     };
     let mut reports = Vec::new();
     for f in &a.files {
-        let site = Site::load(f, &overrides)?;
         let policy = load(f, a.common.format)?;
+        let site = Site::load(f, &overrides)?;
         reports.push(check::check(&policy, &site, &reqs)?);
     }
-    let code = reports.iter().map(|r| r.verdict.exit_code()).max().unwrap_or(0);
+    let code = reports
+        .iter()
+        .map(|r| r.verdict.exit_code())
+        .max()
+        .unwrap_or(0);
     let stdout = match a.common.output {
         Output::Json if reports.len() == 1 => report::json::render(&reports[0]),
         Output::Json => serde_json::to_string_pretty(&reports).expect("reports serialise") + "\n",
-        Output::Text => reports.iter().map(|r| report::text::render(r, color)).collect::<Vec<_>>().join("\n"),
+        Output::Text => reports
+            .iter()
+            .map(|r| report::text::render(r, color))
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
     Ok(RunResult { stdout, code })
 }
@@ -236,22 +261,52 @@ fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
             let chain = &policy.chains[s.rule.chain];
             let mut action = action_word(&policy, &rule.action, s.rule.index.is_none());
             if s.effect == Effect::MayMatch {
-                action = format!("may {action} (unmodelled: {})", rule.opaque.as_deref().unwrap_or(""));
+                action = format!(
+                    "may {action} (unmodelled: {})",
+                    rule.opaque.as_deref().unwrap_or("")
+                );
             }
-            TraceStep { file: policy.file_path(rule.span).to_string(), line: rule.span.line, chain: format!("{} {}", chain.table, chain.name), action }
+            TraceStep {
+                file: policy.file_path(rule.span).to_string(),
+                line: rule.span.line,
+                chain: format!("{} {}", chain.table, chain.name),
+                action,
+            }
         })
         .collect();
-    let out = TraceOut { verdict: t.verdict, packet: packet.describe(), path };
-    let code = if t.verdict == crate::eval::Verdict::Accept { 0 } else { 1 };
+    let out = TraceOut {
+        verdict: t.verdict,
+        packet: packet.describe(),
+        path,
+    };
+    let code = if t.verdict == crate::eval::Verdict::Accept {
+        0
+    } else {
+        1
+    };
     let stdout = match a.common.output {
         Output::Json => serde_json::to_string_pretty(&out).expect("traces serialise") + "\n",
         Output::Text => {
             let mut s = format!("packet: {}\n", out.packet);
             for step in &out.path {
-                let text = policy.files[0].text.lines().nth(step.line as usize - 1).unwrap_or("").trim();
-                s.push_str(&format!("  {}:{:<5} {:<22} {:<10} {text}\n", step.file, step.line, step.chain, step.action));
+                let text = policy.files[0]
+                    .text
+                    .lines()
+                    .nth(step.line as usize - 1)
+                    .unwrap_or("")
+                    .trim();
+                s.push_str(&format!(
+                    "  {}:{:<5} {:<22} {:<10} {text}\n",
+                    step.file, step.line, step.chain, step.action
+                ));
             }
-            s.push_str(&format!("verdict: {}\n", serde_json::to_value(out.verdict).expect("verdicts serialise").as_str().unwrap_or("")));
+            s.push_str(&format!(
+                "verdict: {}\n",
+                serde_json::to_value(out.verdict)
+                    .expect("verdicts serialise")
+                    .as_str()
+                    .unwrap_or("")
+            ));
             s
         }
     };
@@ -270,21 +325,32 @@ fn action_word(policy: &Policy, a: &Action, is_policy: bool) -> String {
         Action::SourceNat(_) => "snat".into(),
         Action::Unknown(r) => format!("unknown ({r})"),
     };
-    if is_policy { format!("policy {word}") } else { word }
+    if is_policy {
+        format!("policy {word}")
+    } else {
+        word
+    }
 }
 
 fn trace_packet(a: &TraceArgs) -> Result<Packet, Error> {
     let fam = Family::of(a.src);
     if Family::of(a.dst) != fam {
-        return Err(Error::Usage("--src and --dst must be of one address family".into()));
+        return Err(Error::Usage(
+            "--src and --dst must be of one address family".into(),
+        ));
     }
-    let p = proto::parse(&a.proto).ok_or_else(|| Error::Usage(format!("unknown protocol `{}`", a.proto)))?;
+    let p = proto::parse(&a.proto)
+        .ok_or_else(|| Error::Usage(format!("unknown protocol `{}`", a.proto)))?;
     let mut pk = Packet::default();
     pk.set(Dim::Family, fam as u128);
     pk.set(Dim::Src, addr::value(a.src));
     pk.set(Dim::Dst, addr::value(a.dst));
     pk.set(Dim::Proto, p as u128);
-    pk.set(Dim::Sport, a.sport.unwrap_or(if proto::has_ports(p) { 1024 } else { 0 }) as u128);
+    pk.set(
+        Dim::Sport,
+        a.sport
+            .unwrap_or(if proto::has_ports(p) { 1024 } else { 0 }) as u128,
+    );
     pk.set(Dim::Dport, a.dport.unwrap_or(0) as u128);
     let state = match a.state {
         StateArg::New => State::NEW,
@@ -295,15 +361,26 @@ fn trace_packet(a: &TraceArgs) -> Result<Packet, Error> {
     };
     pk.set(Dim::State, state);
     if p == proto::TCP {
-        let flags = if state == State::NEW { TcpFlag::SYN } else { TcpFlag::ACK };
+        let flags = if state == State::NEW {
+            TcpFlag::SYN
+        } else {
+            TcpFlag::ACK
+        };
         pk.set(Dim::Flags, flags as u128);
     }
     if p == fam.icmp_proto() {
         let name = a.icmp_type.as_deref().unwrap_or("echo-request");
-        let (lo, _) = icmp::parse(name, fam == Family::Ipv6).ok_or_else(|| Error::Usage(format!("unknown ICMP type `{name}`")))?;
+        let (lo, _) = icmp::parse(name, fam == Family::Ipv6)
+            .ok_or_else(|| Error::Usage(format!("unknown ICMP type `{name}`")))?;
         pk.set(Dim::Icmp, lo);
     }
-    pk.set(Dim::In, iface::encode(a.in_iface.as_deref().unwrap_or("eth1")));
-    pk.set(Dim::Out, iface::encode(a.out_iface.as_deref().unwrap_or("eth0")));
+    pk.set(
+        Dim::In,
+        iface::encode(a.in_iface.as_deref().unwrap_or("eth1")),
+    );
+    pk.set(
+        Dim::Out,
+        iface::encode(a.out_iface.as_deref().unwrap_or("eth0")),
+    );
     Ok(pk)
 }

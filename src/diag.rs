@@ -31,13 +31,29 @@ impl InputError {
         message: impl Into<String>,
         expected: impl Into<String>,
     ) -> Self {
-        let at = at.min(text.len());
+        let mut at = at.min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
         let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        let line_text = text[line_start..line_end].to_string();
+        // Control characters would garble a terminal; show them as `?` (one byte each, so ranges hold).
+        let line_text: String = text[line_start..line_end]
+            .chars()
+            .map(|c| {
+                if c.is_ascii_control() && c != '\t' {
+                    '?'
+                } else {
+                    c
+                }
+            })
+            .collect();
         let line = text[..line_start].bytes().filter(|&b| b == b'\n').count() as u32 + 1;
         let start = at - line_start;
-        let end = (start + len.max(1)).min(line_text.len()).max(start);
+        let mut end = (start + len.max(1)).min(line_text.len()).max(start);
+        while !line_text.is_char_boundary(end) {
+            end += 1;
+        }
         let col = line_text[..start].chars().count() as u32 + 1;
         InputError {
             path: path.to_string(),
@@ -52,8 +68,23 @@ impl InputError {
 
     /// The diagnostic as people read it; `color` for terminals.
     pub fn render(&self, color: bool) -> String {
-        // A caret needs something to point at: past the end of an empty or
-        // short line, point at a visible placeholder.
+        if self.line_text.trim().is_empty() {
+            // The renderer draws no caret under a blank line, so draw it here.
+            let n = self.line.to_string();
+            let pad = " ".repeat(n.len());
+            return format!(
+                "error: {}\n{pad}--> {}:{}:{}\n{pad} |\n{n} | {}\n{pad} | {}^ {}\n",
+                self.message,
+                self.path,
+                self.line,
+                self.col,
+                self.line_text,
+                " ".repeat(self.col as usize - 1),
+                self.expected
+            );
+        }
+        // A caret needs something to point at: past the end of a line, point
+        // at a space after it.
         let mut source = self.line_text.clone();
         let mut range = self.range.clone();
         if range.start >= source.len() {
@@ -68,7 +99,11 @@ impl InputError {
                 .origin(&self.path)
                 .annotation(Level::Error.span(range).label(&self.expected)),
         );
-        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
         renderer.render(msg).to_string()
     }
 }
@@ -125,7 +160,14 @@ mod tests {
     fn error_points_at_the_column() {
         let text = "*filter\n-A FORWARD --bogus 1 -j ACCEPT\nCOMMIT\n";
         let at = text.find("--bogus").unwrap();
-        let e = InputError::at("r.txt", text, at, 7, "unknown option `--bogus`", "expected a match or target option");
+        let e = InputError::at(
+            "r.txt",
+            text,
+            at,
+            7,
+            "unknown option `--bogus`",
+            "expected a match or target option",
+        );
         assert_eq!((e.line, e.col), (2, 12));
         let out = e.render(false);
         assert!(out.contains("r.txt:2:12"), "{out}");

@@ -25,7 +25,14 @@ fn build(policy: &Policy) -> DiGraph<(), RuleRef> {
     for (id, chain) in policy.chains.iter().enumerate() {
         for (i, rule) in chain.rules.iter().enumerate() {
             if let Action::Jump(t) | Action::Goto(t) = rule.action {
-                g.add_edge(NodeIndex::new(id), NodeIndex::new(t), RuleRef { chain: id, index: Some(i) });
+                g.add_edge(
+                    NodeIndex::new(id),
+                    NodeIndex::new(t),
+                    RuleRef {
+                        chain: id,
+                        index: Some(i),
+                    },
+                );
             }
         }
     }
@@ -51,7 +58,9 @@ pub fn find_loop(policy: &Policy) -> Option<Loop> {
             if let Some(pos) = path.iter().position(|&n| n == next) {
                 let cycle: Vec<NodeIndex> = path[pos..].to_vec();
                 let second = cycle.get(1).copied().unwrap_or(cycle[0]);
-                let edge = g.find_edge(cycle[0], second).expect("consecutive chains are joined");
+                let edge = g
+                    .find_edge(cycle[0], second)
+                    .expect("consecutive chains are joined");
                 return Some(Loop {
                     chains: cycle.iter().map(|n| n.index()).collect(),
                     rule: g[edge],

@@ -4,14 +4,14 @@
 //! policy model ([`model`]) → the packet-set engine ([`space`], [`eval`]) →
 //! requirement checks ([`check`]) → report renderers ([`report`]).
 
-pub mod space;
-pub mod eval;
-pub mod model;
+pub mod check;
+pub mod cli;
 pub mod diag;
+pub mod eval;
 pub mod frontend;
 pub mod graph;
+pub mod model;
+pub mod report;
 pub mod requirements;
 pub mod site;
-pub mod check;
-pub mod report;
-pub mod cli;
+pub mod space;

@@ -14,7 +14,8 @@ fn main() {
             r.code
         }
         Err(e) => {
-            let err_color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let err_color =
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             eprintln!("{}", e.render(err_color));
             2
         }

@@ -102,7 +102,10 @@ pub enum Action {
 impl Action {
     /// Whether a matched packet leaves the chain (for sure) at this rule.
     pub fn ends_chain(&self) -> bool {
-        !matches!(self, Action::Continue | Action::Jump(_) | Action::Unknown(_))
+        !matches!(
+            self,
+            Action::Continue | Action::Jump(_) | Action::Unknown(_)
+        )
     }
 }
 

@@ -98,14 +98,17 @@ impl TryFrom<String> for Traffic {
             ("icmp-echo", None) => Ok(Traffic::IcmpEcho),
             ("tcp", p) => ports(p).map(|(a, b)| Traffic::Tcp(a, b)),
             ("udp", p) => ports(p).map(|(a, b)| Traffic::Udp(a, b)),
-            _ => Err(format!("unknown traffic `{s}`: expected any, tcp, udp, tcp/PORT, udp/PORT or icmp-echo")),
+            _ => Err(format!(
+                "unknown traffic `{s}`: expected any, tcp, udp, tcp/PORT, udp/PORT or icmp-echo"
+            )),
         }
     }
 }
 
 impl RequirementSet {
     pub fn builtin() -> RequirementSet {
-        Self::parse("<built-in requirements>", BUILTIN).expect("the built-in requirement set is valid")
+        Self::parse("<built-in requirements>", BUILTIN)
+            .expect("the built-in requirement set is valid")
     }
 
     pub fn parse(path: &str, text: &str) -> Result<RequirementSet, Error> {
@@ -113,7 +116,10 @@ impl RequirementSet {
         for o in &set.options {
             for r in &o.requirements {
                 if set.requirement(r).is_none() {
-                    return Err(Error::Usage(format!("{path}: option `{}` names requirement `{r}`, which is not defined", o.id)));
+                    return Err(Error::Usage(format!(
+                        "{path}: option `{}` names requirement `{r}`, which is not defined",
+                        o.id
+                    )));
                 }
             }
         }
@@ -126,14 +132,24 @@ impl RequirementSet {
 
     /// Requirements on traffic towards the dialler: checked whatever the option.
     pub fn ingress(&self) -> impl Iterator<Item = &Requirement> {
-        self.requirements.iter().filter(|r| r.to == Endpoint::Named(Place::Dialler))
+        self.requirements
+            .iter()
+            .filter(|r| r.to == Endpoint::Named(Place::Dialler))
     }
 }
 
 /// A TOML error as a located input error.
 pub fn toml_error(path: &str, text: &str, e: &toml::de::Error) -> Error {
     let range = e.span().unwrap_or(0..0);
-    InputError::at(path, text, range.start, range.len(), e.message().trim().to_string(), "expected valid TOML for this file").into()
+    InputError::at(
+        path,
+        text,
+        range.start,
+        range.len(),
+        e.message().trim().to_string(),
+        "expected valid TOML for this file",
+    )
+    .into()
 }
 
 #[cfg(test)]
@@ -145,15 +161,23 @@ mod tests {
         let s = RequirementSet::builtin();
         let ids: Vec<&str> = s.options.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(ids, ["source-any", "source-ports", "dns-any", "dns-ports"]);
-        assert_eq!(s.requirement("egress-udp-all").unwrap().traffic, vec![Traffic::Udp(1, 65535)]);
+        assert_eq!(
+            s.requirement("egress-udp-all").unwrap().traffic,
+            vec![Traffic::Udp(1, 65535)]
+        );
         assert_eq!(s.ingress().count(), 2);
-        assert_eq!(s.requirement("ingress-icmp-echo").unwrap().severity, Severity::Advisory);
+        assert_eq!(
+            s.requirement("ingress-icmp-echo").unwrap().severity,
+            Severity::Advisory
+        );
     }
 
     #[test]
     fn bad_traffic_is_located() {
         let text = "schema = \"x\"\noption = []\n[[requirement]]\nid = \"a\"\nsummary = \"\"\nfrom = \"dialler\"\nto = \"internet\"\ntraffic = [\"sctp\"]\n";
-        let Err(Error::Input(e)) = RequirementSet::parse("r.toml", text) else { panic!("expected an input error") };
+        let Err(Error::Input(e)) = RequirementSet::parse("r.toml", text) else {
+            panic!("expected an input error")
+        };
         assert_eq!(e.line, 8);
     }
 }

@@ -156,13 +156,15 @@ impl Site {
         };
         let params = match &file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
                 let path = p.display().to_string();
                 toml::from_str::<FileParams>(&text).map_err(|e| toml_error(&path, &text, &e))?
             }
             None => FileParams::default(),
         };
-        let list = |v: Option<OneOrMany<IpAddr>>| -> Vec<IpAddr> { v.map(Into::into).unwrap_or_default() };
+        let list =
+            |v: Option<OneOrMany<IpAddr>>| -> Vec<IpAddr> { v.map(Into::into).unwrap_or_default() };
         let dialler4 = o.dialler.clone().unwrap_or_else(|| list(params.dialler));
         let dialler6 = o.dialler6.clone().unwrap_or_else(|| list(params.dialler6));
         let mut interfaces = params.interfaces.unwrap_or_default();
@@ -175,9 +177,18 @@ impl Site {
         let site = Site {
             diallers: dialler4.into_iter().chain(dialler6).collect(),
             management: o.management.clone().unwrap_or_else(|| {
-                params.management.map(Vec::from).unwrap_or_default().into_iter().map(|h| h.0).collect()
+                params
+                    .management
+                    .map(Vec::from)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|h| h.0)
+                    .collect()
             }),
-            dns_servers: o.dns_servers.clone().unwrap_or_else(|| list(params.dns_servers)),
+            dns_servers: o
+                .dns_servers
+                .clone()
+                .unwrap_or_else(|| list(params.dns_servers)),
             mode: o.mode.or(params.mode).unwrap_or_default(),
             internet: o.internet.or(params.internet).unwrap_or_default(),
             resolve: params.resolve,
@@ -197,7 +208,13 @@ impl Site {
 /// `octaverify.toml` in the ruleset's folder or the nearest parent that has one.
 fn find_config(ruleset: &Path) -> Option<PathBuf> {
     let start = ruleset.parent().map(Path::to_path_buf).unwrap_or_default();
-    let start = if start.as_os_str().is_empty() { PathBuf::from(".") } else { start };
+    let start = if start.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        start
+    };
     let abs = start.canonicalize().unwrap_or(start);
-    abs.ancestors().map(|d| d.join(CONFIG_NAME)).find(|p| p.is_file())
+    abs.ancestors()
+        .map(|d| d.join(CONFIG_NAME))
+        .find(|p| p.is_file())
 }

@@ -1,10 +1,10 @@
 //! One requirement part through the firewall and back, and what fails in it.
 
+use super::Checker;
 use super::flow;
 use super::spaces::Part;
-use super::Checker;
-use crate::eval::symbolic::Outcome;
 use crate::eval::Verdict;
+use crate::eval::symbolic::Outcome;
 use crate::model::{Action, ChainId, Hook, Policy, RuleKind, RuleRef, Suggestion};
 use crate::report::{self, FindingKind, Role, RuleCite, Warning};
 use crate::space::dim::addr;
@@ -64,16 +64,29 @@ impl Checker<'_> {
             findings.push(self.reply_finding(set, rule, part));
         }
         findings.extend(self.unknown_findings(&unknown, &part.space, &fwd, &rep, loose));
-        PartResult { broad_rules: self.broad_rules(&fwd, &works, part), works, unknown, findings }
+        PartResult {
+            broad_rules: self.broad_rules(&fwd, &works, part),
+            works,
+            unknown,
+            findings,
+        }
     }
 
     /// Evaluates the replies of the accepted packets, minding source NAT: a
     /// reply reaches the prerouting chains before `dstnat` still addressed to
     /// the translated address.
-    fn replies(&self, fwd: &Outcome, fwd_ok: &PacketSet, part: &Part) -> (Outcome, Vec<LooseUnknown>) {
+    fn replies(
+        &self,
+        fwd: &Outcome,
+        fwd_ok: &PacketSet,
+        part: &Part,
+    ) -> (Outcome, Vec<LooseUnknown>) {
         let path = self.policy.forward_path();
         let (early, late): (Vec<ChainId>, Vec<ChainId>) = path.iter().partition(|&&c| {
-            let b = self.policy.chains[c].base.as_ref().expect("path chains are base chains");
+            let b = self.policy.chains[c]
+                .base
+                .as_ref()
+                .expect("path chains are base chains");
             b.hook == Hook::Prerouting && b.priority < DSTNAT_PRIORITY
         });
         let mut out = Outcome::default();
@@ -87,15 +100,28 @@ impl Checker<'_> {
             }
             rest = rest.difference(&natted);
             let reply = flow::replies(&natted);
-            let wan = self.site.interfaces.wan_address.filter(|a| crate::space::Family::of(*a) == part.family);
-            let to = tr.to.clone().or_else(|| wan.map(|a| IntervalSet::point(addr::value(a))));
-            let translated_dst = to.clone().unwrap_or_else(|| IntervalSet::range(0, part.family.addr_max()));
+            let wan = self
+                .site
+                .interfaces
+                .wan_address
+                .filter(|a| crate::space::Family::of(*a) == part.family);
+            let to = tr
+                .to
+                .clone()
+                .or_else(|| wan.map(|a| IntervalSet::point(addr::value(a))));
+            let translated_dst = to
+                .clone()
+                .unwrap_or_else(|| IntervalSet::range(0, part.family.addr_max()));
             let translated = with_dim(&reply, Dim::Dst, &translated_dst);
             let back = |s: &PacketSet| with_dim(s, Dim::Dst, &dialler);
             let e = self.ev.path(&translated, &early);
             let passed = if translated_dst.is_single().is_some() {
                 for d in &e.decisions {
-                    out.decisions.push(crate::eval::symbolic::Decision { set: back(&d.set), verdict: d.verdict, rule: d.rule });
+                    out.decisions.push(crate::eval::symbolic::Decision {
+                        set: back(&d.set),
+                        verdict: d.verdict,
+                        rule: d.rule,
+                    });
                 }
                 back(&e.reached_end)
             } else {
@@ -104,11 +130,20 @@ impl Checker<'_> {
                 let failing = translated.difference(&e.accepted());
                 let mut certain = PacketSet::empty();
                 for (set, rule) in e.dropped() {
-                    let whole: Vec<Cube> = set.cubes().iter().filter(|c| *c.get(Dim::Dst) == translated_dst).cloned().collect();
+                    let whole: Vec<Cube> = set
+                        .cubes()
+                        .iter()
+                        .filter(|c| *c.get(Dim::Dst) == translated_dst)
+                        .cloned()
+                        .collect();
                     let whole = PacketSet::from_disjoint(whole);
                     if !whole.is_empty() {
                         certain = certain.union(&whole);
-                        out.decisions.push(crate::eval::symbolic::Decision { set: back(&whole), verdict: Verdict::Drop, rule });
+                        out.decisions.push(crate::eval::symbolic::Decision {
+                            set: back(&whole),
+                            verdict: Verdict::Drop,
+                            rule,
+                        });
                     }
                 }
                 let doubtful = back(&failing.difference(&certain)).difference(&back(&certain));
@@ -117,7 +152,11 @@ impl Checker<'_> {
                         None => "replies come back to the MASQUERADE address, which the export does not give (set wan_address under [interfaces])".to_string(),
                         Some(_) => "replies come back to one of several SNAT addresses, and rules before nat PREROUTING treat them differently".to_string(),
                     };
-                    loose.push(LooseUnknown { set: flow::requests(&doubtful), rule: tr.rule, reason });
+                    loose.push(LooseUnknown {
+                        set: flow::requests(&doubtful),
+                        rule: tr.rule,
+                        reason,
+                    });
                 }
                 reply.difference(&back(&failing))
             };
@@ -128,7 +167,11 @@ impl Checker<'_> {
     }
 
     fn forward_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
-        let role = if rule.index.is_none() { Role::Policy } else { Role::Blocking };
+        let role = if rule.index.is_none() {
+            Role::Policy
+        } else {
+            Role::Blocking
+        };
         let mut rules = vec![(rule, role)];
         let kind = match self.later_accept(rule, &set) {
             Some(allowing) => {
@@ -143,21 +186,46 @@ impl Checker<'_> {
             .filter(|core| set.intersects(&PacketSet::from((*core).clone())))
             .map(|core| self.suggestion(rule, core.clone()))
             .collect();
-        RawFinding { kind, set, context: part.space.clone(), rules, fixes, reason: None }
+        RawFinding {
+            kind,
+            set,
+            context: part.space.clone(),
+            rules,
+            fixes,
+            reason: None,
+        }
     }
 
     fn reply_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
-        let role = if rule.index.is_none() { Role::Policy } else { Role::Blocking };
+        let role = if rule.index.is_none() {
+            Role::Policy
+        } else {
+            Role::Blocking
+        };
         // Accept what conntrack knows to belong to the dialler's connections.
         let mut core = crate::space::Cube::family(part.family)
-            .with(Dim::Dst, part.sources.clone()).expect("not empty")
-            .with(Dim::State, IntervalSet::from_ranges(vec![(State::ESTABLISHED, State::RELATED)])).expect("not empty");
+            .with(Dim::Dst, part.sources.clone())
+            .expect("not empty")
+            .with(
+                Dim::State,
+                IntervalSet::from_ranges(vec![(State::ESTABLISHED, State::RELATED)]),
+            )
+            .expect("not empty");
         for (dim, name) in [(Dim::In, &part.wan), (Dim::Out, &part.lan)] {
             if let Some(n) = name {
-                core = core.with(dim, IntervalSet::point(crate::space::dim::iface::encode(n))).expect("a point");
+                core = core
+                    .with(dim, IntervalSet::point(crate::space::dim::iface::encode(n)))
+                    .expect("a point");
             }
         }
-        RawFinding { kind: FindingKind::ReplyBlocked, set, context: part.space.clone(), rules: vec![(rule, role)], fixes: vec![self.suggestion(rule, core)], reason: None }
+        RawFinding {
+            kind: FindingKind::ReplyBlocked,
+            set,
+            context: part.space.clone(),
+            rules: vec![(rule, role)],
+            fixes: vec![self.suggestion(rule, core)],
+            reason: None,
+        }
     }
 
     /// An accept rule after `rule` (in its chain, or after the jump in a chain
@@ -165,9 +233,17 @@ impl Checker<'_> {
     fn later_accept(&self, rule: RuleRef, set: &PacketSet) -> Option<RuleRef> {
         let from = rule.index? + 1;
         let scan = |chain: ChainId, from: usize| {
-            self.policy.chains[chain].rules.iter().enumerate().skip(from).find_map(|(i, r)| {
-                (r.action == Action::Accept && r.matches.intersects(set)).then_some(RuleRef { chain, index: Some(i) })
-            })
+            self.policy.chains[chain]
+                .rules
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find_map(|(i, r)| {
+                    (r.action == Action::Accept && r.matches.intersects(set)).then_some(RuleRef {
+                        chain,
+                        index: Some(i),
+                    })
+                })
         };
         scan(rule.chain, from).or_else(|| {
             self.policy.chains.iter().enumerate().find_map(|(caller, c)| {
@@ -179,19 +255,41 @@ impl Checker<'_> {
 
     /// An accept rule for `core` before `rule` (or at the end of the chain, for a policy).
     fn suggestion(&self, rule: RuleRef, core: Cube) -> Suggestion {
-        let position = rule.index.unwrap_or(self.policy.chains[rule.chain].rules.len());
-        Suggestion { chain: rule.chain, position, matches: core, action: Action::Accept }
+        let position = rule
+            .index
+            .unwrap_or(self.policy.chains[rule.chain].rules.len());
+        Suggestion {
+            chain: rule.chain,
+            position,
+            matches: core,
+            action: Action::Accept,
+        }
     }
 
     /// Attributes unknown packets to the rules whose unmodelled parts they met.
-    fn unknown_findings(&self, unknown: &PacketSet, context: &PacketSet, fwd: &Outcome, rep: &Outcome, loose: Vec<LooseUnknown>) -> Vec<RawFinding> {
+    fn unknown_findings(
+        &self,
+        unknown: &PacketSet,
+        context: &PacketSet,
+        fwd: &Outcome,
+        rep: &Outcome,
+        loose: Vec<LooseUnknown>,
+    ) -> Vec<RawFinding> {
         let mut left = unknown.clone();
         let mut out = Vec::new();
         let forward = fwd.decisions.iter().map(|d| (d.set.clone(), d.rule));
-        let backward = rep.decisions.iter().map(|d| (flow::requests(&d.set), d.rule));
+        let backward = rep
+            .decisions
+            .iter()
+            .map(|d| (flow::requests(&d.set), d.rule));
         let mut candidates: Vec<(PacketSet, RuleRef, String)> = forward
             .chain(backward)
-            .filter_map(|(set, r)| self.policy.rule(r).unknown_reason().map(|why| (set, r, why.to_string())))
+            .filter_map(|(set, r)| {
+                self.policy
+                    .rule(r)
+                    .unknown_reason()
+                    .map(|why| (set, r, why.to_string()))
+            })
             .collect();
         candidates.extend(loose.into_iter().map(|l| (l.set, l.rule, l.reason)));
         for (set, rule, reason) in candidates {
@@ -200,7 +298,14 @@ impl Checker<'_> {
                 continue;
             }
             left = left.difference(&part);
-            out.push(RawFinding { kind: FindingKind::Unknown, set: part, context: context.clone(), rules: vec![(rule, Role::Unmodelled)], fixes: Vec::new(), reason: Some(reason) });
+            out.push(RawFinding {
+                kind: FindingKind::Unknown,
+                set: part,
+                context: context.clone(),
+                rules: vec![(rule, Role::Unmodelled)],
+                fixes: Vec::new(),
+                reason: Some(reason),
+            });
         }
         out
     }
@@ -213,8 +318,12 @@ impl Checker<'_> {
             .filter(|d| d.verdict == Verdict::Accept && d.set.intersects(works))
             .filter(|d| {
                 let r = self.policy.rule(d.rule);
-                r.kind == RuleKind::Rule && r.action == Action::Accept
-                    && r.matches.cubes().iter().any(|c| !c.get(Dim::Src).is_subset(&part.sources))
+                r.kind == RuleKind::Rule
+                    && r.action == Action::Accept
+                    && r.matches
+                        .cubes()
+                        .iter()
+                        .any(|c| !c.get(Dim::Src).is_subset(&part.sources))
             })
             .map(|d| d.rule)
             .collect()
@@ -222,12 +331,24 @@ impl Checker<'_> {
 
     pub(super) fn broad_source_warning(&self, r: RuleRef) -> Warning {
         let rule = self.policy.rule(r);
-        let family = rule.matches.cubes().first().and_then(|c| c.get(Dim::Family).is_single()).map_or(crate::space::Family::Ipv4, crate::space::Family::from_value);
+        let family = rule
+            .matches
+            .cubes()
+            .first()
+            .and_then(|c| c.get(Dim::Family).is_single())
+            .map_or(crate::space::Family::Ipv4, crate::space::Family::from_value);
         let mut srcs = IntervalSet::empty();
         for c in rule.matches.cubes() {
             srcs = srcs.union(c.get(Dim::Src));
         }
-        let shown = render_set(&PacketSet::from(Cube::family(family).with(Dim::Src, srcs).expect("not empty")), &self.names);
+        let shown = render_set(
+            &PacketSet::from(
+                Cube::family(family)
+                    .with(Dim::Src, srcs)
+                    .expect("not empty"),
+            ),
+            &self.names,
+        );
         Warning {
             id: "broad-source",
             message: format!(
@@ -248,20 +369,37 @@ impl Checker<'_> {
             .filter(|(c, seen)| !seen && !c.rules.is_empty())
             .map(|(c, _)| Warning {
                 id: "unreachable-chain",
-                message: format!("chain {} of table {} is never jumped to, so its {} rules never apply", c.name, c.table, c.rules.len()),
+                message: format!(
+                    "chain {} of table {} is never jumped to, so its {} rules never apply",
+                    c.name,
+                    c.table,
+                    c.rules.len()
+                ),
                 rules: Vec::new(),
             })
             .collect()
     }
 
     pub(super) fn render_finding(&self, f: &RawFinding) -> report::Finding {
-        let mut rules: Vec<RuleCite> = f.rules.iter().map(|&(r, role)| cite(self.policy, r, role)).collect();
+        let mut rules: Vec<RuleCite> = f
+            .rules
+            .iter()
+            .map(|&(r, role)| cite(self.policy, r, role))
+            .collect();
         rules.sort_by_key(|c| c.line);
-        let fix: Vec<String> = f.fixes.iter().map(|s| crate::frontend::write_fix(self.policy, s)).collect();
+        let fix: Vec<String> = f
+            .fixes
+            .iter()
+            .map(|s| crate::frontend::write_fix(self.policy, s))
+            .collect();
         report::Finding {
             kind: f.kind,
             space: render_within(&f.set, &f.context, &self.names),
-            witness: f.set.witness().expect("findings are never empty").describe(),
+            witness: f
+                .set
+                .witness()
+                .expect("findings are never empty")
+                .describe(),
             rules,
             fix: (!fix.is_empty()).then(|| fix.join("\n")),
             reason: f.reason.clone(),
@@ -288,5 +426,9 @@ pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
 
 /// A prefix as written by people: a host without `/32`.
 pub(super) fn net_text(n: ipnet::IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() }
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
 }

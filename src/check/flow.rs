@@ -36,16 +36,32 @@ fn swap(c: &Cube, dir: Direction) -> Option<Cube> {
     let p = c.get(Dim::Proto).is_single().map(|p| p as u8);
     // Each pair is (value in the opening packet, value in its reply).
     let pairs: &[(Dim, u128, u128)] = match p {
-        Some(proto::TCP) => &[(Dim::State, State::NEW, State::ESTABLISHED), (Dim::Flags, SYN, SYN_ACK)],
-        Some(proto::ICMP) => &[(Dim::State, State::NEW, State::ESTABLISHED), (Dim::Icmp, ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY)],
-        Some(proto::ICMPV6) => &[(Dim::State, State::NEW, State::ESTABLISHED), (Dim::Icmp, ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY)],
+        Some(proto::TCP) => &[
+            (Dim::State, State::NEW, State::ESTABLISHED),
+            (Dim::Flags, SYN, SYN_ACK),
+        ],
+        Some(proto::ICMP) => &[
+            (Dim::State, State::NEW, State::ESTABLISHED),
+            (Dim::Icmp, ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY),
+        ],
+        Some(proto::ICMPV6) => &[
+            (Dim::State, State::NEW, State::ESTABLISHED),
+            (Dim::Icmp, ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY),
+        ],
         _ => &[(Dim::State, State::NEW, State::ESTABLISHED)],
     };
     c.map_dims(|d, s| {
-        let mapped = pairs.iter().find(|(pd, ..)| *pd == d).and_then(|&(_, open, reply)| {
-            let (from, to) = if dir == Direction::Reply { (open, reply) } else { (reply, open) };
-            (s.is_single() == Some(from)).then(|| IntervalSet::point(to))
-        });
+        let mapped = pairs
+            .iter()
+            .find(|(pd, ..)| *pd == d)
+            .and_then(|&(_, open, reply)| {
+                let (from, to) = if dir == Direction::Reply {
+                    (open, reply)
+                } else {
+                    (reply, open)
+                };
+                (s.is_single() == Some(from)).then(|| IntervalSet::point(to))
+            });
         (d.reversed(), mapped.unwrap_or_else(|| s.clone()))
     })
 }
@@ -58,11 +74,16 @@ mod tests {
     #[test]
     fn reply_of_a_syn_is_a_syn_ack_the_other_way() {
         let c = Cube::family(Family::Ipv4)
-            .with(Dim::Proto, IntervalSet::point(6)).unwrap()
-            .with(Dim::Flags, IntervalSet::point(SYN)).unwrap()
-            .with(Dim::State, IntervalSet::point(State::NEW)).unwrap()
-            .with(Dim::Src, IntervalSet::point(10)).unwrap()
-            .with(Dim::Dport, IntervalSet::point(443)).unwrap();
+            .with(Dim::Proto, IntervalSet::point(6))
+            .unwrap()
+            .with(Dim::Flags, IntervalSet::point(SYN))
+            .unwrap()
+            .with(Dim::State, IntervalSet::point(State::NEW))
+            .unwrap()
+            .with(Dim::Src, IntervalSet::point(10))
+            .unwrap()
+            .with(Dim::Dport, IntervalSet::point(443))
+            .unwrap();
         let r = replies(&c.clone().into());
         let rc = &r.cubes()[0];
         assert_eq!(rc.get(Dim::Dst), &IntervalSet::point(10));

@@ -3,8 +3,8 @@
 //! findings: the failing sub-spaces, the deciding rules, a witness packet and a
 //! fix written by the policy's own front-end.
 
-pub mod flow;
 mod findings;
+pub mod flow;
 pub mod spaces;
 
 use crate::eval::symbolic::Evaluator;
@@ -18,7 +18,11 @@ use crate::space::{Names, PacketSet};
 use std::collections::HashMap;
 
 /// Checks a policy against a requirement set for one site.
-pub fn check(policy: &Policy, site: &Site, reqs: &RequirementSet) -> Result<Report, crate::diag::Error> {
+pub fn check(
+    policy: &Policy,
+    site: &Site,
+    reqs: &RequirementSet,
+) -> Result<Report, crate::diag::Error> {
     let checker = Checker {
         policy,
         site,
@@ -27,14 +31,19 @@ pub fn check(policy: &Policy, site: &Site, reqs: &RequirementSet) -> Result<Repo
     };
     let mut results: HashMap<String, Evaluated> = HashMap::new();
     let mut evaluate = |r: &Requirement| -> Evaluated {
-        results.entry(r.id.clone()).or_insert_with(|| checker.requirement(r)).clone()
+        results
+            .entry(r.id.clone())
+            .or_insert_with(|| checker.requirement(r))
+            .clone()
     };
 
     // Egress options: the one the mode names, or every option in auto mode.
     let chosen: Vec<_> = match site.mode.option() {
         Some(id) => {
             let o = reqs.options.iter().find(|o| o.id == id).ok_or_else(|| {
-                crate::diag::Error::Usage(format!("mode {id}: the requirement set has no option `{id}`"))
+                crate::diag::Error::Usage(format!(
+                    "mode {id}: the requirement set has no option `{id}`"
+                ))
             })?;
             vec![o]
         }
@@ -47,28 +56,56 @@ pub fn check(policy: &Policy, site: &Site, reqs: &RequirementSet) -> Result<Repo
             .requirements
             .iter()
             .map(|id| {
-                let r = reqs.requirement(id).expect("requirement sets are validated on load");
+                let r = reqs
+                    .requirement(id)
+                    .expect("requirement sets are validated on load");
                 evaluate(r).row(r, Some(&o.id))
             })
             .collect();
         let status = option_status(&rows, site.strict, true);
         if site.mode != Mode::Auto && status == OptionStatus::Skipped {
-            let why: Vec<&str> = rows.iter().flat_map(|r| r.notes.iter().map(String::as_str)).collect();
-            return Err(crate::diag::Error::Usage(format!("mode {} cannot be evaluated: {}", o.id, why.join("; "))));
+            let why: Vec<&str> = rows
+                .iter()
+                .flat_map(|r| r.notes.iter().map(String::as_str))
+                .collect();
+            return Err(crate::diag::Error::Usage(format!(
+                "mode {} cannot be evaluated: {}",
+                o.id,
+                why.join("; ")
+            )));
         }
-        let failing = rows.iter().filter(|r| !matches!(r.status, Status::Allowed | Status::Skipped)).count();
+        let failing = rows
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Allowed | Status::Skipped))
+            .count();
         options.push((
-            OptionResult { option: o.id.clone(), holds: status == OptionStatus::Holds, status, summary: o.summary.clone(), failing },
+            OptionResult {
+                option: o.id.clone(),
+                holds: status == OptionStatus::Holds,
+                status,
+                summary: o.summary.clone(),
+                failing,
+            },
             rows,
         ));
     }
     // The option closest to holding first (SPEC §4); ties keep the data's order.
     options.sort_by_key(|(o, _)| (o.status, o.failing));
 
-    let ingress_rows: Vec<RequirementResult> = reqs.ingress().map(|r| evaluate(r).row(r, None)).collect();
-    let egress = options.iter().map(|(o, _)| o.status).filter(|s| *s != OptionStatus::Skipped).min().unwrap_or(OptionStatus::Fails);
+    let ingress_rows: Vec<RequirementResult> =
+        reqs.ingress().map(|r| evaluate(r).row(r, None)).collect();
+    let egress = options
+        .iter()
+        .map(|(o, _)| o.status)
+        .filter(|s| *s != OptionStatus::Skipped)
+        .min()
+        .unwrap_or(OptionStatus::Fails);
     let ingress = option_status(&ingress_rows, site.strict, false);
-    let verdict = match egress.max(if ingress == OptionStatus::Skipped { OptionStatus::Holds } else { ingress }) {
+    let verdict = match egress.max(if ingress == OptionStatus::Skipped {
+        OptionStatus::Holds
+    } else {
+        ingress
+    }) {
         OptionStatus::Holds => Verdict::Compliant,
         OptionStatus::Unknown => Verdict::Unknown,
         _ => Verdict::NonCompliant,
@@ -78,7 +115,10 @@ pub fn check(policy: &Policy, site: &Site, reqs: &RequirementSet) -> Result<Repo
         requirement_rows.extend(rows.iter().cloned());
     }
     requirement_rows.extend(ingress_rows);
-    let mut broad: Vec<crate::model::RuleRef> = results.values().flat_map(|e| e.broad_rules.iter().copied()).collect();
+    let mut broad: Vec<crate::model::RuleRef> = results
+        .values()
+        .flat_map(|e| e.broad_rules.iter().copied())
+        .collect();
     broad.sort();
     broad.dedup();
     for r in broad {
@@ -87,11 +127,18 @@ pub fn check(policy: &Policy, site: &Site, reqs: &RequirementSet) -> Result<Repo
     warnings.extend(checker.unreachable_chain_warnings());
     Ok(Report {
         schema: crate::report::SCHEMA,
-        input: Input { file: policy.files[0].path.clone(), format: policy.format.name() },
+        input: Input {
+            file: policy.files[0].path.clone(),
+            format: policy.format.name(),
+        },
         verdict,
         site: SiteView {
             dialler: site.diallers.iter().map(|a| a.to_string()).collect(),
-            management: site.management.iter().map(|n| findings::net_text(*n)).collect(),
+            management: site
+                .management
+                .iter()
+                .map(|n| findings::net_text(*n))
+                .collect(),
             dns_servers: site.dns_servers.iter().map(|a| a.to_string()).collect(),
             mode: format!("{:?}", site.mode).to_lowercase(),
         },
@@ -106,12 +153,21 @@ pub fn check(policy: &Policy, site: &Site, reqs: &RequirementSet) -> Result<Repo
 /// An egress option cannot be judged when one of its requirements is skipped;
 /// the ingress group skips only what it cannot evaluate.
 fn option_status(rows: &[RequirementResult], strict: bool, whole: bool) -> OptionStatus {
-    let counted: Vec<&RequirementResult> = rows.iter().filter(|r| strict || r.severity == Severity::Required).collect();
+    let counted: Vec<&RequirementResult> = rows
+        .iter()
+        .filter(|r| strict || r.severity == Severity::Required)
+        .collect();
     let skipped = |r: &&&RequirementResult| r.status == Status::Skipped;
-    if counted.is_empty() || counted.iter().all(|r| skipped(&r)) || (whole && counted.iter().any(|r| skipped(&r))) {
+    if counted.is_empty()
+        || counted.iter().all(|r| skipped(&r))
+        || (whole && counted.iter().any(|r| skipped(&r)))
+    {
         return OptionStatus::Skipped;
     }
-    if counted.iter().any(|r| matches!(r.status, Status::Blocked | Status::Partial)) {
+    if counted
+        .iter()
+        .any(|r| matches!(r.status, Status::Blocked | Status::Partial))
+    {
         OptionStatus::Fails
     } else if counted.iter().any(|r| r.status == Status::Unknown) {
         OptionStatus::Unknown
@@ -154,7 +210,12 @@ impl Checker<'_> {
     fn requirement(&self, r: &Requirement) -> Evaluated {
         let (parts, notes) = spaces::build(r, self.site, &self.policy.families);
         if parts.is_empty() {
-            return Evaluated { status: Status::Skipped, findings: Vec::new(), notes, broad_rules: Vec::new() };
+            return Evaluated {
+                status: Status::Skipped,
+                findings: Vec::new(),
+                notes,
+                broad_rules: Vec::new(),
+            };
         }
         let mut space = PacketSet::empty();
         let mut works = PacketSet::empty();
@@ -182,6 +243,11 @@ impl Checker<'_> {
             Status::Partial
         };
         let findings = found.iter().map(|f| self.render_finding(f)).collect();
-        Evaluated { status, findings, notes, broad_rules }
+        Evaluated {
+            status,
+            findings,
+            notes,
+            broad_rules,
+        }
     }
 }

@@ -11,9 +11,21 @@ use super::flow::{ICMP_ECHO_REQUEST, ICMPV6_ECHO_REQUEST};
 
 /// IANA special-purpose IPv4 blocks, which "internet" leaves out (SPEC §5).
 const SPECIAL_V4: &[&str] = &[
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.88.99.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
 ];
 
 /// The destination "internet" of one family.
@@ -23,7 +35,11 @@ pub fn internet(f: Family, mode: Internet) -> IntervalSet {
         return all;
     }
     let nets = |list: &[&str]| {
-        IntervalSet::from_ranges(list.iter().map(|n| addr::prefix_range(n.parse().expect("valid prefix"))).collect())
+        IntervalSet::from_ranges(
+            list.iter()
+                .map(|n| addr::prefix_range(n.parse().expect("valid prefix")))
+                .collect(),
+        )
     };
     match f {
         Family::Ipv4 => all.difference(&nets(SPECIAL_V4)),
@@ -69,10 +85,17 @@ pub fn build(req: &Requirement, site: &Site, families: &[Family]) -> (Vec<Part>,
     for &d in &site.diallers {
         let f = Family::of(d);
         if !families.contains(&f) {
-            note(format!("{} not checked: the export holds no {} rules", f.name(), f.name()));
+            note(format!(
+                "{} not checked: the export holds no {} rules",
+                f.name(),
+                f.name()
+            ));
             continue;
         }
-        let (src, dst) = match (endpoint(&req.from, f, d, site), endpoint(&req.to, f, d, site)) {
+        let (src, dst) = match (
+            endpoint(&req.from, f, d, site),
+            endpoint(&req.to, f, d, site),
+        ) {
             (Ok(s), Ok(t)) => (s.set, t),
             (Err(e), _) | (_, Err(e)) => {
                 note(format!("{} skipped: {e}", f.name()));
@@ -81,21 +104,33 @@ pub fn build(req: &Requirement, site: &Site, families: &[Family]) -> (Vec<Part>,
         };
         let outward = req.from == Endpoint::Named(Place::Dialler);
         let (lan, wan) = (site.interfaces.lan.clone(), site.interfaces.wan.clone());
-        let (in_if, out_if) = if outward { (lan.clone(), wan.clone()) } else { (None, lan.clone()) };
+        let (in_if, out_if) = if outward {
+            (lan.clone(), wan.clone())
+        } else {
+            (None, lan.clone())
+        };
         let mut base = Cube::family(f)
-            .with(Dim::Src, src.clone()).expect("endpoint sets are not empty")
-            .with(Dim::Dst, dst.set.clone()).expect("endpoint sets are not empty");
+            .with(Dim::Src, src.clone())
+            .expect("endpoint sets are not empty")
+            .with(Dim::Dst, dst.set.clone())
+            .expect("endpoint sets are not empty");
         for (dim, name) in [(Dim::In, &in_if), (Dim::Out, &out_if)] {
             if let Some(n) = name {
-                base = base.with(dim, IntervalSet::point(iface::encode(n))).expect("a point");
+                base = base
+                    .with(dim, IntervalSet::point(iface::encode(n)))
+                    .expect("a point");
             }
         }
         // A fix names the destination only when it is not the whole internet.
         let mut endpoints = base.clone();
         if dst.is_internet {
-            endpoints = endpoints.with(Dim::Dst, IntervalSet::range(0, f.addr_max())).expect("not empty");
+            endpoints = endpoints
+                .with(Dim::Dst, IntervalSet::range(0, f.addr_max()))
+                .expect("not empty");
         }
-        let opening = base.with(Dim::State, IntervalSet::point(State::NEW)).expect("a point");
+        let opening = base
+            .with(Dim::State, IntervalSet::point(State::NEW))
+            .expect("a point");
         let mut cubes = Vec::new();
         let mut fix_cores = Vec::new();
         for t in &req.traffic {
@@ -110,7 +145,9 @@ pub fn build(req: &Requirement, site: &Site, families: &[Family]) -> (Vec<Part>,
                         core = core.with(dim, c.get(dim).clone()).expect("not empty");
                     }
                     if *c.get(Dim::Dport) != IntervalSet::range(1, 0xffff) {
-                        core = core.with(Dim::Dport, c.get(Dim::Dport).clone()).expect("not empty");
+                        core = core
+                            .with(Dim::Dport, c.get(Dim::Dport).clone())
+                            .expect("not empty");
                     }
                     core
                 }
@@ -138,16 +175,23 @@ fn traffic_cubes(t: &Traffic, f: Family) -> Vec<Cube> {
     let all_ports = IntervalSet::range(1, 0xffff);
     let tcp = |lo: u16, hi: u16| {
         Cube::full()
-            .with(Dim::Proto, IntervalSet::point(proto::TCP as u128)).expect("a point")
-            .with(Dim::Sport, all_ports.clone()).expect("not empty")
-            .with(Dim::Dport, IntervalSet::range(lo as u128, hi as u128)).expect("not empty")
-            .with(Dim::Flags, IntervalSet::point(TcpFlag::SYN as u128)).expect("a point")
+            .with(Dim::Proto, IntervalSet::point(proto::TCP as u128))
+            .expect("a point")
+            .with(Dim::Sport, all_ports.clone())
+            .expect("not empty")
+            .with(Dim::Dport, IntervalSet::range(lo as u128, hi as u128))
+            .expect("not empty")
+            .with(Dim::Flags, IntervalSet::point(TcpFlag::SYN as u128))
+            .expect("a point")
     };
     let udp = |lo: u16, hi: u16| {
         Cube::full()
-            .with(Dim::Proto, IntervalSet::point(proto::UDP as u128)).expect("a point")
-            .with(Dim::Sport, all_ports.clone()).expect("not empty")
-            .with(Dim::Dport, IntervalSet::range(lo as u128, hi as u128)).expect("not empty")
+            .with(Dim::Proto, IntervalSet::point(proto::UDP as u128))
+            .expect("a point")
+            .with(Dim::Sport, all_ports.clone())
+            .expect("not empty")
+            .with(Dim::Dport, IntervalSet::range(lo as u128, hi as u128))
+            .expect("not empty")
     };
     let echo = || {
         let (p, t) = match f {
@@ -155,8 +199,10 @@ fn traffic_cubes(t: &Traffic, f: Family) -> Vec<Cube> {
             Family::Ipv6 => (proto::ICMPV6, ICMPV6_ECHO_REQUEST),
         };
         Cube::full()
-            .with(Dim::Proto, IntervalSet::point(p as u128)).expect("a point")
-            .with(Dim::Icmp, IntervalSet::point(t)).expect("a point")
+            .with(Dim::Proto, IntervalSet::point(p as u128))
+            .expect("a point")
+            .with(Dim::Icmp, IntervalSet::point(t))
+            .expect("a point")
     };
     match *t {
         Traffic::Tcp(lo, hi) => vec![tcp(lo, hi)],
@@ -164,9 +210,14 @@ fn traffic_cubes(t: &Traffic, f: Family) -> Vec<Cube> {
         Traffic::IcmpEcho => vec![echo()],
         Traffic::Any => {
             let named = IntervalSet::from_ranges(
-                [proto::TCP, proto::UDP, f.icmp_proto()].iter().map(|&p| (p as u128, p as u128)).collect(),
+                [proto::TCP, proto::UDP, f.icmp_proto()]
+                    .iter()
+                    .map(|&p| (p as u128, p as u128))
+                    .collect(),
             );
-            let other = Cube::full().with(Dim::Proto, named.complement(255)).expect("not empty");
+            let other = Cube::full()
+                .with(Dim::Proto, named.complement(255))
+                .expect("not empty");
             vec![tcp(1, 65535), udp(1, 65535), echo(), other]
         }
     }
@@ -179,17 +230,27 @@ struct EndpointSet {
 
 /// The addresses of an endpoint in one family.
 fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<EndpointSet, String> {
-    let of_family = |addrs: &mut dyn Iterator<Item = (u128, u128)>| IntervalSet::from_ranges(addrs.collect());
+    let of_family =
+        |addrs: &mut dyn Iterator<Item = (u128, u128)>| IntervalSet::from_ranges(addrs.collect());
     let set = match e {
         Endpoint::Named(Place::Dialler) => IntervalSet::point(addr::value(dialler)),
         Endpoint::Named(Place::Internet) => {
-            return Ok(EndpointSet { set: internet(f, site.internet), is_internet: true });
+            return Ok(EndpointSet {
+                set: internet(f, site.internet),
+                is_internet: true,
+            });
         }
         Endpoint::Named(Place::Management) => {
             if site.management.is_empty() {
                 return Err("no management PCs given (management = [...] in octaverify.toml, or --management)".into());
             }
-            let s = of_family(&mut site.management.iter().filter(|n| Family::of(n.addr()) == f).map(|n| addr::prefix_range(*n)));
+            let s = of_family(
+                &mut site
+                    .management
+                    .iter()
+                    .filter(|n| Family::of(n.addr()) == f)
+                    .map(|n| addr::prefix_range(*n)),
+            );
             if s.is_empty() {
                 return Err(format!("no {} management PCs given", f.name()));
             }
@@ -197,9 +258,18 @@ fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<End
         }
         Endpoint::Named(Place::DnsServers) => {
             if site.dns_servers.is_empty() {
-                return Ok(EndpointSet { set: internet(f, site.internet), is_internet: true });
+                return Ok(EndpointSet {
+                    set: internet(f, site.internet),
+                    is_internet: true,
+                });
             }
-            let s = of_family(&mut site.dns_servers.iter().filter(|a| Family::of(**a) == f).map(|a| (addr::value(*a), addr::value(*a))));
+            let s = of_family(
+                &mut site
+                    .dns_servers
+                    .iter()
+                    .filter(|a| Family::of(**a) == f)
+                    .map(|a| (addr::value(*a), addr::value(*a))),
+            );
             if s.is_empty() {
                 return Err(format!("no {} DNS servers given", f.name()));
             }
@@ -210,19 +280,33 @@ fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<End
             let mut ranges = Vec::new();
             for n in names {
                 match site.resolve.get(n) {
-                    Some(list) => ranges.extend(list.iter().filter(|a| Family::of(**a) == f).map(|a| (addr::value(*a), addr::value(*a)))),
+                    Some(list) => ranges.extend(
+                        list.iter()
+                            .filter(|a| Family::of(**a) == f)
+                            .map(|a| (addr::value(*a), addr::value(*a))),
+                    ),
                     None => missing.push(n.as_str()),
                 }
             }
             if !missing.is_empty() {
-                return Err(format!("needs the addresses of {} in [resolve]", missing.join(", ")));
+                return Err(format!(
+                    "needs the addresses of {} in [resolve]",
+                    missing.join(", ")
+                ));
             }
             let s = IntervalSet::from_ranges(ranges);
             if s.is_empty() {
-                return Err(format!("[resolve] gives no {} addresses for {}", f.name(), names.join(", ")));
+                return Err(format!(
+                    "[resolve] gives no {} addresses for {}",
+                    f.name(),
+                    names.join(", ")
+                ));
             }
             s
         }
     };
-    Ok(EndpointSet { set, is_internet: false })
+    Ok(EndpointSet {
+        set,
+        is_internet: false,
+    })
 }

@@ -58,11 +58,19 @@ impl<'p> Evaluator<'p> {
         let mut possible = BTreeSet::new();
         let mut alive = true;
         for id in self.policy.forward_path() {
-            let base = self.policy.chains[id].base.as_ref().expect("path chains are base chains");
+            let base = self.policy.chains[id]
+                .base
+                .as_ref()
+                .expect("path chains are base chains");
             if !base_chain_scope(base).contains(p) {
                 continue;
             }
-            let mut run = ChainRun { policy: self.policy, packet: p, memo: HashMap::new(), steps: &mut steps };
+            let mut run = ChainRun {
+                policy: self.policy,
+                packet: p,
+                memo: HashMap::new(),
+                steps: &mut steps,
+            };
             let mut ends = run.outcomes(id, 0);
             if ends.remove(&End::Return) {
                 let policy_drops = matches!(
@@ -70,7 +78,13 @@ impl<'p> Evaluator<'p> {
                     Some(Action::Drop | Action::Reject)
                 );
                 if base.policy.is_some() {
-                    steps.push(Step { rule: RuleRef { chain: id, index: None }, effect: Effect::Matched });
+                    steps.push(Step {
+                        rule: RuleRef {
+                            chain: id,
+                            index: None,
+                        },
+                        effect: Effect::Matched,
+                    });
                 }
                 ends.insert(if policy_drops { End::Drop } else { End::Accept });
             }
@@ -91,7 +105,10 @@ impl<'p> Evaluator<'p> {
         let verdict = if possible.contains(&Verdict::Unknown) || possible.len() > 1 {
             Verdict::Unknown
         } else {
-            *possible.iter().next().expect("a packet always meets some end")
+            *possible
+                .iter()
+                .next()
+                .expect("a packet always meets some end")
         };
         Trace { verdict, steps }
     }
@@ -122,8 +139,18 @@ impl ChainRun<'_, '_> {
                 continue;
             }
             let certain = rule.opaque.is_none();
-            let effect = if certain { Effect::Matched } else { Effect::MayMatch };
-            self.steps.push(Step { rule: RuleRef { chain, index: Some(i) }, effect });
+            let effect = if certain {
+                Effect::Matched
+            } else {
+                Effect::MayMatch
+            };
+            self.steps.push(Step {
+                rule: RuleRef {
+                    chain,
+                    index: Some(i),
+                },
+                effect,
+            });
             let on_match: BTreeSet<End> = match &rule.action {
                 Action::Accept | Action::SourceNat(_) => [End::Accept].into(),
                 Action::Drop | Action::Reject => [End::Drop].into(),

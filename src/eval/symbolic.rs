@@ -78,7 +78,11 @@ impl Outcome {
 
     /// The verdict of one packet, as the symbolic partition says.
     pub fn verdict_of(&self, p: &Packet) -> Verdict {
-        let possible = |v| self.decisions.iter().any(|d| d.verdict == v && d.set.contains(p));
+        let possible = |v| {
+            self.decisions
+                .iter()
+                .any(|d| d.verdict == v && d.set.contains(p))
+        };
         let end = self.reached_end.contains(p);
         if possible(Verdict::Unknown) || (end && possible(Verdict::Drop)) {
             Verdict::Unknown
@@ -116,7 +120,10 @@ impl<'p> Evaluator<'p> {
         let mut out = Outcome::default();
         let mut alive = input.clone();
         for &id in chains {
-            let base = self.policy.chains[id].base.as_ref().expect("path chains are base chains");
+            let base = self.policy.chains[id]
+                .base
+                .as_ref()
+                .expect("path chains are base chains");
             let scope = base_chain_scope(base);
             let seen = alive.intersect(&scope);
             if seen.is_empty() {
@@ -136,11 +143,21 @@ impl<'p> Evaluator<'p> {
 
     /// Applies a base chain's policy to the packets that fall off its end.
     fn policy_of(&self, id: ChainId, set: PacketSet, out: &mut Outcome) -> PacketSet {
-        let policy = self.policy.chains[id].base.as_ref().and_then(|b| b.policy.as_ref());
-        let rule = RuleRef { chain: id, index: None };
+        let policy = self.policy.chains[id]
+            .base
+            .as_ref()
+            .and_then(|b| b.policy.as_ref());
+        let rule = RuleRef {
+            chain: id,
+            index: None,
+        };
         match policy.map(|p| &p.action) {
             Some(Action::Drop | Action::Reject) => {
-                out.decisions.push(Decision { set, verdict: Verdict::Drop, rule });
+                out.decisions.push(Decision {
+                    set,
+                    verdict: Verdict::Drop,
+                    rule,
+                });
                 PacketSet::empty()
             }
             _ => set,
@@ -158,22 +175,41 @@ impl<'p> Evaluator<'p> {
                 continue;
             }
             let hit = remaining.intersect(&rule.matches);
-            let r = RuleRef { chain: id, index: Some(i) };
+            let r = RuleRef {
+                chain: id,
+                index: Some(i),
+            };
             let certain = rule.opaque.is_none();
             // Packets that continue past this rule, besides those it does not match.
             let mut rejoin = PacketSet::empty();
             match &rule.action {
                 Action::Accept => {
                     res.accepted = res.accepted.union(&hit);
-                    out.decisions.push(Decision { set: hit.clone(), verdict: Verdict::Accept, rule: r });
+                    out.decisions.push(Decision {
+                        set: hit.clone(),
+                        verdict: Verdict::Accept,
+                        rule: r,
+                    });
                 }
                 Action::SourceNat(to) => {
                     res.accepted = res.accepted.union(&hit);
-                    out.translations.push(Translation { set: hit.clone(), to: to.clone(), rule: r });
-                    out.decisions.push(Decision { set: hit.clone(), verdict: Verdict::Accept, rule: r });
+                    out.translations.push(Translation {
+                        set: hit.clone(),
+                        to: to.clone(),
+                        rule: r,
+                    });
+                    out.decisions.push(Decision {
+                        set: hit.clone(),
+                        verdict: Verdict::Accept,
+                        rule: r,
+                    });
                 }
                 Action::Drop | Action::Reject => {
-                    out.decisions.push(Decision { set: hit.clone(), verdict: Verdict::Drop, rule: r });
+                    out.decisions.push(Decision {
+                        set: hit.clone(),
+                        verdict: Verdict::Drop,
+                        rule: r,
+                    });
                 }
                 Action::Return => res.returned = res.returned.union(&hit),
                 Action::Continue => continue,
@@ -189,7 +225,11 @@ impl<'p> Evaluator<'p> {
                 }
                 Action::Unknown(_) => {
                     // Whatever it does, the packet may also go on.
-                    out.decisions.push(Decision { set: hit.clone(), verdict: Verdict::Unknown, rule: r });
+                    out.decisions.push(Decision {
+                        set: hit.clone(),
+                        verdict: Verdict::Unknown,
+                        rule: r,
+                    });
                     res.accepted = res.accepted.union(&hit);
                     rejoin = hit.clone();
                 }

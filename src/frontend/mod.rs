@@ -8,11 +8,28 @@ use crate::model::{Format, Policy, Suggestion};
 
 /// Reads a file, detecting its format unless one is given.
 pub fn load(path: &str, bytes: &[u8], format: Option<Format>) -> Result<Policy, Error> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let lossy = String::from_utf8_lossy(&bytes[..e.valid_up_to() + e.error_len().unwrap_or(1).min(bytes.len() - e.valid_up_to())]);
-            return Err(InputError::at(path, &lossy, e.valid_up_to(), 1, "binary data: the input is not UTF-8 text", "expected a text export such as iptables-save output").into());
+    let nul = bytes.iter().position(|&b| b == 0);
+    let text = match (std::str::from_utf8(bytes), nul) {
+        (Ok(t), None) => t,
+        (utf8, nul) => {
+            // Show the line up to the first bad byte, which is drawn as U+FFFD.
+            let bad_utf8 = utf8.err().map(|e| e.valid_up_to());
+            let good = bad_utf8
+                .into_iter()
+                .chain(nul)
+                .min()
+                .expect("one of them is set");
+            let prefix = std::str::from_utf8(&bytes[..good]).expect("valid up to here");
+            let shown = format!("{prefix}\u{FFFD}");
+            return Err(InputError::at(
+                path,
+                &shown,
+                good,
+                1,
+                "binary data: the input is not a text file",
+                "expected a text export such as iptables-save output",
+            )
+            .into());
         }
     };
     let format = match format {
@@ -26,13 +43,29 @@ pub fn load(path: &str, bytes: &[u8], format: Option<Format>) -> Result<Policy, 
 
 fn detect(path: &str, text: &str) -> Result<Format, Error> {
     if text.trim().is_empty() {
-        return Err(InputError::at(path, text, 0, 0, "empty input", "expected a firewall export (iptables-save output, …)").into());
+        return Err(InputError::at(
+            path,
+            text,
+            0,
+            0,
+            "empty input",
+            "expected a firewall export (iptables-save output, …)",
+        )
+        .into());
     }
     if iptables::detect(text) {
         return Ok(Format::Iptables);
     }
     let first = text.find(|c: char| !c.is_whitespace()).unwrap_or(0);
-    Err(InputError::at(path, text, first, 1, "cannot tell the format of this file", "expected iptables-save output (give --format to choose)").into())
+    Err(InputError::at(
+        path,
+        text,
+        first,
+        1,
+        "cannot tell the format of this file",
+        "expected iptables-save output (give --format to choose)",
+    )
+    .into())
 }
 
 /// A suggested rule in the policy's own syntax.

@@ -9,7 +9,11 @@ use std::fmt::Write;
 
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
-    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
     let _ = writeln!(out, "octaverify: {} ({})", r.input.file, r.input.format);
     let mut site = format!("dialler {}", r.site.dialler.join(", "));
     if !r.site.management.is_empty() {
@@ -24,21 +28,51 @@ pub fn render(r: &Report, color: bool) -> String {
 
     for o in &r.options {
         let _ = writeln!(out);
-        let _ = writeln!(out, "option {}: {} ({})", o.option, option_word(o.status), o.summary);
-        for q in r.requirements.iter().filter(|q| q.option.as_deref() == Some(&o.option)) {
-            let _ = writeln!(out, "  {:<8} {:<22} {}", status_word(q.status), q.id, q.summary);
+        let _ = writeln!(
+            out,
+            "option {}: {} ({})",
+            o.option,
+            option_word(o.status),
+            o.summary
+        );
+        for q in r
+            .requirements
+            .iter()
+            .filter(|q| q.option.as_deref() == Some(&o.option))
+        {
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<22} {}",
+                status_word(q.status),
+                q.id,
+                q.summary
+            );
             for n in &q.notes {
                 let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
             }
         }
     }
-    let ingress: Vec<_> = r.requirements.iter().filter(|q| q.option.is_none()).collect();
+    let ingress: Vec<_> = r
+        .requirements
+        .iter()
+        .filter(|q| q.option.is_none())
+        .collect();
     if !ingress.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "ingress (web interface and monitoring):");
         for q in &ingress {
-            let adv = if q.severity == crate::requirements::Severity::Advisory { " (advisory)" } else { "" };
-            let _ = writeln!(out, "  {:<8} {:<22} {}{adv}", status_word(q.status), q.id, q.summary);
+            let adv = if q.severity == crate::requirements::Severity::Advisory {
+                " (advisory)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<22} {}{adv}",
+                status_word(q.status),
+                q.id,
+                q.summary
+            );
             for n in &q.notes {
                 let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
             }
@@ -104,12 +138,20 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
         FindingKind::ReplyBlocked => "reply-blocked",
         FindingKind::Unknown => "unknown",
     };
-    let level = if f.kind == FindingKind::Unknown { Level::Warning } else { Level::Error };
+    let level = if f.kind == FindingKind::Unknown {
+        Level::Warning
+    } else {
+        Level::Error
+    };
     let witness = format!("witness: {}", f.witness);
     let reason = f.reason.as_ref().map(|r| format!("unmodelled: {r}"));
     let mut msg: Message<'_> = level.title(&title).id(code);
     for c in &f.rules {
-        let lvl = if matches!(c.role, Role::Blocking | Role::Policy | Role::Unmodelled) { level } else { Level::Info };
+        let lvl = if matches!(c.role, Role::Blocking | Role::Policy | Role::Unmodelled) {
+            level
+        } else {
+            Level::Info
+        };
         msg = msg.snippet(snippet(c, lvl, role_label(c.role)));
     }
     msg = msg.footer(Level::Note.title(&witness));
@@ -121,7 +163,9 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
     if let Some(fix) = &f.fix {
         let at = f.rules.iter().find(|c| c.role != Role::Allowing);
         let place = match at {
-            Some(c) if c.role == Role::Policy => format!("to the chain whose policy is on line {}", c.line),
+            Some(c) if c.role == Role::Policy => {
+                format!("to the chain whose policy is on line {}", c.line)
+            }
             Some(c) => format!("(it goes above line {})", c.line),
             None => String::new(),
         };

@@ -387,7 +387,7 @@ pub mod iface {
     /// The prefix whose range is exactly `[lo, hi]`, if there is one.
     pub fn as_prefix(lo: u128, hi: u128) -> Option<String> {
         let free = (lo ^ hi).leading_zeros() as usize;
-        if free % 8 != 0 || free == 128 {
+        if !free.is_multiple_of(8) || free == 128 {
             return None;
         }
         let bytes = free / 8;
@@ -437,9 +437,17 @@ pub mod addr {
         let mut cur = lo;
         loop {
             // The largest aligned block that starts at `cur` and stays within `hi`.
-            let mut size_log = if cur == 0 { bits } else { cur.trailing_zeros().min(bits) };
+            let mut size_log = if cur == 0 {
+                bits
+            } else {
+                cur.trailing_zeros().min(bits)
+            };
             while size_log > 0 {
-                let last = if size_log == 128 { u128::MAX } else { cur + ((1u128 << size_log) - 1) };
+                let last = if size_log == 128 {
+                    u128::MAX
+                } else {
+                    cur + ((1u128 << size_log) - 1)
+                };
                 if last <= hi {
                     break;
                 }
@@ -448,7 +456,11 @@ pub mod addr {
             let prefix_len = (bits - size_log) as u8;
             let ip = to_ip(cur, family);
             out.push(ipnet::IpNet::new(ip, prefix_len).expect("prefix length within bounds"));
-            let last = if size_log == 128 { u128::MAX } else { cur + ((1u128 << size_log) - 1) };
+            let last = if size_log == 128 {
+                u128::MAX
+            } else {
+                cur + ((1u128 << size_log) - 1)
+            };
             if last >= hi {
                 break;
             }
@@ -483,7 +495,10 @@ mod tests {
             Family::Ipv4,
         );
         let s: Vec<String> = p.iter().map(|n| n.to_string()).collect();
-        assert_eq!(s, ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]);
+        assert_eq!(
+            s,
+            ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
+        );
         let p = addr::range_to_prefixes(0, u128::MAX, Family::Ipv6);
         assert_eq!(p, vec!["::/0".parse().unwrap()]);
     }

@@ -69,9 +69,9 @@ impl IntervalSet {
 
     /// The number of values in the set, saturating at `u128::MAX`.
     pub fn len(&self) -> u128 {
-        self.ranges
-            .iter()
-            .fold(0u128, |n, &(a, b)| n.saturating_add(b - a).saturating_add(1))
+        self.ranges.iter().fold(0u128, |n, &(a, b)| {
+            n.saturating_add(b - a).saturating_add(1)
+        })
     }
 
     pub fn min(&self) -> Option<u128> {
@@ -183,8 +183,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn small_set() -> impl Strategy<Value = IntervalSet> {
-        prop::collection::vec((0u128..40, 0u128..6), 0..5)
-            .prop_map(|v| IntervalSet::from_ranges(v.into_iter().map(|(a, l)| (a, a + l)).collect()))
+        prop::collection::vec((0u128..40, 0u128..6), 0..5).prop_map(|v| {
+            IntervalSet::from_ranges(v.into_iter().map(|(a, l)| (a, a + l)).collect())
+        })
     }
 
     fn members(s: &IntervalSet) -> Vec<bool> {

@@ -34,7 +34,15 @@ pub fn render_set(s: &PacketSet, names: &Names) -> String {
 }
 
 /// Dimensions that may go unsaid when they are as the context has them.
-const IMPLIED: [Dim; 7] = [Dim::Sport, Dim::Dport, Dim::Icmp, Dim::State, Dim::Flags, Dim::In, Dim::Out];
+const IMPLIED: [Dim; 7] = [
+    Dim::Sport,
+    Dim::Dport,
+    Dim::Icmp,
+    Dim::State,
+    Dim::Flags,
+    Dim::In,
+    Dim::Out,
+];
 
 /// The set described against a context (the requirement's own traffic): the
 /// ports, states and flags it shares with the context cube holding it go unsaid.
@@ -91,7 +99,10 @@ pub fn render_cube(c: &Cube, context: Option<&Cube>, names: &Names) -> String {
         }
     }
     if !is_full(c, Dim::State) && !implied(Dim::State) {
-        parts.push(format!("state {}", list(c.get(Dim::State), |v| State::name(v).into())));
+        parts.push(format!(
+            "state {}",
+            list(c.get(Dim::State), |v| State::name(v).into())
+        ));
     }
     if !is_full(c, Dim::Flags) && !implied(Dim::Flags) {
         parts.push(format!(
@@ -155,13 +166,23 @@ fn render_addrs(s: &IntervalSet, family: Family) -> String {
         set.ranges()
             .iter()
             .flat_map(|&(lo, hi)| addr::range_to_prefixes(lo, hi, family))
-            .map(|n| if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() })
+            .map(|n| {
+                if n.prefix_len() == n.max_prefix_len() {
+                    n.addr().to_string()
+                } else {
+                    n.to_string()
+                }
+            })
             .collect()
     };
     let direct = prefixes(s);
     let excluded = prefixes(&s.complement(max));
     if excluded.len() < direct.len() {
-        let all = if family == Family::Ipv4 { "0.0.0.0/0" } else { "::/0" };
+        let all = if family == Family::Ipv4 {
+            "0.0.0.0/0"
+        } else {
+            "::/0"
+        };
         format!("{all} except {}", cap(excluded))
     } else {
         cap(direct)
@@ -222,26 +243,42 @@ mod tests {
     #[test]
     fn udp_range_to_internet_reads_as_ranges() {
         let c = Cube::family(Family::Ipv4)
-            .with(Dim::Proto, IntervalSet::point(17)).unwrap()
-            .with(Dim::Dport, IntervalSet::from_ranges(vec![(137, 139), (1900, 1900)])).unwrap()
-            .with(Dim::Dst, v4("0.0.0.0/0").difference(&v4("10.0.0.0/8"))).unwrap();
+            .with(Dim::Proto, IntervalSet::point(17))
+            .unwrap()
+            .with(
+                Dim::Dport,
+                IntervalSet::from_ranges(vec![(137, 139), (1900, 1900)]),
+            )
+            .unwrap()
+            .with(Dim::Dst, v4("0.0.0.0/0").difference(&v4("10.0.0.0/8")))
+            .unwrap();
         assert_eq!(
             render_cube(&c, None, &Names::default()),
             "udp dport 137-139,1900 to 0.0.0.0/0 except 10.0.0.0/8"
         );
         let mut names = Names::default();
         names.add(Dim::Dst, c.get(Dim::Dst).clone(), "internet");
-        assert_eq!(render_cube(&c, None, &names), "udp dport 137-139,1900 to internet");
+        assert_eq!(
+            render_cube(&c, None, &names),
+            "udp dport 137-139,1900 to internet"
+        );
     }
 
     #[test]
     fn interfaces_and_icmp() {
         let (lo, hi) = iface::prefix_range("eth");
         let c = Cube::family(Family::Ipv4)
-            .with(Dim::Proto, IntervalSet::point(1)).unwrap()
-            .with(Dim::Icmp, IntervalSet::range(0x800, 0x8ff)).unwrap()
-            .with(Dim::In, IntervalSet::range(lo, hi)).unwrap()
-            .with(Dim::Out, IntervalSet::point(iface::encode("ppp0")).complement(u128::MAX)).unwrap();
+            .with(Dim::Proto, IntervalSet::point(1))
+            .unwrap()
+            .with(Dim::Icmp, IntervalSet::range(0x800, 0x8ff))
+            .unwrap()
+            .with(Dim::In, IntervalSet::range(lo, hi))
+            .unwrap()
+            .with(
+                Dim::Out,
+                IntervalSet::point(iface::encode("ppp0")).complement(u128::MAX),
+            )
+            .unwrap();
         assert_eq!(
             render_cube(&c, None, &Names::default()),
             "icmp type echo-request in eth+ out any except ppp0"

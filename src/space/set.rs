@@ -155,7 +155,9 @@ fn preferred(d: Dim, s: &IntervalSet) -> u128 {
     match d {
         Dim::Sport if s.contains(1024) => 1024,
         Dim::Sport | Dim::Dport if min == 0 && s.contains(1) => 1,
-        Dim::Src | Dim::Dst if s.contains(min.wrapping_add(1)) && min.wrapping_add(1) != 0 => min + 1,
+        Dim::Src | Dim::Dst if s.contains(min.wrapping_add(1)) && min.wrapping_add(1) != 0 => {
+            min + 1
+        }
         // Unconstrained interfaces read best as a typical LAN → WAN pair.
         Dim::In | Dim::Out if min == 0 => {
             let name = super::dim::iface::encode(if d == Dim::In { "eth1" } else { "eth0" });
@@ -270,7 +272,11 @@ impl PacketSet {
     /// The packets of the set whose `d` lies in `s`.
     pub fn restrict(&self, d: Dim, s: &IntervalSet) -> PacketSet {
         PacketSet {
-            cubes: self.cubes.iter().filter_map(|c| c.clone().restrict(d, s)).collect(),
+            cubes: self
+                .cubes
+                .iter()
+                .filter_map(|c| c.clone().restrict(d, s))
+                .collect(),
         }
     }
 

@@ -25,14 +25,25 @@ pub enum LineKind<'a> {
     /// `*filter`
     Table(Located<'a>),
     /// `:FORWARD DROP [0:0]` or `:USER - [0:0]`
-    Chain { name: Located<'a>, policy: Option<Located<'a>> },
+    Chain {
+        name: Located<'a>,
+        policy: Option<Located<'a>>,
+    },
     Commit,
     /// `-A`/`-I` with the rule's options.
-    Rule { chain: Located<'a>, insert_at: Option<u32>, append: bool, spec: RuleSpec<'a> },
+    Rule {
+        chain: Located<'a>,
+        insert_at: Option<u32>,
+        append: bool,
+        spec: RuleSpec<'a>,
+    },
     /// `-N CHAIN`
     NewChain(Located<'a>),
     /// `-P CHAIN POLICY`
-    SetPolicy { chain: Located<'a>, policy: Located<'a> },
+    SetPolicy {
+        chain: Located<'a>,
+        policy: Located<'a>,
+    },
     /// `-F [CHAIN]`
     Flush(Option<Located<'a>>),
     /// `-X [CHAIN]`
@@ -74,7 +85,10 @@ pub enum Cond<'a> {
     Icmp(u16, u16),
     /// Connection-tracking states (values of the state dimension).
     State(Vec<u8>),
-    TcpFlags { mask: u8, comp: u8 },
+    TcpFlags {
+        mask: u8,
+        comp: u8,
+    },
     /// Parsed but not modelled (`-m recent …`, `-f`, `--ctstate DNAT`, …).
     Opaque,
     /// No effect on matching (`-m comment`).

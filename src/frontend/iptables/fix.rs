@@ -1,7 +1,7 @@
 //! Suggested rules written in iptables-restore syntax (`-I FORWARD 3 -s … -j ACCEPT`).
 
 use crate::model::{Action, Policy, Suggestion};
-use crate::space::dim::{addr, iface, icmp, proto, Dim, Family, State};
+use crate::space::dim::{Dim, Family, State, addr, icmp, iface, proto};
 use crate::space::{Cube, IntervalSet};
 
 /// The rule line of a suggestion, with `-t TABLE` unless it is for the filter table.
@@ -25,7 +25,10 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
 }
 
 fn matches(c: &Cube) -> String {
-    let family = c.get(Dim::Family).is_single().map_or(Family::Ipv4, Family::from_value);
+    let family = c
+        .get(Dim::Family)
+        .is_single()
+        .map_or(Family::Ipv4, Family::from_value);
     let amax = family.addr_max();
     let mut out = String::new();
     for (d, flag) in [(Dim::Src, "-s"), (Dim::Dst, "-d")] {
@@ -52,7 +55,13 @@ fn matches(c: &Cube) -> String {
         (*s != IntervalSet::range(0, 0xffff)).then(|| {
             s.ranges()
                 .iter()
-                .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}:{b}") })
+                .map(|&(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}:{b}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         })
@@ -89,7 +98,11 @@ fn matches(c: &Cube) -> String {
             } else {
                 format!("{t}/{}", lo & 0xff)
             };
-            let (m, o) = if v6 { ("icmp6", "--icmpv6-type") } else { ("icmp", "--icmp-type") };
+            let (m, o) = if v6 {
+                ("icmp6", "--icmpv6-type")
+            } else {
+                ("icmp", "--icmp-type")
+            };
             out.push_str(&format!(" -m {m} {o} {text}"));
         }
     }

@@ -3,8 +3,10 @@
 
 use super::ast::*;
 use crate::diag::InputError;
-use crate::model::{Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, SourceFile, Span};
-use crate::space::dim::{addr, iface, Dim, Family};
+use crate::model::{
+    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, SourceFile, Span,
+};
+use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
 use std::net::IpAddr;
 
@@ -13,7 +15,10 @@ fn builtins(table: &str) -> &'static [(&'static str, Hook, i32, ChainKind)] {
     use ChainKind::*;
     use Hook::*;
     match table {
-        "raw" => &[("PREROUTING", Prerouting, -300, Filter), ("OUTPUT", Output, -300, Filter)],
+        "raw" => &[
+            ("PREROUTING", Prerouting, -300, Filter),
+            ("OUTPUT", Output, -300, Filter),
+        ],
         "mangle" => &[
             ("PREROUTING", Prerouting, -150, Filter),
             ("INPUT", Input, -150, Filter),
@@ -27,8 +32,16 @@ fn builtins(table: &str) -> &'static [(&'static str, Hook, i32, ChainKind)] {
             ("OUTPUT", Output, -100, Nat),
             ("POSTROUTING", Postrouting, 100, Nat),
         ],
-        "filter" => &[("INPUT", Input, 0, Filter), ("FORWARD", Forward, 0, Filter), ("OUTPUT", Output, 0, Filter)],
-        "security" => &[("INPUT", Input, 50, Filter), ("FORWARD", Forward, 50, Filter), ("OUTPUT", Output, 50, Filter)],
+        "filter" => &[
+            ("INPUT", Input, 0, Filter),
+            ("FORWARD", Forward, 0, Filter),
+            ("OUTPUT", Output, 0, Filter),
+        ],
+        "security" => &[
+            ("INPUT", Input, 50, Filter),
+            ("FORWARD", Forward, 50, Filter),
+            ("OUTPUT", Output, 50, Filter),
+        ],
         _ => &[],
     }
 }
@@ -92,16 +105,32 @@ fn detect_family(path: &str, text: &str, lines: &[Line<'_>]) -> Family {
 }
 
 impl<'s, 'a> Lowerer<'s, 'a> {
-    fn err(&self, at: usize, len: usize, message: impl Into<String>, expected: impl Into<String>) -> InputError {
+    fn err(
+        &self,
+        at: usize,
+        len: usize,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> InputError {
         InputError::at(self.path, self.text, at, len, message, expected)
     }
 
-    fn err_at(&self, t: Located<'_>, message: impl Into<String>, expected: impl Into<String>) -> InputError {
+    fn err_at(
+        &self,
+        t: Located<'_>,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> InputError {
         self.err(t.at, t.text.len(), message, expected)
     }
 
     fn span(line: &Line<'_>) -> Span {
-        Span { file: 0, line: line.number, start: line.start, end: line.end }
+        Span {
+            file: 0,
+            line: line.number,
+            start: line.start,
+            end: line.end,
+        }
     }
 
     /// Replays the commands of each table block, as iptables-restore does.
@@ -110,24 +139,48 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         let mut open: Option<DraftTable<'a>> = None;
         for line in lines {
             let span = Self::span(&line);
-            let line_tok = Located { text: &self.text[line.start..line.end], at: line.start };
+            let line_tok = Located {
+                text: &self.text[line.start..line.end],
+                at: line.start,
+            };
             let need_table = |open: &mut Option<DraftTable<'a>>| -> Result<(), InputError> {
                 match open {
                     Some(_) => Ok(()),
-                    None => Err(self.err_at(line_tok, "this line comes before any table", "expected a table line such as *filter first")),
+                    None => Err(self.err_at(
+                        line_tok,
+                        "this line comes before any table",
+                        "expected a table line such as *filter first",
+                    )),
                 }
             };
             match line.kind {
                 LineKind::Nothing => {}
                 LineKind::Table(name) => {
                     if let Some(t) = &open {
-                        return Err(self.err_at(name, format!("table `{}` starts before table `{}` (line {}) is closed", name.text, t.name, t.opened.line), "expected COMMIT before the next table"));
+                        return Err(self.err_at(
+                            name,
+                            format!(
+                                "table `{}` starts before table `{}` (line {}) is closed",
+                                name.text, t.name, t.opened.line
+                            ),
+                            "expected COMMIT before the next table",
+                        ));
                     }
                     let chains = builtins(name.text)
                         .iter()
-                        .map(|&(n, ..)| DraftChain { name: n, builtin: true, policy: Some((true, span)), rules: Vec::new(), span })
+                        .map(|&(n, ..)| DraftChain {
+                            name: n,
+                            builtin: true,
+                            policy: Some((true, span)),
+                            rules: Vec::new(),
+                            span,
+                        })
                         .collect();
-                    open = Some(DraftTable { name: name.text, chains, opened: span });
+                    open = Some(DraftTable {
+                        name: name.text,
+                        chains,
+                        opened: span,
+                    });
                 }
                 LineKind::Commit => {
                     need_table(&mut open)?;
@@ -140,8 +193,23 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     let t = open.as_mut().expect("checked above");
                     let builtin = builtins(t.name).iter().any(|&(n, ..)| n == name.text);
                     match (builtin, policy) {
-                        (true, None) => return Err(self.err_at(name, format!("built-in chain `{}` needs a policy", name.text), "expected ACCEPT or DROP after the name")),
-                        (false, Some(p)) => return Err(self.err_at(p, format!("`{}` is not a built-in chain of table {}, so it has no policy", name.text, t.name), "expected - as the policy of a user-defined chain")),
+                        (true, None) => {
+                            return Err(self.err_at(
+                                name,
+                                format!("built-in chain `{}` needs a policy", name.text),
+                                "expected ACCEPT or DROP after the name",
+                            ));
+                        }
+                        (false, Some(p)) => {
+                            return Err(self.err_at(
+                                p,
+                                format!(
+                                    "`{}` is not a built-in chain of table {}, so it has no policy",
+                                    name.text, t.name
+                                ),
+                                "expected - as the policy of a user-defined chain",
+                            ));
+                        }
                         _ => {}
                     }
                     let policy = policy.map(|p| (p.text == "ACCEPT", span));
@@ -150,23 +218,46 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             c.policy = policy.or(c.policy);
                             c.span = span;
                         }
-                        None => t.chains.push(DraftChain { name: name.text, builtin, policy, rules: Vec::new(), span }),
+                        None => t.chains.push(DraftChain {
+                            name: name.text,
+                            builtin,
+                            policy,
+                            rules: Vec::new(),
+                            span,
+                        }),
                     }
                 }
                 LineKind::NewChain(name) => {
                     need_table(&mut open)?;
                     let t = open.as_mut().expect("checked above");
                     if t.chains.iter().any(|c| c.name == name.text) {
-                        return Err(self.err_at(name, format!("chain `{}` already exists", name.text), "expected a new chain name"));
+                        return Err(self.err_at(
+                            name,
+                            format!("chain `{}` already exists", name.text),
+                            "expected a new chain name",
+                        ));
                     }
-                    t.chains.push(DraftChain { name: name.text, builtin: false, policy: None, rules: Vec::new(), span });
+                    t.chains.push(DraftChain {
+                        name: name.text,
+                        builtin: false,
+                        policy: None,
+                        rules: Vec::new(),
+                        span,
+                    });
                 }
                 LineKind::SetPolicy { chain, policy } => {
                     need_table(&mut open)?;
                     let t = open.as_mut().expect("checked above");
                     let c = self.find_chain(t, chain)?;
                     if !c.builtin {
-                        return Err(self.err_at(chain, format!("`{}` is a user-defined chain, which has no policy", chain.text), "expected a built-in chain"));
+                        return Err(self.err_at(
+                            chain,
+                            format!(
+                                "`{}` is a user-defined chain, which has no policy",
+                                chain.text
+                            ),
+                            "expected a built-in chain",
+                        ));
                     }
                     c.policy = Some((policy.text == "ACCEPT", span));
                 }
@@ -184,14 +275,23 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     match chain {
                         Some(c) => {
                             if self.find_chain(t, c)?.builtin {
-                                return Err(self.err_at(c, format!("built-in chain `{}` cannot be deleted", c.text), "expected a user-defined chain"));
+                                return Err(self.err_at(
+                                    c,
+                                    format!("built-in chain `{}` cannot be deleted", c.text),
+                                    "expected a user-defined chain",
+                                ));
                             }
                             t.chains.retain(|x| x.name != c.text);
                         }
                         None => t.chains.retain(|c| c.builtin),
                     }
                 }
-                LineKind::Rule { chain, insert_at, append, spec } => {
+                LineKind::Rule {
+                    chain,
+                    insert_at,
+                    append,
+                    spec,
+                } => {
                     need_table(&mut open)?;
                     let t = open.as_mut().expect("checked above");
                     let c = self.find_chain(t, chain)?;
@@ -209,19 +309,43 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         }
         if let Some(t) = open {
             let end = self.text.trim_end().len();
-            return Err(self.err(end, 0, format!("table `{}` (line {}) is not closed by COMMIT", t.name, t.opened.line), "expected COMMIT at the end of the table"));
+            return Err(self.err(
+                end,
+                0,
+                format!(
+                    "table `{}` (line {}) is not closed by COMMIT",
+                    t.name, t.opened.line
+                ),
+                "expected COMMIT at the end of the table",
+            ));
         }
         if done.is_empty() {
-            return Err(self.err(0, 0, "no tables in the input (empty file?)", "expected an iptables-save export: *filter, chains, rules, COMMIT"));
+            return Err(self.err(
+                0,
+                0,
+                "no tables in the input (empty file?)",
+                "expected an iptables-save export: *filter, chains, rules, COMMIT",
+            ));
         }
         Ok(done)
     }
 
-    fn find_chain<'t>(&self, t: &'t mut DraftTable<'a>, name: Located<'_>) -> Result<&'t mut DraftChain<'a>, InputError> {
+    fn find_chain<'t>(
+        &self,
+        t: &'t mut DraftTable<'a>,
+        name: Located<'_>,
+    ) -> Result<&'t mut DraftChain<'a>, InputError> {
         let table = t.name;
-        t.chains.iter_mut().find(|c| c.name == name.text).ok_or_else(|| {
-            self.err_at(name, format!("no chain `{}` in table {table}", name.text), "expected a built-in chain or one declared with :NAME - or -N NAME")
-        })
+        t.chains
+            .iter_mut()
+            .find(|c| c.name == name.text)
+            .ok_or_else(|| {
+                self.err_at(
+                    name,
+                    format!("no chain `{}` in table {table}", name.text),
+                    "expected a built-in chain or one declared with :NAME - or -N NAME",
+                )
+            })
     }
 
     fn build(&self, tables: Vec<DraftTable<'a>>) -> Result<Policy, InputError> {
@@ -233,11 +357,18 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 ids.push((t.name, c.name, ids.len()));
             }
         }
-        let id_of = |table: &str, name: &str| ids.iter().find(|(t, n, _)| *t == table && *n == name).map(|x| x.2);
+        let id_of = |table: &str, name: &str| {
+            ids.iter()
+                .find(|(t, n, _)| *t == table && *n == name)
+                .map(|x| x.2)
+        };
         for t in &tables {
             for c in &t.chains {
                 let base = if c.builtin {
-                    let &(_, hook, priority, kind) = builtins(t.name).iter().find(|b| b.0 == c.name).expect("built-in");
+                    let &(_, hook, priority, kind) = builtins(t.name)
+                        .iter()
+                        .find(|b| b.0 == c.name)
+                        .expect("built-in");
                     let (accept, span) = c.policy.expect("built-in chains have a policy");
                     Some(BaseChain {
                         hook,
@@ -259,27 +390,55 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 for (spec, span) in &c.rules {
                     rules.push(self.rule(spec, *span, t.name, &id_of)?);
                 }
-                chains.push(Chain { table: t.name.to_string(), name: c.name.to_string(), base, rules, span: Some(c.span) });
+                chains.push(Chain {
+                    table: t.name.to_string(),
+                    name: c.name.to_string(),
+                    base,
+                    rules,
+                    span: Some(c.span),
+                });
             }
         }
         let policy = Policy {
             format: Format::Iptables,
-            files: vec![SourceFile { path: self.path.to_string(), text: self.text.to_string() }],
+            files: vec![SourceFile {
+                path: self.path.to_string(),
+                text: self.text.to_string(),
+            }],
             chains,
             families: vec![self.family],
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
-            let names: Vec<String> = cycle.chains.iter().map(|&c| policy.chains[c].name.clone()).collect();
+            let names: Vec<String> = cycle
+                .chains
+                .iter()
+                .map(|&c| policy.chains[c].name.clone())
+                .collect();
             let rule = policy.rule(cycle.rule);
             let line = policy.text(rule.span);
             let target = &policy.chains[cycle.chains[1 % cycle.chains.len()]].name;
             let col = line.find(&format!(" {target}")).map_or(0, |i| i + 1);
-            return Err(self.err(rule.span.start + col, target.len(), format!("jump loop between chains: {} → {}", names.join(" → "), names[0]), "expected chains that never jump back into themselves"));
+            return Err(self.err(
+                rule.span.start + col,
+                target.len(),
+                format!(
+                    "jump loop between chains: {} → {}",
+                    names.join(" → "),
+                    names[0]
+                ),
+                "expected chains that never jump back into themselves",
+            ));
         }
         Ok(policy)
     }
 
-    fn rule(&self, spec: &RuleSpec<'_>, span: Span, table: &str, id_of: &dyn Fn(&str, &str) -> Option<usize>) -> Result<Rule, InputError> {
+    fn rule(
+        &self,
+        spec: &RuleSpec<'_>,
+        span: Span,
+        table: &str,
+        id_of: &dyn Fn(&str, &str) -> Option<usize>,
+    ) -> Result<Rule, InputError> {
         let mut set: PacketSet = Cube::family(self.family).into();
         let mut opaque: Vec<&str> = Vec::new();
         let amax = self.family.addr_max();
@@ -287,7 +446,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             let neg = |s: IntervalSet, max: u128| if m.negated { s.complement(max) } else { s };
             let (d, s) = match &m.cond {
                 Cond::Src(nets) | Cond::Dst(nets) => {
-                    let d = if matches!(m.cond, Cond::Src(_)) { Dim::Src } else { Dim::Dst };
+                    let d = if matches!(m.cond, Cond::Src(_)) {
+                        Dim::Src
+                    } else {
+                        Dim::Dst
+                    };
                     let mut ranges = Vec::new();
                     for n in nets {
                         self.check_family(n.addr(), m.source)?;
@@ -297,13 +460,27 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 }
                 Cond::SrcRange(r) | Cond::DstRange(r) => {
                     self.check_family(r.lo, m.source)?;
-                    let d = if matches!(m.cond, Cond::SrcRange(_)) { Dim::Src } else { Dim::Dst };
-                    (d, neg(IntervalSet::range(addr::value(r.lo), addr::value(r.hi)), amax))
+                    let d = if matches!(m.cond, Cond::SrcRange(_)) {
+                        Dim::Src
+                    } else {
+                        Dim::Dst
+                    };
+                    (
+                        d,
+                        neg(
+                            IntervalSet::range(addr::value(r.lo), addr::value(r.hi)),
+                            amax,
+                        ),
+                    )
                 }
                 Cond::Proto(None) => (Dim::Proto, neg(IntervalSet::range(0, 255), 255)),
                 Cond::Proto(Some(p)) => (Dim::Proto, neg(IntervalSet::point(*p as u128), 255)),
                 Cond::InIface(n) | Cond::OutIface(n) => {
-                    let d = if matches!(m.cond, Cond::InIface(_)) { Dim::In } else { Dim::Out };
+                    let d = if matches!(m.cond, Cond::InIface(_)) {
+                        Dim::In
+                    } else {
+                        Dim::Out
+                    };
                     let s = match n.strip_suffix('+') {
                         Some(p) => {
                             let (lo, hi) = iface::prefix_range(p);
@@ -314,7 +491,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     (d, neg(s, u128::MAX))
                 }
                 Cond::Sport(r) | Cond::Dport(r) => {
-                    let d = if matches!(m.cond, Cond::Sport(_)) { Dim::Sport } else { Dim::Dport };
+                    let d = if matches!(m.cond, Cond::Sport(_)) {
+                        Dim::Sport
+                    } else {
+                        Dim::Dport
+                    };
                     (d, neg(ports(r), 0xffff))
                 }
                 Cond::AnyPort(r) => {
@@ -323,14 +504,29 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         let out = p.complement(0xffff);
                         set.restrict(Dim::Sport, &out).restrict(Dim::Dport, &out)
                     } else {
-                        set.restrict(Dim::Sport, &p).union(&set.restrict(Dim::Dport, &p))
+                        set.restrict(Dim::Sport, &p)
+                            .union(&set.restrict(Dim::Dport, &p))
                     };
                     continue;
                 }
-                Cond::Icmp(lo, hi) => (Dim::Icmp, neg(IntervalSet::range(*lo as u128, *hi as u128), 0xffff)),
-                Cond::State(states) => (Dim::State, neg(IntervalSet::from_ranges(states.iter().map(|&s| (s as u128, s as u128)).collect()), crate::space::State::MAX)),
+                Cond::Icmp(lo, hi) => (
+                    Dim::Icmp,
+                    neg(IntervalSet::range(*lo as u128, *hi as u128), 0xffff),
+                ),
+                Cond::State(states) => (
+                    Dim::State,
+                    neg(
+                        IntervalSet::from_ranges(
+                            states.iter().map(|&s| (s as u128, s as u128)).collect(),
+                        ),
+                        crate::space::State::MAX,
+                    ),
+                ),
                 Cond::TcpFlags { mask, comp } => {
-                    let values = (0u16..=255).filter(|v| (*v as u8) & mask == *comp).map(|v| (v as u128, v as u128)).collect();
+                    let values = (0u16..=255)
+                        .filter(|v| (*v as u8) & mask == *comp)
+                        .map(|v| (v as u128, v as u128))
+                        .collect();
                     (Dim::Flags, neg(IntervalSet::from_ranges(values), 255))
                 }
                 Cond::Opaque => {
@@ -383,7 +579,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             Family::Ipv4 => ("IPv4 (iptables-save)", "IPv6"),
             Family::Ipv6 => ("IPv6 (ip6tables-save)", "IPv4"),
         };
-        Err(self.err_at(at, format!("{other} address in an {this} ruleset"), format!("expected {this} addresses only; export each family to its own file")))
+        Err(self.err_at(
+            at,
+            format!("{other} address in an {this} ruleset"),
+            format!("expected {this} addresses only; export each family to its own file"),
+        ))
     }
 }
 

@@ -18,5 +18,7 @@ pub fn load(path: &str, text: &str) -> Result<Policy, InputError> {
 
 /// Whether a text looks like iptables-save output.
 pub fn detect(text: &str) -> bool {
-    text.lines().map(str::trim).any(|l| l.starts_with('*') || l.starts_with(":") || l.starts_with("-A ") || l == "COMMIT")
+    text.lines()
+        .map(str::trim)
+        .any(|l| l.starts_with('*') || l.starts_with(":") || l.starts_with("-A ") || l == "COMMIT")
 }

@@ -26,9 +26,19 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError>
     while start < text.len() {
         number += 1;
         let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let p = LineParser { path, text, line: &text[start..end], base: start };
+        let p = LineParser {
+            path,
+            text,
+            line: &text[start..end],
+            base: start,
+        };
         let kind = p.line()?;
-        lines.push(Line { kind, number, start, end });
+        lines.push(Line {
+            kind,
+            number,
+            start,
+            end,
+        });
         start = end + 1;
     }
     Ok(lines)
@@ -44,22 +54,56 @@ struct LineParser<'s, 'a> {
 
 /// Built-in targets whose effect on the verdict is nil (they log, mark, count…).
 const CONTINUE_TARGETS: &[&str] = &[
-    "LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CLASSIFY", "DSCP", "TOS", "TTL", "HL", "TCPMSS",
-    "SECMARK", "CONNSECMARK", "CHECKSUM", "TRACE", "AUDIT", "IDLETIMER", "LED", "SET", "TEE",
-    "ECN", "TCPOPTSTRIP", "RATEEST", "HMARK", "NFACCT",
+    "LOG",
+    "NFLOG",
+    "ULOG",
+    "MARK",
+    "CONNMARK",
+    "CLASSIFY",
+    "DSCP",
+    "TOS",
+    "TTL",
+    "HL",
+    "TCPMSS",
+    "SECMARK",
+    "CONNSECMARK",
+    "CHECKSUM",
+    "TRACE",
+    "AUDIT",
+    "IDLETIMER",
+    "LED",
+    "SET",
+    "TEE",
+    "ECN",
+    "TCPOPTSTRIP",
+    "RATEEST",
+    "HMARK",
+    "NFACCT",
 ];
 
 /// Built-in targets whose effect is not modelled, with the reason.
 const UNKNOWN_TARGETS: &[(&str, &str)] = &[
     ("DNAT", "DNAT rewrites the destination address"),
-    ("REDIRECT", "REDIRECT rewrites the destination to the firewall itself"),
+    (
+        "REDIRECT",
+        "REDIRECT rewrites the destination to the firewall itself",
+    ),
     ("NETMAP", "NETMAP rewrites addresses"),
-    ("NOTRACK", "NOTRACK takes the packet out of connection tracking"),
-    ("NFQUEUE", "NFQUEUE hands the verdict to a userspace program"),
+    (
+        "NOTRACK",
+        "NOTRACK takes the packet out of connection tracking",
+    ),
+    (
+        "NFQUEUE",
+        "NFQUEUE hands the verdict to a userspace program",
+    ),
     ("QUEUE", "QUEUE hands the verdict to a userspace program"),
     ("TPROXY", "TPROXY diverts the packet to a local socket"),
     ("SYNPROXY", "SYNPROXY answers the handshake itself"),
-    ("CLUSTERIP", "CLUSTERIP drops packets for other cluster nodes"),
+    (
+        "CLUSTERIP",
+        "CLUSTERIP drops packets for other cluster nodes",
+    ),
     ("DNPT", "DNPT rewrites the destination prefix"),
     ("SNPT", "SNPT rewrites the source prefix"),
     ("FLOWOFFLOAD", "FLOWOFFLOAD bypasses later rules"),
@@ -69,11 +113,22 @@ const UNKNOWN_TARGETS: &[(&str, &str)] = &[
 const MATCH_OPTIONS: &str = "-s, -d, -p, -i, -o, -m, -j, -g or a module option";
 
 impl<'s, 'a> LineParser<'s, 'a> {
-    fn err(&self, at: usize, len: usize, message: impl Into<String>, expected: impl Into<String>) -> InputError {
+    fn err(
+        &self,
+        at: usize,
+        len: usize,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> InputError {
         InputError::at(self.path, self.text, at, len, message, expected)
     }
 
-    fn err_tok(&self, t: Located<'a>, message: impl Into<String>, expected: impl Into<String>) -> InputError {
+    fn err_tok(
+        &self,
+        t: Located<'a>,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> InputError {
         self.err(t.at, t.text.len(), message, expected)
     }
 
@@ -85,14 +140,27 @@ impl<'s, 'a> LineParser<'s, 'a> {
 
     fn line(&self) -> Result<LineKind<'a>, InputError> {
         if let Some(i) = self.line.find('\0') {
-            return Err(self.err(self.base + i, 1, "binary data (a NUL byte) in the input", "expected text from iptables-save"));
+            return Err(self.err(
+                self.base + i,
+                1,
+                "binary data (a NUL byte) in the input",
+                "expected text from iptables-save",
+            ));
+        }
+        let trimmed = self.line.trim_start();
+        if trimmed.starts_with('#') {
+            return Ok(LineKind::Nothing);
         }
         if self.line.ends_with('\r') {
             let at = self.base + self.line.len() - 1;
-            return Err(self.err(at, 1, "line ends in CR: Windows line ends, which iptables-restore rejects", "expected a line ending in LF only (convert with dos2unix)"));
+            return Err(self.err(
+                at,
+                1,
+                "line ends in CR: Windows line ends, which iptables-restore rejects",
+                "expected a line ending in LF only (convert with dos2unix)",
+            ));
         }
-        let trimmed = self.line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        if trimmed.trim_end().is_empty() {
             return Ok(LineKind::Nothing);
         }
         let toks = self.tokens()?;
@@ -130,7 +198,12 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
                 if i >= bytes.len() {
-                    return Err(self.err(self.base + start, bytes.len() - start, "unterminated quoted string (is the line cut short?)", "expected a closing quote"));
+                    return Err(self.err(
+                        self.base + start,
+                        bytes.len() - start,
+                        "unterminated quoted string (is the line cut short?)",
+                        "expected a closing quote",
+                    ));
                 }
                 i += 1;
             } else {
@@ -138,7 +211,10 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     i += 1;
                 }
             }
-            out.push(Located { text: &self.line[start..i], at: self.base + start });
+            out.push(Located {
+                text: &self.line[start..i],
+                at: self.base + start,
+            });
         }
         Ok(out)
     }
@@ -147,82 +223,168 @@ impl<'s, 'a> LineParser<'s, 'a> {
         let t = toks[0];
         let name = &t.text[1..];
         if !matches!(name, "filter" | "nat" | "mangle" | "raw" | "security") {
-            return Err(self.err_tok(t, format!("unknown table `{name}`"), "expected *filter, *nat, *mangle, *raw or *security"));
+            return Err(self.err_tok(
+                t,
+                format!("unknown table `{name}`"),
+                "expected *filter, *nat, *mangle, *raw or *security",
+            ));
         }
         if let Some(extra) = toks.get(1) {
-            return Err(self.err_tok(*extra, "unexpected text after the table name", "expected the end of the line"));
+            return Err(self.err_tok(
+                *extra,
+                "unexpected text after the table name",
+                "expected the end of the line",
+            ));
         }
-        Ok(LineKind::Table(Located { text: name, at: t.at + 1 }))
+        Ok(LineKind::Table(Located {
+            text: name,
+            at: t.at + 1,
+        }))
     }
 
     fn chain_decl(&self, toks: &[Located<'a>]) -> Result<LineKind<'a>, InputError> {
         let t = toks[0];
-        let name = Located { text: &t.text[1..], at: t.at + 1 };
+        let name = Located {
+            text: &t.text[1..],
+            at: t.at + 1,
+        };
         if name.text.is_empty() {
-            return Err(self.err_tok(t, "chain declaration without a name", "expected :NAME POLICY [packets:bytes]"));
+            return Err(self.err_tok(
+                t,
+                "chain declaration without a name",
+                "expected :NAME POLICY [packets:bytes]",
+            ));
         }
         let policy = match toks.get(1) {
-            None => return Err(self.err_eol("chain declaration without a policy", "expected ACCEPT, DROP or - after the chain name")),
+            None => {
+                return Err(self.err_eol(
+                    "chain declaration without a policy",
+                    "expected ACCEPT, DROP or - after the chain name",
+                ));
+            }
             Some(p) if matches!(p.text, "ACCEPT" | "DROP") => Some(*p),
             Some(p) if p.text == "-" => None,
-            Some(p) => return Err(self.err_tok(*p, format!("unknown chain policy `{}`", p.text), "expected ACCEPT, DROP or -")),
+            Some(p) => {
+                return Err(self.err_tok(
+                    *p,
+                    format!("unknown chain policy `{}`", p.text),
+                    "expected ACCEPT, DROP or -",
+                ));
+            }
         };
         if let Some(c) = toks.get(2) {
             self.counters(*c)?;
         }
         if let Some(extra) = toks.get(3) {
-            return Err(self.err_tok(*extra, "unexpected text after the chain counters", "expected the end of the line"));
+            return Err(self.err_tok(
+                *extra,
+                "unexpected text after the chain counters",
+                "expected the end of the line",
+            ));
         }
         Ok(LineKind::Chain { name, policy })
     }
 
     /// `[packets:bytes]`
     fn counters(&self, t: Located<'a>) -> Result<(), InputError> {
-        let r: IResult<&str, (&str, &str)> =
-            all_consuming(delimited(char('['), separated_pair(digit1, char(':'), digit1), char(']')))(t.text);
-        r.map(|_| ()).map_err(|_| self.err_tok(t, format!("bad counters `{}`", t.text), "expected [packets:bytes]"))
+        let r: IResult<&str, (&str, &str)> = all_consuming(delimited(
+            char('['),
+            separated_pair(digit1, char(':'), digit1),
+            char(']'),
+        ))(t.text);
+        r.map(|_| ()).map_err(|_| {
+            self.err_tok(
+                t,
+                format!("bad counters `{}`", t.text),
+                "expected [packets:bytes]",
+            )
+        })
     }
 
-    fn rule_command(&self, toks: &[Located<'a>], counters: Option<Located<'a>>) -> Result<LineKind<'a>, InputError> {
+    fn rule_command(
+        &self,
+        toks: &[Located<'a>],
+        counters: Option<Located<'a>>,
+    ) -> Result<LineKind<'a>, InputError> {
         if let Some(c) = counters {
             self.counters(c)?;
         }
         let Some(&cmd) = toks.first() else {
-            return Err(self.err_eol("counters without a rule", "expected -A CHAIN … after [packets:bytes]"));
+            return Err(self.err_eol(
+                "counters without a rule",
+                "expected -A CHAIN … after [packets:bytes]",
+            ));
         };
         let chain_at = |i: usize| -> Result<Located<'a>, InputError> {
-            toks.get(i).copied().filter(|t| !t.text.starts_with('-')).ok_or_else(|| {
-                self.err_eol(format!("`{}` without a chain name", cmd.text), "expected a chain name")
-            })
+            toks.get(i)
+                .copied()
+                .filter(|t| !t.text.starts_with('-'))
+                .ok_or_else(|| {
+                    self.err_eol(
+                        format!("`{}` without a chain name", cmd.text),
+                        "expected a chain name",
+                    )
+                })
         };
         let optional_chain = toks.get(1).copied();
         Ok(match cmd.text {
             "-A" | "--append" => {
                 let chain = chain_at(1)?;
-                LineKind::Rule { chain, insert_at: None, append: true, spec: self.rule_spec(&toks[2..])? }
+                LineKind::Rule {
+                    chain,
+                    insert_at: None,
+                    append: true,
+                    spec: self.rule_spec(&toks[2..])?,
+                }
             }
             "-I" | "--insert" => {
                 let chain = chain_at(1)?;
-                let (pos, rest) = match toks.get(2).and_then(|t| t.text.parse::<u32>().ok().map(|n| (n, t))) {
-                    Some((0, t)) => return Err(self.err_tok(*t, "rule position 0", "expected a position from 1")),
+                let (pos, rest) = match toks
+                    .get(2)
+                    .and_then(|t| t.text.parse::<u32>().ok().map(|n| (n, t)))
+                {
+                    Some((0, t)) => {
+                        return Err(self.err_tok(
+                            *t,
+                            "rule position 0",
+                            "expected a position from 1",
+                        ));
+                    }
                     Some((n, _)) => (Some(n), 3),
                     None => (None, 2),
                 };
-                LineKind::Rule { chain, insert_at: Some(pos.unwrap_or(1)), append: false, spec: self.rule_spec(&toks[rest..])? }
+                LineKind::Rule {
+                    chain,
+                    insert_at: Some(pos.unwrap_or(1)),
+                    append: false,
+                    spec: self.rule_spec(&toks[rest..])?,
+                }
             }
             "-N" | "--new-chain" => LineKind::NewChain(chain_at(1)?),
             "-P" | "--policy" => {
                 let chain = chain_at(1)?;
-                let policy = toks.get(2).copied().ok_or_else(|| self.err_eol("-P without a policy", "expected ACCEPT or DROP"))?;
+                let policy = toks.get(2).copied().ok_or_else(|| {
+                    self.err_eol("-P without a policy", "expected ACCEPT or DROP")
+                })?;
                 if !matches!(policy.text, "ACCEPT" | "DROP") {
-                    return Err(self.err_tok(policy, format!("unknown policy `{}`", policy.text), "expected ACCEPT or DROP"));
+                    return Err(self.err_tok(
+                        policy,
+                        format!("unknown policy `{}`", policy.text),
+                        "expected ACCEPT or DROP",
+                    ));
                 }
                 LineKind::SetPolicy { chain, policy }
             }
             "-F" | "--flush" => LineKind::Flush(optional_chain),
             "-X" | "--delete-chain" => LineKind::DeleteChain(optional_chain),
             "-Z" | "--zero" => LineKind::Nothing,
-            _ => return Err(self.err_tok(cmd, format!("unknown command `{}`", cmd.text), "expected -A, -I, -N, -P, -F, -X or -Z")),
+            _ => {
+                return Err(self.err_tok(
+                    cmd,
+                    format!("unknown command `{}`", cmd.text),
+                    "expected -A, -I, -N, -P, -F, -X or -Z",
+                ));
+            }
         })
     }
 
@@ -233,25 +395,31 @@ impl<'s, 'a> LineParser<'s, 'a> {
         let mut modules: Vec<&'a str> = Vec::new();
         let mut proto_module: Option<&'static str> = None;
         let mut negated = false;
+        let mut bang = None;
         let mut i = 0;
         while i < toks.len() {
             let t = toks[i];
             i += 1;
             if t.text == "!" {
                 negated = true;
+                bang = Some(t);
                 continue;
             }
-            let mut value = |name: Located<'a>, negated: &mut bool| -> Result<Located<'a>, InputError> {
-                if toks.get(i).is_some_and(|v| v.text == "!") {
-                    *negated = true;
+            let mut value =
+                |name: Located<'a>, negated: &mut bool| -> Result<Located<'a>, InputError> {
+                    if toks.get(i).is_some_and(|v| v.text == "!") {
+                        *negated = true;
+                        i += 1;
+                    }
+                    let v = toks.get(i).copied().ok_or_else(|| {
+                        self.err_eol(
+                            format!("`{}` needs a value", name.text),
+                            "expected a value after the option",
+                        )
+                    })?;
                     i += 1;
-                }
-                let v = toks.get(i).copied().ok_or_else(|| {
-                    self.err_eol(format!("`{}` needs a value", name.text), "expected a value after the option")
-                })?;
-                i += 1;
-                Ok(v)
-            };
+                    Ok(v)
+                };
             let cond = match t.text {
                 "-s" | "--source" | "--src" => Cond::Src(self.addrs(value(t, &mut negated)?)?),
                 "-d" | "--destination" | "--dst" => Cond::Dst(self.addrs(value(t, &mut negated)?)?),
@@ -273,7 +441,10 @@ impl<'s, 'a> LineParser<'s, 'a> {
                 "-c" | "--set-counters" => {
                     i += 2;
                     if i > toks.len() {
-                        return Err(self.err_eol("-c needs packet and byte counts", "expected -c PACKETS BYTES"));
+                        return Err(self.err_eol(
+                            "-c needs packet and byte counts",
+                            "expected -c PACKETS BYTES",
+                        ));
                     }
                     continue;
                 }
@@ -283,17 +454,34 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     if !is_modelled_module(m.text) {
                         // The whole module with its options is one unmodelled condition.
                         let mut end = m.at + m.text.len();
-                        while i < toks.len() && (toks[i].text.starts_with("--") || !toks[i].text.starts_with('-')) && toks[i].text != "!" {
+                        while i < toks.len()
+                            && (toks[i].text.starts_with("--") || !toks[i].text.starts_with('-'))
+                            && toks[i].text != "!"
+                        {
                             end = toks[i].at + toks[i].text.len();
                             i += 1;
                         }
-                        let source = Located { text: &self.text[t.at..end], at: t.at };
-                        spec.matches.push(Match { negated, cond: Cond::Opaque, source });
+                        let source = Located {
+                            text: &self.text[t.at..end],
+                            at: t.at,
+                        };
+                        spec.matches.push(Match {
+                            negated,
+                            cond: Cond::Opaque,
+                            source,
+                        });
                         negated = false;
                     }
                     continue;
                 }
                 "-j" | "--jump" | "-g" | "--goto" => {
+                    if let (true, Some(b)) = (negated, bang) {
+                        return Err(self.err_tok(
+                            b,
+                            "`!` cannot negate a target",
+                            "expected `!` only before a match option",
+                        ));
+                    }
                     let name = value(t, &mut negated)?;
                     let goto = t.text.starts_with("-g") || t.text == "--goto";
                     let (kind, takes_options) = target_kind(name.text, goto);
@@ -303,7 +491,10 @@ impl<'s, 'a> LineParser<'s, 'a> {
                             let opt = toks[i];
                             i += 1;
                             let mut vals = Vec::new();
-                            while i < toks.len() && !toks[i].text.starts_with('-') && toks[i].text != "!" {
+                            while i < toks.len()
+                                && !toks[i].text.starts_with('-')
+                                && toks[i].text != "!"
+                            {
                                 vals.push(toks[i]);
                                 i += 1;
                             }
@@ -314,11 +505,23 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     continue;
                 }
                 opt if opt.starts_with("--") => {
-                    let module = modules.iter().rev().copied().chain(proto_module)
+                    let module = modules
+                        .iter()
+                        .rev()
+                        .copied()
+                        .chain(proto_module)
                         .find(|m| module_knows(m, &opt[2..]));
                     let Some(module) = module else {
-                        let loaded = if modules.is_empty() { String::new() } else { format!(" (modules loaded: {})", modules.join(", ")) };
-                        return Err(self.err_tok(t, format!("unknown option `{opt}`{loaded}"), format!("expected {MATCH_OPTIONS}")));
+                        let loaded = if modules.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (modules loaded: {})", modules.join(", "))
+                        };
+                        return Err(self.err_tok(
+                            t,
+                            format!("unknown option `{opt}`{loaded}"),
+                            format!("expected {MATCH_OPTIONS}"),
+                        ));
                     };
                     let arity = option_arity(&opt[2..]);
                     let mut vals = Vec::with_capacity(arity);
@@ -327,11 +530,24 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     }
                     self.module_option(module, t, &vals)?
                 }
-                _ => return Err(self.err_tok(t, format!("unknown option `{}`", t.text), format!("expected {MATCH_OPTIONS}"))),
+                _ => {
+                    return Err(self.err_tok(
+                        t,
+                        format!("unknown option `{}`", t.text),
+                        format!("expected {MATCH_OPTIONS}"),
+                    ));
+                }
             };
             let end = toks[i - 1].at + toks[i - 1].text.len();
-            let source = Located { text: &self.text[t.at..end], at: t.at };
-            spec.matches.push(Match { negated, cond, source });
+            let source = Located {
+                text: &self.text[t.at..end],
+                at: t.at,
+            };
+            spec.matches.push(Match {
+                negated,
+                cond,
+                source,
+            });
             negated = false;
         }
         if negated {
@@ -340,19 +556,44 @@ impl<'s, 'a> LineParser<'s, 'a> {
         Ok(spec)
     }
 
-    fn module_option(&self, module: &str, opt: Located<'a>, vals: &[Located<'a>]) -> Result<Cond<'a>, InputError> {
+    fn module_option(
+        &self,
+        module: &str,
+        opt: Located<'a>,
+        vals: &[Located<'a>],
+    ) -> Result<Cond<'a>, InputError> {
         let name = &opt.text[2..];
         let v = vals.first().copied();
         Ok(match (module, name) {
-            ("tcp" | "udp", "sport" | "source-port") => Cond::Sport(vec![self.port_range(v.unwrap())?]),
-            ("tcp" | "udp", "dport" | "destination-port") => Cond::Dport(vec![self.port_range(v.unwrap())?]),
+            ("tcp" | "udp", "sport" | "source-port") => {
+                Cond::Sport(vec![self.port_range(v.unwrap())?])
+            }
+            ("tcp" | "udp", "dport" | "destination-port") => {
+                Cond::Dport(vec![self.port_range(v.unwrap())?])
+            }
             ("multiport", "sports" | "source-ports") => Cond::Sport(self.port_list(v.unwrap())?),
-            ("multiport", "dports" | "destination-ports") => Cond::Dport(self.port_list(v.unwrap())?),
+            ("multiport", "dports" | "destination-ports") => {
+                Cond::Dport(self.port_list(v.unwrap())?)
+            }
             ("multiport", "ports") => Cond::AnyPort(self.port_list(v.unwrap())?),
-            ("tcp", "syn") => Cond::TcpFlags { mask: TcpFlag::SYN | TcpFlag::RST | TcpFlag::ACK | TcpFlag::FIN, comp: TcpFlag::SYN },
+            ("tcp", "syn") => Cond::TcpFlags {
+                mask: TcpFlag::SYN | TcpFlag::RST | TcpFlag::ACK | TcpFlag::FIN,
+                comp: TcpFlag::SYN,
+            },
             ("tcp", "tcp-flags") => {
-                let flags = |t: Located<'a>| TcpFlag::parse_list(t.text).ok_or_else(|| self.err_tok(t, format!("bad TCP flag list `{}`", t.text), "expected flags such as SYN,ACK, ALL or NONE"));
-                Cond::TcpFlags { mask: flags(vals[0])?, comp: flags(vals[1])? }
+                let flags = |t: Located<'a>| {
+                    TcpFlag::parse_list(t.text).ok_or_else(|| {
+                        self.err_tok(
+                            t,
+                            format!("bad TCP flag list `{}`", t.text),
+                            "expected flags such as SYN,ACK, ALL or NONE",
+                        )
+                    })
+                };
+                Cond::TcpFlags {
+                    mask: flags(vals[0])?,
+                    comp: flags(vals[1])?,
+                }
             }
             ("icmp" | "icmp6", _) => {
                 let v = v.unwrap();
@@ -360,7 +601,13 @@ impl<'s, 'a> LineParser<'s, 'a> {
                 if v.text == "any" {
                     Cond::Icmp(0, 0xffff)
                 } else {
-                    let (lo, hi) = icmp::parse(v.text, v6).ok_or_else(|| self.err_tok(v, format!("unknown ICMP type `{}`", v.text), "expected a type name (echo-request) or TYPE[/CODE]"))?;
+                    let (lo, hi) = icmp::parse(v.text, v6).ok_or_else(|| {
+                        self.err_tok(
+                            v,
+                            format!("unknown ICMP type `{}`", v.text),
+                            "expected a type name (echo-request) or TYPE[/CODE]",
+                        )
+                    })?;
                     Cond::Icmp(lo as u16, hi as u16)
                 }
             }
@@ -370,8 +617,16 @@ impl<'s, 'a> LineParser<'s, 'a> {
                 for s in v.text.split(',') {
                     match State::parse(s) {
                         Some(x) => states.push(x as u8),
-                        None if module == "conntrack" && matches!(s, "SNAT" | "DNAT") => return Ok(Cond::Opaque),
-                        None => return Err(self.err_tok(v, format!("unknown state `{s}`"), "expected NEW, ESTABLISHED, RELATED, INVALID or UNTRACKED")),
+                        None if module == "conntrack" && matches!(s, "SNAT" | "DNAT") => {
+                            return Ok(Cond::Opaque);
+                        }
+                        None => {
+                            return Err(self.err_tok(
+                                v,
+                                format!("unknown state `{s}`"),
+                                "expected NEW, ESTABLISHED, RELATED, INVALID or UNTRACKED",
+                            ));
+                        }
                     }
                 }
                 Cond::State(states)
@@ -383,14 +638,33 @@ impl<'s, 'a> LineParser<'s, 'a> {
         })
     }
 
-    fn target_option(&self, target: &mut Target<'a>, opt: Located<'a>, vals: &[Located<'a>]) -> Result<(), InputError> {
+    fn target_option(
+        &self,
+        target: &mut Target<'a>,
+        opt: Located<'a>,
+        vals: &[Located<'a>],
+    ) -> Result<(), InputError> {
         match (&target.kind, opt.text) {
             (TargetKind::SourceNat(_), "--to-source") => {
-                let v = vals.first().copied().ok_or_else(|| self.err_eol("--to-source needs an address", "expected ADDRESS[-ADDRESS][:PORTS]"))?;
-                let range = snat_range(v.text).ok_or_else(|| self.err_tok(v, format!("bad SNAT address `{}`", v.text), "expected ADDRESS[-ADDRESS][:PORTS]"))?;
+                let v = vals.first().copied().ok_or_else(|| {
+                    self.err_eol(
+                        "--to-source needs an address",
+                        "expected ADDRESS[-ADDRESS][:PORTS]",
+                    )
+                })?;
+                let range = snat_range(v.text).ok_or_else(|| {
+                    self.err_tok(
+                        v,
+                        format!("bad SNAT address `{}`", v.text),
+                        "expected ADDRESS[-ADDRESS][:PORTS]",
+                    )
+                })?;
                 target.kind = TargetKind::SourceNat(Some(range));
             }
-            (TargetKind::Continue, "--notrack") => target.kind = TargetKind::Unknown("CT --notrack takes the packet out of connection tracking"),
+            (TargetKind::Continue, "--notrack") => {
+                target.kind =
+                    TargetKind::Unknown("CT --notrack takes the packet out of connection tracking")
+            }
             _ => {}
         }
         Ok(())
@@ -400,13 +674,23 @@ impl<'s, 'a> LineParser<'s, 'a> {
         if v.text.eq_ignore_ascii_case("all") || v.text == "0" {
             return Ok(None);
         }
-        proto::parse(v.text).map(Some).ok_or_else(|| self.err_tok(v, format!("unknown protocol `{}`", v.text), "expected a protocol name (tcp, udp, icmp, …) or number 0-255"))
+        proto::parse(v.text).map(Some).ok_or_else(|| {
+            self.err_tok(
+                v,
+                format!("unknown protocol `{}`", v.text),
+                "expected a protocol name (tcp, udp, icmp, …) or number 0-255",
+            )
+        })
     }
 
     fn iface(&self, v: Located<'a>) -> Result<&'a str, InputError> {
         let name = v.text.trim_end_matches('+');
         if v.text.len() > 16 || name.contains(['/', ' ']) {
-            return Err(self.err_tok(v, format!("bad interface name `{}`", v.text), "expected a name of at most 15 characters, + as a wildcard"));
+            return Err(self.err_tok(
+                v,
+                format!("bad interface name `{}`", v.text),
+                "expected a name of at most 15 characters, + as a wildcard",
+            ));
         }
         Ok(v.text)
     }
@@ -418,7 +702,13 @@ impl<'s, 'a> LineParser<'s, 'a> {
     }
 
     fn ip_range(&self, v: Located<'a>) -> Result<IpRange, InputError> {
-        let bad = || self.err_tok(v, format!("bad address range `{}`", v.text), "expected FIRST-LAST, e.g. 10.0.0.1-10.0.0.9");
+        let bad = || {
+            self.err_tok(
+                v,
+                format!("bad address range `{}`", v.text),
+                "expected FIRST-LAST, e.g. 10.0.0.1-10.0.0.9",
+            )
+        };
         let (a, b) = v.text.split_once('-').ok_or_else(bad)?;
         let lo: IpAddr = a.parse().map_err(|_| bad())?;
         let hi: IpAddr = b.parse().map_err(|_| bad())?;
@@ -429,8 +719,14 @@ impl<'s, 'a> LineParser<'s, 'a> {
     }
 
     fn port_range(&self, v: Located<'a>) -> Result<(u16, u16), InputError> {
-        let bad = |why: &str| self.err_tok(v, format!("bad port or port range `{}`{why}", v.text), "expected PORT, FIRST:LAST, :LAST or FIRST: with ports 0-65535");
-        let r: IResult<&str, (Option<u16>, Option<(char, Option<u16>)>)> = all_consuming(nom::sequence::pair(
+        let bad = |why: &str| {
+            self.err_tok(
+                v,
+                format!("bad port or port range `{}`{why}", v.text),
+                "expected PORT, FIRST:LAST, :LAST or FIRST: with ports 0-65535",
+            )
+        };
+        let r: IResult<&str, PortSpec> = all_consuming(nom::sequence::pair(
             opt(port),
             opt(nom::sequence::pair(alt((char(':'), char('-'))), opt(port))),
         ))(v.text);
@@ -438,7 +734,11 @@ impl<'s, 'a> LineParser<'s, 'a> {
             Ok((_, (Some(p), None))) => Ok((p, p)),
             Ok((_, (lo, Some((_, hi))))) => {
                 let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(65535));
-                if lo > hi { Err(bad(": the first port is above the last")) } else { Ok((lo, hi)) }
+                if lo > hi {
+                    Err(bad(": the first port is above the last"))
+                } else {
+                    Ok((lo, hi))
+                }
             }
             _ => Err(bad("")),
         }
@@ -465,27 +765,67 @@ fn snat_range(s: &str) -> Option<IpRange> {
         s
     };
     let (a, b) = addrs.split_once('-').unwrap_or((addrs, addrs));
-    let (lo, hi): (IpAddr, IpAddr) = (a.parse().ok()?, b.trim_start_matches('[').trim_end_matches(']').parse().ok()?);
+    let (lo, hi): (IpAddr, IpAddr) = (
+        a.parse().ok()?,
+        b.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?,
+    );
     (lo.is_ipv4() == hi.is_ipv4() && lo <= hi).then_some(IpRange { lo, hi })
 }
+
+/// `FIRST`, then optionally a separator and `LAST`, each part optional.
+type PortSpec = (Option<u16>, Option<(char, Option<u16>)>);
 
 /// A port number or a well-known service name.
 fn port(i: &str) -> IResult<&str, u16> {
     alt((
         map_res(digit1, str::parse::<u16>),
-        map_res(take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-'), |s: &str| service(s).ok_or(())),
+        map_res(
+            take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-'),
+            |s: &str| service(s).ok_or(()),
+        ),
     ))(i)
 }
 
 fn service(name: &str) -> Option<u16> {
     const SERVICES: &[(&str, u16)] = &[
-        ("ftp-data", 20), ("ftp", 21), ("ssh", 22), ("telnet", 23), ("smtp", 25), ("domain", 53),
-        ("bootps", 67), ("bootpc", 68), ("tftp", 69), ("http", 80), ("www", 80), ("kerberos", 88),
-        ("pop3", 110), ("sunrpc", 111), ("ntp", 123), ("netbios-ns", 137), ("netbios-dgm", 138),
-        ("netbios-ssn", 139), ("imap", 143), ("snmp", 161), ("snmp-trap", 162), ("ldap", 389),
-        ("https", 443), ("microsoft-ds", 445), ("isakmp", 500), ("syslog", 514), ("submission", 587),
-        ("ldaps", 636), ("imaps", 993), ("pop3s", 995), ("openvpn", 1194), ("ipsec-nat-t", 4500),
-        ("sip", 5060), ("mysql", 3306), ("postgresql", 5432),
+        ("ftp-data", 20),
+        ("ftp", 21),
+        ("ssh", 22),
+        ("telnet", 23),
+        ("smtp", 25),
+        ("domain", 53),
+        ("bootps", 67),
+        ("bootpc", 68),
+        ("tftp", 69),
+        ("http", 80),
+        ("www", 80),
+        ("kerberos", 88),
+        ("pop3", 110),
+        ("sunrpc", 111),
+        ("ntp", 123),
+        ("netbios-ns", 137),
+        ("netbios-dgm", 138),
+        ("netbios-ssn", 139),
+        ("imap", 143),
+        ("snmp", 161),
+        ("snmp-trap", 162),
+        ("ldap", 389),
+        ("https", 443),
+        ("microsoft-ds", 445),
+        ("isakmp", 500),
+        ("syslog", 514),
+        ("submission", 587),
+        ("ldaps", 636),
+        ("imaps", 993),
+        ("pop3s", 995),
+        ("openvpn", 1194),
+        ("ipsec-nat-t", 4500),
+        ("sip", 5060),
+        ("mysql", 3306),
+        ("postgresql", 5432),
     ];
     SERVICES.iter().find(|(n, _)| *n == name).map(|&(_, p)| p)
 }
@@ -515,22 +855,66 @@ fn parse_net(s: &str) -> Option<IpNet> {
 /// Modules whose options become exact conditions; any other module is kept
 /// as an unmodelled condition.
 fn is_modelled_module(m: &str) -> bool {
-    matches!(m, "tcp" | "udp" | "icmp" | "icmp6" | "icmpv6" | "multiport" | "state" | "conntrack" | "iprange" | "comment" | "mac" | "addrtype")
+    matches!(
+        m,
+        "tcp"
+            | "udp"
+            | "icmp"
+            | "icmp6"
+            | "icmpv6"
+            | "multiport"
+            | "state"
+            | "conntrack"
+            | "iprange"
+            | "comment"
+            | "mac"
+            | "addrtype"
+    )
 }
 
 fn module_knows(module: &str, opt: &str) -> bool {
     match module {
-        "tcp" => matches!(opt, "sport" | "source-port" | "dport" | "destination-port" | "tcp-flags" | "syn" | "tcp-option"),
+        "tcp" => matches!(
+            opt,
+            "sport"
+                | "source-port"
+                | "dport"
+                | "destination-port"
+                | "tcp-flags"
+                | "syn"
+                | "tcp-option"
+        ),
         "udp" => matches!(opt, "sport" | "source-port" | "dport" | "destination-port"),
         "icmp" => opt == "icmp-type",
         "icmp6" | "icmpv6" => opt == "icmpv6-type",
-        "multiport" => matches!(opt, "sports" | "source-ports" | "dports" | "destination-ports" | "ports"),
+        "multiport" => matches!(
+            opt,
+            "sports" | "source-ports" | "dports" | "destination-ports" | "ports"
+        ),
         "state" => opt == "state",
-        "conntrack" => matches!(opt, "ctstate" | "ctproto" | "ctorigsrc" | "ctorigdst" | "ctreplsrc" | "ctrepldst" | "ctorigsrcport" | "ctorigdstport" | "ctreplsrcport" | "ctrepldstport" | "ctstatus" | "ctexpire" | "ctdir"),
+        "conntrack" => matches!(
+            opt,
+            "ctstate"
+                | "ctproto"
+                | "ctorigsrc"
+                | "ctorigdst"
+                | "ctreplsrc"
+                | "ctrepldst"
+                | "ctorigsrcport"
+                | "ctorigdstport"
+                | "ctreplsrcport"
+                | "ctrepldstport"
+                | "ctstatus"
+                | "ctexpire"
+                | "ctdir"
+        ),
         "iprange" => matches!(opt, "src-range" | "dst-range"),
         "comment" => opt == "comment",
         "mac" => opt == "mac-source",
-        "addrtype" => matches!(opt, "src-type" | "dst-type" | "limit-iface-in" | "limit-iface-out"),
+        "addrtype" => matches!(
+            opt,
+            "src-type" | "dst-type" | "limit-iface-in" | "limit-iface-out"
+        ),
         _ => false,
     }
 }
