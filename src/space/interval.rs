@@ -4,12 +4,16 @@
 //! names, …) is a set of this kind, so one exact implementation serves them all.
 //! Keeping the intervals canonical (sorted, merged) makes equality structural.
 
+use smallvec::{SmallVec, smallvec};
 use std::fmt;
+
+/// Most sets are one range (a prefix, a port range, a protocol): inline.
+type Ranges = SmallVec<[(u128, u128); 1]>;
 
 /// A set of `u128` values, stored as sorted, disjoint, non-adjacent `[lo, hi]` ranges.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct IntervalSet {
-    ranges: Vec<(u128, u128)>,
+    ranges: Ranges,
 }
 
 impl fmt::Debug for IntervalSet {
@@ -22,7 +26,9 @@ impl fmt::Debug for IntervalSet {
 
 impl IntervalSet {
     pub fn empty() -> Self {
-        IntervalSet { ranges: Vec::new() }
+        IntervalSet {
+            ranges: Ranges::new(),
+        }
     }
 
     /// The closed range `[lo, hi]`; empty when `lo > hi`.
@@ -31,7 +37,7 @@ impl IntervalSet {
             Self::empty()
         } else {
             IntervalSet {
-                ranges: vec![(lo, hi)],
+                ranges: smallvec![(lo, hi)],
             }
         }
     }
@@ -44,7 +50,7 @@ impl IntervalSet {
     pub fn from_ranges(mut ranges: Vec<(u128, u128)>) -> Self {
         ranges.retain(|&(a, b)| a <= b);
         ranges.sort_unstable();
-        let mut out: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
+        let mut out = Ranges::with_capacity(ranges.len());
         for (a, b) in ranges {
             match out.last_mut() {
                 Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
@@ -117,7 +123,7 @@ impl IntervalSet {
     }
 
     pub fn intersect(&self, other: &Self) -> Self {
-        let mut out = Vec::new();
+        let mut out = Ranges::new();
         let (mut i, mut j) = (0, 0);
         while i < self.ranges.len() && j < other.ranges.len() {
             let (a, b) = self.ranges[i];
@@ -137,13 +143,13 @@ impl IntervalSet {
     }
 
     pub fn union(&self, other: &Self) -> Self {
-        let mut all = self.ranges.clone();
+        let mut all = self.ranges.to_vec();
         all.extend_from_slice(&other.ranges);
         Self::from_ranges(all)
     }
 
     pub fn difference(&self, other: &Self) -> Self {
-        let mut out = Vec::new();
+        let mut out = Ranges::new();
         let mut j = 0;
         for &(a, b) in &self.ranges {
             let mut lo = a;
