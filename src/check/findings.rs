@@ -26,6 +26,17 @@ pub(super) struct RawFinding {
     reason: Option<String>,
 }
 
+impl RawFinding {
+    /// Whether the failing set singles out some interface names.
+    pub(super) fn depends_on_interfaces(&self) -> bool {
+        let full = IntervalSet::range(0, u128::MAX);
+        self.set
+            .cubes()
+            .iter()
+            .any(|c| *c.get(Dim::In) != full || *c.get(Dim::Out) != full)
+    }
+}
+
 pub(super) struct PartResult {
     pub works: PacketSet,
     pub unknown: PacketSet,

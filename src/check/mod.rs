@@ -11,6 +11,7 @@ use crate::eval::symbolic::Evaluator;
 use crate::model::Policy;
 use crate::report::{
     Input, OptionResult, OptionStatus, Report, RequirementResult, SiteView, Status, Verdict,
+    Warning,
 };
 use crate::requirements::{Requirement, RequirementSet, Severity};
 use crate::site::{Mode, Site};
@@ -125,6 +126,14 @@ pub fn check(
         warnings.push(checker.broad_source_warning(r));
     }
     warnings.extend(checker.unreachable_chain_warnings());
+    let pinned = site.interfaces.lan.is_some() || site.interfaces.wan.is_some();
+    if !pinned && results.values().any(|e| e.by_interface) {
+        warnings.push(Warning {
+            id: "interfaces-unpinned",
+            message: "some findings hold only for some interface names, because the rules match on interfaces and the site does not say which ones the dialler's traffic uses; set lan and wan under [interfaces] in octaverify.toml (or --lan/--wan) to check just those".into(),
+            rules: Vec::new(),
+        });
+    }
     Ok(Report {
         schema: crate::report::SCHEMA,
         input: Input {
@@ -183,6 +192,8 @@ struct Evaluated {
     findings: Vec<crate::report::Finding>,
     notes: Vec<String>,
     broad_rules: Vec<crate::model::RuleRef>,
+    /// Whether some finding holds only for some interface names.
+    by_interface: bool,
 }
 
 impl Evaluated {
@@ -215,6 +226,7 @@ impl Checker<'_> {
                 findings: Vec::new(),
                 notes,
                 broad_rules: Vec::new(),
+                by_interface: false,
             };
         }
         let mut space = PacketSet::empty();
@@ -242,12 +254,14 @@ impl Checker<'_> {
         } else {
             Status::Partial
         };
+        let by_interface = found.iter().any(|f| f.depends_on_interfaces());
         let findings = found.iter().map(|f| self.render_finding(f)).collect();
         Evaluated {
             status,
             findings,
             notes,
             broad_rules,
+            by_interface,
         }
     }
 }

@@ -89,6 +89,8 @@ pub enum Cond<'a> {
         mask: u8,
         comp: u8,
     },
+    /// `-4` / `-6`: the rule applies only to one family's restore.
+    OnlyFamily(crate::space::Family),
     /// Parsed but not modelled (`-m recent …`, `-f`, `--ctstate DNAT`, …).
     Opaque,
     /// No effect on matching (`-m comment`).

@@ -534,6 +534,13 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     continue;
                 }
                 Cond::Inert => continue,
+                // ip6tables-restore skips `-4` rules, and iptables-restore `-6` ones.
+                Cond::OnlyFamily(f) => {
+                    if *f != self.family {
+                        set = PacketSet::empty();
+                    }
+                    continue;
+                }
             };
             set = set.restrict(d, &s);
         }

@@ -6,6 +6,7 @@
 
 use super::ast::*;
 use crate::diag::InputError;
+use crate::space::Family;
 use crate::space::dim::{State, TcpFlag, icmp, proto};
 use ipnet::IpNet;
 use nom::{
@@ -272,6 +273,10 @@ impl<'s, 'a> LineParser<'s, 'a> {
                 ));
             }
         };
+        // iptables-restore reads counters only for built-in chains; after `-` it ignores the rest.
+        if policy.is_none() {
+            return Ok(LineKind::Chain { name, policy });
+        }
         if let Some(c) = toks.get(2) {
             self.counters(*c)?;
         }
@@ -421,8 +426,14 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     Ok(v)
                 };
             let cond = match t.text {
-                "-s" | "--source" | "--src" => Cond::Src(self.addrs(value(t, &mut negated)?)?),
-                "-d" | "--destination" | "--dst" => Cond::Dst(self.addrs(value(t, &mut negated)?)?),
+                "-s" | "--source" | "--src" => self
+                    .addrs(value(t, &mut negated)?)?
+                    .map_or(Cond::Opaque, Cond::Src),
+                "-d" | "--destination" | "--dst" => self
+                    .addrs(value(t, &mut negated)?)?
+                    .map_or(Cond::Opaque, Cond::Dst),
+                "-4" | "--ipv4" => Cond::OnlyFamily(Family::Ipv4),
+                "-6" | "--ipv6" => Cond::OnlyFamily(Family::Ipv6),
                 "-p" | "--protocol" => {
                     let v = value(t, &mut negated)?;
                     let p = self.protocol(v)?;
@@ -454,10 +465,15 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     if !is_modelled_module(m.text) {
                         // The whole module with its options is one unmodelled condition.
                         let mut end = m.at + m.text.len();
-                        while i < toks.len()
-                            && (toks[i].text.starts_with("--") || !toks[i].text.starts_with('-'))
-                            && toks[i].text != "!"
-                        {
+                        let belongs = |k: usize| -> bool {
+                            let x = toks[k].text;
+                            if x == "!" {
+                                toks.get(k + 1).is_some_and(|n| n.text.starts_with("--"))
+                            } else {
+                                x.starts_with("--") || !x.starts_with('-')
+                            }
+                        };
+                        while i < toks.len() && belongs(i) {
                             end = toks[i].at + toks[i].text.len();
                             i += 1;
                         }
@@ -695,10 +711,25 @@ impl<'s, 'a> LineParser<'s, 'a> {
         Ok(v.text)
     }
 
-    fn addrs(&self, v: Located<'a>) -> Result<Vec<IpNet>, InputError> {
-        v.text.split(',').map(|a| parse_net(a).ok_or_else(|| {
-            self.err_tok(v, format!("bad address `{a}`"), "expected an address or prefix (10.0.0.0/8, 10.0.0.0/255.0.0.0, 2001:db8::/32); host names are resolved only when iptables loads the file")
-        })).collect()
+    /// Addresses and prefixes; `None` when some are host names, which
+    /// iptables-restore resolves only when it loads the file.
+    fn addrs(&self, v: Located<'a>) -> Result<Option<Vec<IpNet>>, InputError> {
+        let mut out = Vec::new();
+        let mut hosts = false;
+        for a in v.text.split(',') {
+            match parse_net(a) {
+                Some(n) => out.push(n),
+                None if is_host_name(a) => hosts = true,
+                None => {
+                    return Err(self.err_tok(
+                        v,
+                        format!("bad address `{a}`"),
+                        "expected an address, a prefix (10.0.0.0/8, 10.0.0.0/255.0.0.0, 2001:db8::/32) or a host name",
+                    ));
+                }
+            }
+        }
+        Ok((!hosts).then_some(out))
     }
 
     fn ip_range(&self, v: Located<'a>) -> Result<IpRange, InputError> {
@@ -828,6 +859,16 @@ fn service(name: &str) -> Option<u16> {
         ("postgresql", 5432),
     ];
     SERVICES.iter().find(|(n, _)| *n == name).map(|&(_, p)| p)
+}
+
+/// A DNS name: letters, digits, hyphens and dots, with at least one letter.
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
+        && !s.starts_with(['-', '.'])
 }
 
 /// `ADDR`, `ADDR/LEN` or `ADDR/MASK` (contiguous masks only).
