@@ -239,28 +239,16 @@ impl Checker<'_> {
         }
     }
 
-    /// An accept rule after `rule` (in its chain, or after the jump in a chain
-    /// that calls it) that would take part of `set` had `rule` not dropped it.
+    /// The rule that would accept part of `set` if `rule` were not there: the
+    /// policy evaluated again without it says, so the answer follows the
+    /// packets' real path through jumps and returns.
     fn later_accept(&self, rule: RuleRef, set: &PacketSet) -> Option<RuleRef> {
-        let from = rule.index? + 1;
-        let scan = |chain: ChainId, from: usize| {
-            self.policy.chains[chain]
-                .rules
-                .iter()
-                .enumerate()
-                .skip(from)
-                .find_map(|(i, r)| {
-                    (r.action == Action::Accept && r.matches.intersects(set)).then_some(RuleRef {
-                        chain,
-                        index: Some(i),
-                    })
-                })
-        };
-        scan(rule.chain, from).or_else(|| {
-            self.policy.chains.iter().enumerate().find_map(|(caller, c)| {
-                c.rules.iter().position(|r| matches!(r.action, Action::Jump(t) | Action::Goto(t) if t == rule.chain))
-                    .and_then(|i| scan(caller, i + 1))
-            })
+        rule.index?;
+        let without = crate::eval::symbolic::Evaluator::without(self.policy, rule).forward(set);
+        let accepted = without.accepted();
+        without.decisions.iter().find_map(|d| {
+            let explicit = d.verdict == Verdict::Accept && d.rule.index.is_some();
+            (explicit && d.set.intersects(&accepted)).then_some(d.rule)
         })
     }
 

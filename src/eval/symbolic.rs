@@ -103,11 +103,18 @@ struct ChainResult {
 
 pub struct Evaluator<'p> {
     policy: &'p Policy,
+    /// A rule to leave out, to see what would happen without it.
+    skip: Option<RuleRef>,
 }
 
 impl<'p> Evaluator<'p> {
     pub fn new(policy: &'p Policy) -> Self {
-        Evaluator { policy }
+        Evaluator { policy, skip: None }
+    }
+
+    /// The same policy with one rule taken out (a policy rule cannot be).
+    pub fn without(policy: &'p Policy, rule: RuleRef) -> Self {
+        Evaluator { policy, skip: Some(rule) }
     }
 
     /// Evaluates `input` along the forward path.
@@ -171,7 +178,7 @@ impl<'p> Evaluator<'p> {
             if remaining.is_empty() {
                 break;
             }
-            if !remaining.intersects(&rule.matches) {
+            if !remaining.intersects(&rule.matches) || self.skip == Some(RuleRef { chain: id, index: Some(i) }) {
                 continue;
             }
             let hit = remaining.intersect(&rule.matches);
