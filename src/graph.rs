@@ -86,3 +86,18 @@ pub fn reachable(policy: &Policy) -> Vec<bool> {
     }
     seen
 }
+
+/// The base chains from which `chain` is reached (itself, if it is one).
+pub fn roots(policy: &Policy, chain: ChainId) -> Vec<ChainId> {
+    let g = build(policy);
+    policy
+        .chains
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.base.is_some())
+        .filter(|&(id, _)| {
+            petgraph::algo::has_path_connecting(&g, NodeIndex::new(id), NodeIndex::new(chain), None)
+        })
+        .map(|(id, _)| id)
+        .collect()
+}

@@ -27,6 +27,23 @@ pub struct Span {
     pub end: usize,
 }
 
+/// Connection tracking looks packets up at this priority of prerouting and
+/// output; chains that run earlier (iptables' raw table) see no state yet.
+pub const CONNTRACK_PRIORITY: i32 = -200;
+
+/// A match as a chain before connection tracking sees it: a state condition
+/// finds every packet INVALID there (no connection is known yet), so it
+/// matches all packets when it accepts INVALID and none otherwise.
+pub fn before_conntrack(matches: &PacketSet) -> PacketSet {
+    use crate::space::{Dim, State};
+    let all = IntervalSet::range(0, State::MAX);
+    PacketSet::from_cubes(matches.cubes().iter().filter_map(|c| {
+        c.get(Dim::State)
+            .contains(State::INVALID)
+            .then(|| c.clone().with(Dim::State, all.clone()).expect("not empty"))
+    }))
+}
+
 /// Netfilter hooks, in the order a forwarded packet meets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Hook {
@@ -209,10 +226,16 @@ impl Policy {
         path.into_iter().map(|(_, _, id)| id).collect()
     }
 
-    pub fn chain_by_name(&self, table: &str, name: &str) -> Option<ChainId> {
-        self.chains
-            .iter()
-            .position(|c| c.table == table && c.name == name)
+    /// Whether the chain runs before connection tracking: a prerouting or
+    /// output base chain of lower priority, or a chain only such chains reach.
+    pub fn before_conntrack(&self, chain: ChainId) -> bool {
+        let early = |id: ChainId| {
+            self.chains[id].base.as_ref().is_some_and(|b| {
+                matches!(b.hook, Hook::Prerouting | Hook::Output) && b.priority < CONNTRACK_PRIORITY
+            })
+        };
+        let roots = crate::graph::roots(self, chain);
+        !roots.is_empty() && roots.into_iter().all(early)
     }
 }
 

@@ -52,11 +52,23 @@ struct LooseUnknown {
     reason: String,
 }
 
+/// The fate of the replies.
+struct Replies {
+    outcome: Outcome,
+    loose: Vec<LooseUnknown>,
+    /// Rules that saw replies still addressed to a source-NAT address, and that address.
+    translated: Vec<(RuleRef, IntervalSet)>,
+}
+
 impl Checker<'_> {
     pub(super) fn part(&self, part: &Part) -> PartResult {
         let fwd = self.ev.forward(&part.space);
         let fwd_ok = fwd.accepted();
-        let (rep, loose) = self.replies(&fwd, &fwd_ok, part);
+        let Replies {
+            outcome: rep,
+            loose,
+            translated,
+        } = self.replies(&fwd, &fwd_ok, part);
         let works = flow::requests(&rep.accepted()).intersect(&fwd_ok);
         let mut unknown = fwd.unknown().intersect(&part.space);
         unknown = unknown.union(&flow::requests(&rep.unknown()));
@@ -72,7 +84,8 @@ impl Checker<'_> {
             if set.is_empty() {
                 continue;
             }
-            findings.push(self.reply_finding(set, rule, part));
+            let seen_dst = translated.iter().find(|(r, _)| *r == rule).map(|(_, d)| d);
+            findings.push(self.reply_finding(set, rule, part, seen_dst));
         }
         findings.extend(self.unknown_findings(&unknown, &part.space, &fwd, &rep, loose));
         PartResult {
@@ -86,12 +99,7 @@ impl Checker<'_> {
     /// Evaluates the replies of the accepted packets, minding source NAT: a
     /// reply reaches the prerouting chains before `dstnat` still addressed to
     /// the translated address.
-    fn replies(
-        &self,
-        fwd: &Outcome,
-        fwd_ok: &PacketSet,
-        part: &Part,
-    ) -> (Outcome, Vec<LooseUnknown>) {
+    fn replies(&self, fwd: &Outcome, fwd_ok: &PacketSet, part: &Part) -> Replies {
         let path = self.policy.forward_path();
         let (early, late): (Vec<ChainId>, Vec<ChainId>) = path.iter().partition(|&&c| {
             let b = self.policy.chains[c]
@@ -102,6 +110,8 @@ impl Checker<'_> {
         });
         let mut out = Outcome::default();
         let mut loose = Vec::new();
+        // Rules that saw replies addressed to a translated address, and that address.
+        let mut seen_translated = Vec::new();
         let mut rest = fwd_ok.clone();
         let dialler = IntervalSet::point(addr::value(part.dialler));
         for tr in &fwd.translations {
@@ -126,6 +136,7 @@ impl Checker<'_> {
             let translated = with_dim(&reply, Dim::Dst, &translated_dst);
             let back = |s: &PacketSet| with_dim(s, Dim::Dst, &dialler);
             let e = self.ev.path(&translated, &early);
+            seen_translated.extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
             let passed = if translated_dst.is_single().is_some() {
                 for d in &e.decisions {
                     out.decisions.push(crate::eval::symbolic::Decision {
@@ -174,7 +185,11 @@ impl Checker<'_> {
             out.extend(self.ev.path(&passed, &late));
         }
         out.extend(self.ev.forward(&flow::replies(&rest)));
-        (out, loose)
+        Replies {
+            outcome: out,
+            loose,
+            translated: seen_translated,
+        }
     }
 
     fn forward_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
@@ -207,21 +222,29 @@ impl Checker<'_> {
         }
     }
 
-    fn reply_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
+    /// `seen_dst`: the address the blocking rule saw the replies go to, when
+    /// source NAT had not yet been undone there.
+    fn reply_finding(
+        &self,
+        set: PacketSet,
+        rule: RuleRef,
+        part: &Part,
+        seen_dst: Option<&IntervalSet>,
+    ) -> RawFinding {
         let role = if rule.index.is_none() {
             Role::Policy
         } else {
             Role::Blocking
         };
-        // Accept what conntrack knows to belong to the dialler's connections.
+        // Accept what conntrack knows to belong to the dialler's connections;
+        // before conntrack runs, accept by the address the replies carry there.
         let mut core = crate::space::Cube::family(part.family)
-            .with(Dim::Dst, part.sources.clone())
-            .expect("not empty")
-            .with(
-                Dim::State,
-                IntervalSet::from_ranges(vec![(State::ESTABLISHED, State::RELATED)]),
-            )
+            .with(Dim::Dst, seen_dst.unwrap_or(&part.sources).clone())
             .expect("not empty");
+        if !self.policy.before_conntrack(rule.chain) {
+            let established = IntervalSet::from_ranges(vec![(State::ESTABLISHED, State::RELATED)]);
+            core = core.with(Dim::State, established).expect("not empty");
+        }
         for (dim, name) in [(Dim::In, &part.wan), (Dim::Out, &part.lan)] {
             if let Some(n) = name {
                 core = core

@@ -114,7 +114,10 @@ impl<'p> Evaluator<'p> {
 
     /// The same policy with one rule taken out (a policy rule cannot be).
     pub fn without(policy: &'p Policy, rule: RuleRef) -> Self {
-        Evaluator { policy, skip: Some(rule) }
+        Evaluator {
+            policy,
+            skip: Some(rule),
+        }
     }
 
     /// Evaluates `input` along the forward path.
@@ -178,7 +181,13 @@ impl<'p> Evaluator<'p> {
             if remaining.is_empty() {
                 break;
             }
-            if !remaining.intersects(&rule.matches) || self.skip == Some(RuleRef { chain: id, index: Some(i) }) {
+            if !remaining.intersects(&rule.matches)
+                || self.skip
+                    == Some(RuleRef {
+                        chain: id,
+                        index: Some(i),
+                    })
+            {
                 continue;
             }
             let hit = remaining.intersect(&rule.matches);

@@ -388,7 +388,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 };
                 let mut rules = Vec::with_capacity(c.rules.len());
                 for (spec, span) in &c.rules {
-                    rules.push(self.rule(spec, *span, t.name, &id_of)?);
+                    let mut rule = self.rule(spec, *span, t.name, &id_of)?;
+                    if t.name == "raw" {
+                        rule.matches = crate::model::before_conntrack(&rule.matches);
+                    }
+                    rules.push(rule);
                 }
                 chains.push(Chain {
                     table: t.name.to_string(),
