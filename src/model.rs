@@ -37,11 +37,13 @@ pub const CONNTRACK_PRIORITY: i32 = -200;
 pub fn before_conntrack(matches: &PacketSet) -> PacketSet {
     use crate::space::{Dim, State};
     let all = IntervalSet::range(0, State::MAX);
-    PacketSet::from_cubes(matches.cubes().iter().filter_map(|c| {
-        c.get(Dim::State)
-            .contains(State::INVALID)
-            .then(|| c.clone().with(Dim::State, all.clone()).expect("not empty"))
-    }))
+    PacketSet::from_cubes(
+        matches
+            .cubes()
+            .iter()
+            .filter(|c| c.get(Dim::State).contains(State::INVALID))
+            .map(|c| c.clone().with(Dim::State, all.clone()).expect("not empty")),
+    )
 }
 
 /// Netfilter hooks, in the order a forwarded packet meets them.
