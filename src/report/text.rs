@@ -28,25 +28,19 @@ pub fn render(r: &Report, color: bool) -> String {
 
     for o in &r.options {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "option {}: {} ({})",
-            o.option,
-            option_word(o.status),
-            o.summary
-        );
-        for q in r
-            .requirements
-            .iter()
-            .filter(|q| q.option.as_deref() == Some(&o.option))
-        {
-            let _ = writeln!(
-                out,
-                "  {:<8} {:<22} {}",
-                status_word(q.status),
-                q.id,
-                q.summary
-            );
+        let _ = writeln!(out, "option {}: {} ({})", o.option, option_word(o.status), o.summary);
+        let rows = r.requirements.iter().filter(|q| q.option.as_deref() == Some(&o.option));
+        if o.status == OptionStatus::Skipped {
+            // Why it could not be evaluated, once, rather than per requirement.
+            let mut why: Vec<&str> = rows.flat_map(|q| q.notes.iter().map(String::as_str)).collect();
+            why.dedup();
+            for n in why {
+                let _ = writeln!(out, "  note: {n}");
+            }
+            continue;
+        }
+        for q in rows {
+            let _ = writeln!(out, "  {:<8} {:<22} {}", status_word(q.status), q.id, q.summary);
             for n in &q.notes {
                 let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
             }
@@ -109,7 +103,12 @@ fn verdict_line(r: &Report) -> String {
     match r.verdict {
         Verdict::Compliant => {
             let o = r.options.iter().find(|o| o.holds).map_or("", |o| o.option.as_str());
-            format!("COMPLIANT: option {o} holds and the required ingress is allowed")
+            let ingress_checked = r.requirements.iter().any(|q| q.option.is_none() && q.status != Status::Skipped);
+            if ingress_checked {
+                format!("COMPLIANT: option {o} holds and the required ingress is allowed")
+            } else {
+                format!("COMPLIANT: option {o} holds (ingress not checked: no management PCs given)")
+            }
         }
         Verdict::Unknown => "UNKNOWN: the answer depends on constructs octaverify does not model (see the unknown findings)".into(),
         Verdict::NonCompliant => match best {
