@@ -109,6 +109,8 @@ struct FileParams {
 pub struct Interfaces {
     pub lan: Option<String>,
     pub wan: Option<String>,
+    /// Where the management PCs' traffic enters (default: anywhere but `wan`).
+    pub management: Option<String>,
     /// The firewall's public address, which MASQUERADE uses.
     pub wan_address: Option<IpAddr>,
 }

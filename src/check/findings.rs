@@ -8,7 +8,7 @@ use crate::eval::symbolic::Outcome;
 use crate::model::{Action, ChainId, Hook, Policy, RuleKind, RuleRef, Suggestion};
 use crate::report::{self, FindingKind, Role, RuleCite, Warning};
 use crate::space::dim::addr;
-use crate::space::{Cube, Dim, IntervalSet, PacketSet, State, render_set, render_within};
+use crate::space::{Cube, Dim, IntervalSet, PacketSet, State, render_within};
 
 /// NAT chains at this priority translate replies back (nftables `dstnat`,
 /// iptables nat PREROUTING); earlier prerouting chains still see the reply
@@ -27,13 +27,15 @@ pub(super) struct RawFinding {
 }
 
 impl RawFinding {
-    /// Whether the failing set singles out some interface names.
+    /// Whether the failing set singles out some interface names among those
+    /// the requirement's traffic may use.
     pub(super) fn depends_on_interfaces(&self) -> bool {
-        let full = IntervalSet::range(0, u128::MAX);
-        self.set
-            .cubes()
-            .iter()
-            .any(|c| *c.get(Dim::In) != full || *c.get(Dim::Out) != full)
+        self.set.cubes().iter().any(|c| {
+            let k = self.context.cubes().iter().find(|k| c.is_subset(k));
+            k.is_some_and(|k| {
+                c.get(Dim::In) != k.get(Dim::In) || c.get(Dim::Out) != k.get(Dim::Out)
+            })
+        })
     }
 }
 
@@ -333,19 +335,21 @@ impl Checker<'_> {
     }
 
     /// Explicit accept rules that take the dialler's working traffic with a
-    /// source broader than the dialler.
+    /// written source broader than the dialler (a rule with no source at all
+    /// is a general rule, not a mistaken dialler address).
     fn broad_rules(&self, fwd: &Outcome, works: &PacketSet, part: &Part) -> Vec<RuleRef> {
         fwd.decisions
             .iter()
             .filter(|d| d.verdict == Verdict::Accept && d.set.intersects(works))
             .filter(|d| {
                 let r = self.policy.rule(d.rule);
+                let any = IntervalSet::range(0, part.family.addr_max());
                 r.kind == RuleKind::Rule
                     && r.action == Action::Accept
-                    && r.matches
-                        .cubes()
-                        .iter()
-                        .any(|c| !c.get(Dim::Src).is_subset(&part.sources))
+                    && r.matches.cubes().iter().any(|c| {
+                        let src = c.get(Dim::Src);
+                        *src != any && !src.is_subset(&part.sources)
+                    })
             })
             .map(|d| d.rule)
             .collect()
@@ -363,20 +367,12 @@ impl Checker<'_> {
         for c in rule.matches.cubes() {
             srcs = srcs.union(c.get(Dim::Src));
         }
-        let shown = render_set(
-            &PacketSet::from(
-                Cube::family(family)
-                    .with(Dim::Src, srcs)
-                    .expect("not empty"),
-            ),
-            &self.names,
-        );
         Warning {
             id: "broad-source",
             message: format!(
-                "line {} accepts the dialler's traffic for a broader source than the dialler ({}); a /24 as in the vendor's examples opens the whole subnet",
+                "line {} accepts the dialler's traffic with source {}, broader than the dialler itself: other hosts get the same access (the vendor's examples write 192.168.1.10/24, which is the whole 192.168.1.0/24); write the dialler's address as a /32",
                 rule.span.line,
-                shown.trim_start_matches("any protocol ").trim()
+                crate::space::render::addresses(&srcs, family),
             ),
             rules: vec![cite(self.policy, r, Role::Allowing)],
         }

@@ -90,8 +90,13 @@ pub fn check(
             rows,
         ));
     }
-    // The option closest to holding first (SPEC §4); ties keep the data's order.
-    options.sort_by_key(|(o, _)| (o.status, o.failing));
+    // The option closest to holding first (SPEC §4): by status, then fewest
+    // failing requirements, then the smallest failing share; ties keep the data's order.
+    options.sort_by(|(a, ra), (b, rb)| {
+        let share =
+            |o: &OptionResult, rows: &[RequirementResult]| o.failing * 1000 / rows.len().max(1);
+        (a.status, a.failing, share(a, ra)).cmp(&(b.status, b.failing, share(b, rb)))
+    });
 
     let ingress_rows: Vec<RequirementResult> =
         reqs.ingress().map(|r| evaluate(r).row(r, None)).collect();
@@ -126,11 +131,12 @@ pub fn check(
         warnings.push(checker.broad_source_warning(r));
     }
     warnings.extend(checker.unreachable_chain_warnings());
-    let pinned = site.interfaces.lan.is_some() || site.interfaces.wan.is_some();
-    if !pinned && results.values().any(|e| e.by_interface) {
+    let i = &site.interfaces;
+    let unpinned = i.lan.is_none() || i.wan.is_none() || i.management.is_none();
+    if unpinned && results.values().any(|e| e.by_interface) {
         warnings.push(Warning {
             id: "interfaces-unpinned",
-            message: "some findings hold only for some interface names, because the rules match on interfaces and the site does not say which ones the dialler's traffic uses; set lan and wan under [interfaces] in octaverify.toml (or --lan/--wan) to check just those".into(),
+            message: "some findings hold only for some interface names: the rules match on interfaces and the site does not say which ones the traffic uses; set lan, wan and management under [interfaces] in octaverify.toml (or --lan/--wan) to check just those".into(),
             rules: Vec::new(),
         });
     }

@@ -103,22 +103,27 @@ pub fn build(req: &Requirement, site: &Site, families: &[Family]) -> (Vec<Part>,
             }
         };
         let outward = req.from == Endpoint::Named(Place::Dialler);
-        let (lan, wan) = (site.interfaces.lan.clone(), site.interfaces.wan.clone());
+        let ifs = &site.interfaces;
+        let (lan, wan) = (ifs.lan.clone(), ifs.wan.clone());
+        let named = |n: &Option<String>| n.as_deref().map(|n| IntervalSet::point(iface::encode(n)));
+        // Egress enters on the LAN side and leaves on the WAN side. Ingress
+        // leaves on the LAN side and enters where the management PCs are: as
+        // configured, else anywhere but the WAN side (they are internal hosts).
         let (in_if, out_if) = if outward {
-            (lan.clone(), wan.clone())
+            (named(&lan), named(&wan))
         } else {
-            (None, lan.clone())
+            let from_mgmt =
+                named(&ifs.management).or_else(|| named(&wan).map(|w| w.complement(u128::MAX)));
+            (from_mgmt, named(&lan))
         };
         let mut base = Cube::family(f)
             .with(Dim::Src, src.clone())
             .expect("endpoint sets are not empty")
             .with(Dim::Dst, dst.set.clone())
             .expect("endpoint sets are not empty");
-        for (dim, name) in [(Dim::In, &in_if), (Dim::Out, &out_if)] {
-            if let Some(n) = name {
-                base = base
-                    .with(dim, IntervalSet::point(iface::encode(n)))
-                    .expect("a point");
+        for (dim, set) in [(Dim::In, in_if), (Dim::Out, out_if)] {
+            if let Some(s) = set {
+                base = base.with(dim, s).expect("not empty");
             }
         }
         // A fix names the destination only when it is not the whole internet.

@@ -25,24 +25,43 @@ pub fn render(r: &Report, color: bool) -> String {
     let _ = writeln!(out, "{site}; mode {}", r.site.mode);
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", verdict_line(r));
+    // Notes often repeat across requirements (a family not in the export): once each.
+    let mut noted: HashSet<&str> = HashSet::new();
 
     for o in &r.options {
         let _ = writeln!(out);
-        let _ = writeln!(out, "option {}: {} ({})", o.option, option_word(o.status), o.summary);
-        let rows = r.requirements.iter().filter(|q| q.option.as_deref() == Some(&o.option));
+        let _ = writeln!(
+            out,
+            "option {}: {} ({})",
+            o.option,
+            option_word(o.status),
+            o.summary
+        );
+        let rows = r
+            .requirements
+            .iter()
+            .filter(|q| q.option.as_deref() == Some(&o.option));
         if o.status == OptionStatus::Skipped {
             // Why it could not be evaluated, once, rather than per requirement.
-            let mut why: Vec<&str> = rows.flat_map(|q| q.notes.iter().map(String::as_str)).collect();
-            why.dedup();
-            for n in why {
-                let _ = writeln!(out, "  note: {n}");
+            for n in rows.flat_map(|q| q.notes.iter().map(String::as_str)) {
+                if noted.insert(n) {
+                    let _ = writeln!(out, "  note: {n}");
+                }
             }
             continue;
         }
         for q in rows {
-            let _ = writeln!(out, "  {:<8} {:<22} {}", status_word(q.status), q.id, q.summary);
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<22} {}",
+                status_word(q.status),
+                q.id,
+                q.summary
+            );
             for n in &q.notes {
-                let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
+                if noted.insert(n) {
+                    let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
+                }
             }
         }
     }
@@ -68,7 +87,9 @@ pub fn render(r: &Report, color: bool) -> String {
                 q.summary
             );
             for n in &q.notes {
-                let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
+                if noted.insert(n) {
+                    let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
+                }
             }
         }
     }
@@ -168,9 +189,17 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
             Some(c) => format!("(it goes above line {})", c.line),
             None => String::new(),
         };
-        let _ = writeln!(s, "  = fix: add {place}");
+        // Line up with the renderer's `= note` gutter, which is as wide as the largest line number.
+        let width = f
+            .rules
+            .iter()
+            .map(|c| c.line.to_string().len())
+            .max()
+            .unwrap_or(1);
+        let pad = " ".repeat(width + 1);
+        let _ = writeln!(s, "{pad}= fix: add {place}");
         for line in fix.lines() {
-            let _ = writeln!(s, "    + {line}");
+            let _ = writeln!(s, "{pad}  + {line}");
         }
     }
     s

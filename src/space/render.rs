@@ -85,7 +85,7 @@ pub fn render_cube(c: &Cube, context: Option<&Cube>, names: &Names) -> String {
             let text = names
                 .lookup(d, c.get(d))
                 .map(str::to_string)
-                .unwrap_or_else(|| render_addrs(c.get(d), family.unwrap_or(Family::Ipv4)));
+                .unwrap_or_else(|| addresses(c.get(d), family.unwrap_or(Family::Ipv4)));
             parts.push(format!("{word} {text}"));
         }
     }
@@ -160,7 +160,8 @@ fn render_icmp(s: &IntervalSet, v6: bool) -> String {
     format!("type {}", cap(items))
 }
 
-fn render_addrs(s: &IntervalSet, family: Family) -> String {
+/// An address set as prefixes, or as everything except some prefixes when shorter.
+pub fn addresses(s: &IntervalSet, family: Family) -> String {
     let max = family.addr_max();
     let prefixes = |set: &IntervalSet| -> Vec<String> {
         set.ranges()

@@ -93,10 +93,13 @@ fn matches(c: &Cube) -> String {
         if let [(lo, hi)] = s.ranges() {
             let v6 = p == proto::ICMPV6;
             let t = (lo >> 8) as u8;
-            let text = if lo & 0xff == 0 && hi & 0xff == 0xff && lo >> 8 == hi >> 8 {
-                icmp::type_name(t, v6).map_or_else(|| t.to_string(), str::to_string)
-            } else {
-                format!("{t}/{}", lo & 0xff)
+            // A whole type, or its code 0 (echo request), reads best by name;
+            // the name covers every code of the type.
+            let whole = lo & 0xff == 0 && (hi & 0xff == 0xff || lo == hi) && lo >> 8 == hi >> 8;
+            let text = match icmp::type_name(t, v6) {
+                Some(name) if whole => name.to_string(),
+                _ if lo == hi => format!("{t}/{}", lo & 0xff),
+                _ => t.to_string(),
             };
             let (m, o) = if v6 {
                 ("icmp6", "--icmpv6-type")

@@ -508,7 +508,8 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         let out = p.complement(0xffff);
                         set.restrict(Dim::Sport, &out).restrict(Dim::Dport, &out)
                     } else {
-                        set.restrict(Dim::Sport, &p)
+                        set.clone()
+                            .restrict(Dim::Sport, &p)
                             .union(&set.restrict(Dim::Dport, &p))
                     };
                     continue;
