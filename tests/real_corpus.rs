@@ -1,0 +1,42 @@
+//! Real exports written by others (`../shared/corpus-real`): how many load,
+//! and that the ones known to be broken are refused. Skips, with a message,
+//! where the folder is absent (a fresh clone has no `../shared`).
+
+use std::path::Path;
+
+/// Share of the valid iptables files that must load; raise it as support grows.
+const IPTABLES_FLOOR: f64 = 0.80;
+
+#[test]
+fn real_iptables_exports_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus-real/iptables");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: {} is not present", dir.display());
+        return;
+    };
+    let mut files: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let (mut valid, mut loaded) = (0, 0);
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(path).unwrap();
+        let result = std::panic::catch_unwind(|| octaverify::frontend::load(&name, &bytes, None).map(|_| ()));
+        let result = result.unwrap_or_else(|_| panic!("{name}: the front-end panicked"));
+        if name.starts_with("INVALID-") {
+            assert!(result.is_err(), "{name} is broken and must be refused");
+            continue;
+        }
+        valid += 1;
+        match result {
+            Ok(()) => loaded += 1,
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    let rate = loaded as f64 / valid as f64;
+    eprintln!("iptables real corpus: {loaded}/{valid} load ({:.1}%)", rate * 100.0);
+    for f in &failures {
+        eprintln!("  refused: {f}");
+    }
+    assert!(rate >= IPTABLES_FLOOR, "load rate {rate:.3} fell below {IPTABLES_FLOOR}");
+}
