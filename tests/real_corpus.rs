@@ -21,7 +21,9 @@ fn real_iptables_exports_load() {
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(path).unwrap();
-        let result = std::panic::catch_unwind(|| octaverify::frontend::load(&name, &bytes, None).map(|_| ()));
+        let result = std::panic::catch_unwind(|| {
+            octaverify::frontend::load(&name, &bytes, None).map(|_| ())
+        });
         let result = result.unwrap_or_else(|_| panic!("{name}: the front-end panicked"));
         if name.starts_with("INVALID-") {
             assert!(result.is_err(), "{name} is broken and must be refused");
@@ -34,9 +36,15 @@ fn real_iptables_exports_load() {
         }
     }
     let rate = loaded as f64 / valid as f64;
-    eprintln!("iptables real corpus: {loaded}/{valid} load ({:.1}%)", rate * 100.0);
+    eprintln!(
+        "iptables real corpus: {loaded}/{valid} load ({:.1}%)",
+        rate * 100.0
+    );
     for f in &failures {
         eprintln!("  refused: {f}");
     }
-    assert!(rate >= IPTABLES_FLOOR, "load rate {rate:.3} fell below {IPTABLES_FLOOR}");
+    assert!(
+        rate >= IPTABLES_FLOOR,
+        "load rate {rate:.3} fell below {IPTABLES_FLOOR}"
+    );
 }

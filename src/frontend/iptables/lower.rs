@@ -8,6 +8,7 @@ use crate::model::{
 };
 use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// The built-in chains of a table: name, hook, priority, kind.
@@ -58,7 +59,31 @@ struct DraftChain<'a> {
 struct DraftTable<'a> {
     name: &'a str,
     chains: Vec<DraftChain<'a>>,
+    /// Position of each chain in `chains`, so a rule finds its chain in O(1).
+    index: HashMap<&'a str, usize>,
     opened: Span,
+}
+
+impl<'a> DraftTable<'a> {
+    fn get_mut(&mut self, name: &str) -> Option<&mut DraftChain<'a>> {
+        self.index.get(name).map(|&i| &mut self.chains[i])
+    }
+
+    fn add(&mut self, c: DraftChain<'a>) {
+        self.index.insert(c.name, self.chains.len());
+        self.chains.push(c);
+    }
+
+    /// Keeps the chains `keep` says to keep (deletions are rare: the index is rebuilt).
+    fn retain(&mut self, keep: impl Fn(&DraftChain<'a>) -> bool) {
+        self.chains.retain(keep);
+        self.index = self
+            .chains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name, i))
+            .collect();
+    }
 }
 
 struct Lowerer<'s, 'a> {
@@ -166,7 +191,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             "expected COMMIT before the next table",
                         ));
                     }
-                    let chains = builtins(name.text)
+                    let chains: Vec<DraftChain> = builtins(name.text)
                         .iter()
                         .map(|&(n, ..)| DraftChain {
                             name: n,
@@ -176,11 +201,14 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             span,
                         })
                         .collect();
-                    open = Some(DraftTable {
+                    let mut table = DraftTable {
                         name: name.text,
-                        chains,
+                        chains: Vec::new(),
+                        index: HashMap::new(),
                         opened: span,
-                    });
+                    };
+                    chains.into_iter().for_each(|c| table.add(c));
+                    open = Some(table);
                 }
                 LineKind::Commit => {
                     need_table(&mut open)?;
@@ -213,12 +241,12 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         _ => {}
                     }
                     let policy = policy.map(|p| (p.text == "ACCEPT", span));
-                    match t.chains.iter_mut().find(|c| c.name == name.text) {
+                    match t.get_mut(name.text) {
                         Some(c) => {
                             c.policy = policy.or(c.policy);
                             c.span = span;
                         }
-                        None => t.chains.push(DraftChain {
+                        None => t.add(DraftChain {
                             name: name.text,
                             builtin,
                             policy,
@@ -230,14 +258,14 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 LineKind::NewChain(name) => {
                     need_table(&mut open)?;
                     let t = open.as_mut().expect("checked above");
-                    if t.chains.iter().any(|c| c.name == name.text) {
+                    if t.index.contains_key(name.text) {
                         return Err(self.err_at(
                             name,
                             format!("chain `{}` already exists", name.text),
                             "expected a new chain name",
                         ));
                     }
-                    t.chains.push(DraftChain {
+                    t.add(DraftChain {
                         name: name.text,
                         builtin: false,
                         policy: None,
@@ -281,9 +309,9 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                     "expected a user-defined chain",
                                 ));
                             }
-                            t.chains.retain(|x| x.name != c.text);
+                            t.retain(|x| x.name != c.text);
                         }
-                        None => t.chains.retain(|c| c.builtin),
+                        None => t.retain(|c| c.builtin),
                     }
                 }
                 LineKind::Rule {
@@ -336,32 +364,25 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         name: Located<'_>,
     ) -> Result<&'t mut DraftChain<'a>, InputError> {
         let table = t.name;
-        t.chains
-            .iter_mut()
-            .find(|c| c.name == name.text)
-            .ok_or_else(|| {
-                self.err_at(
-                    name,
-                    format!("no chain `{}` in table {table}", name.text),
-                    "expected a built-in chain or one declared with :NAME - or -N NAME",
-                )
-            })
+        t.get_mut(name.text).ok_or_else(|| {
+            self.err_at(
+                name,
+                format!("no chain `{}` in table {table}", name.text),
+                "expected a built-in chain or one declared with :NAME - or -N NAME",
+            )
+        })
     }
 
     fn build(&self, tables: Vec<DraftTable<'a>>) -> Result<Policy, InputError> {
         let mut chains = Vec::new();
         // Chain ids are assigned up front so that jumps can refer forward.
-        let mut ids = Vec::new();
+        let mut ids: HashMap<(&str, &str), usize> = HashMap::new();
         for t in &tables {
             for c in &t.chains {
-                ids.push((t.name, c.name, ids.len()));
+                ids.insert((t.name, c.name), ids.len());
             }
         }
-        let id_of = |table: &str, name: &str| {
-            ids.iter()
-                .find(|(t, n, _)| *t == table && *n == name)
-                .map(|x| x.2)
-        };
+        let id_of = |table: &str, name: &str| ids.get(&(table, name)).copied();
         for t in &tables {
             for c in &t.chains {
                 let base = if c.builtin {
