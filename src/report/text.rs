@@ -2,7 +2,9 @@
 //! and for each finding the deciding source lines with carets, a witness and
 //! the fix to add.
 
-use super::{Finding, FindingKind, OptionStatus, Report, Role, RuleCite, Status, Verdict};
+use super::{
+    Finding, FindingKind, OptionStatus, Report, RequirementResult, Role, RuleCite, Status, Verdict,
+};
 use annotate_snippets::{Level, Message, Renderer, Snippet};
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -51,18 +53,7 @@ pub fn render(r: &Report, color: bool) -> String {
             continue;
         }
         for q in rows {
-            let _ = writeln!(
-                out,
-                "  {:<8} {:<22} {}",
-                status_word(q.status),
-                q.id,
-                q.summary
-            );
-            for n in &q.notes {
-                if noted.insert(n) {
-                    let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
-                }
-            }
+            requirement_line(&mut out, q, "", &mut noted);
         }
     }
     let ingress: Vec<_> = r
@@ -79,18 +70,7 @@ pub fn render(r: &Report, color: bool) -> String {
             } else {
                 ""
             };
-            let _ = writeln!(
-                out,
-                "  {:<8} {:<22} {}{adv}",
-                status_word(q.status),
-                q.id,
-                q.summary
-            );
-            for n in &q.notes {
-                if noted.insert(n) {
-                    let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
-                }
-            }
+            requirement_line(&mut out, q, adv, &mut noted);
         }
     }
 
@@ -117,6 +97,27 @@ pub fn render(r: &Report, color: bool) -> String {
         let _ = writeln!(out, "{}", renderer.render(msg));
     }
     out
+}
+
+/// One requirement's status line, and its notes not shown before.
+fn requirement_line<'r>(
+    out: &mut String,
+    q: &'r RequirementResult,
+    suffix: &str,
+    noted: &mut HashSet<&'r str>,
+) {
+    let _ = writeln!(
+        out,
+        "  {:<8} {:<22} {}{suffix}",
+        status_word(q.status),
+        q.id,
+        q.summary
+    );
+    for n in &q.notes {
+        if noted.insert(n) {
+            let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
+        }
+    }
 }
 
 fn verdict_line(r: &Report) -> String {

@@ -4,6 +4,36 @@
 
 use ipnet::IpNet;
 
+/// The file being read, for locating errors.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'p, 't> {
+    pub path: &'p str,
+    pub text: &'t str,
+}
+
+impl Source<'_, '_> {
+    /// An error at byte offset `at` (length `len`) of the file.
+    pub fn err(
+        &self,
+        at: usize,
+        len: usize,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> crate::diag::InputError {
+        crate::diag::InputError::at(self.path, self.text, at, len, message, expected)
+    }
+
+    /// An error under a token.
+    pub fn err_at(
+        &self,
+        t: Located<'_>,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> crate::diag::InputError {
+        self.err(t.at, t.text.len(), message, expected)
+    }
+}
+
 /// A piece of the input and where it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Located<'a> {

@@ -87,15 +87,17 @@ impl<'a> DraftTable<'a> {
 }
 
 struct Lowerer<'s, 'a> {
-    path: &'s str,
-    text: &'a str,
+    src: Source<'s, 'a>,
     family: Family,
 }
 
 /// Lowers a parsed file into a policy.
 pub fn lower(path: &str, text: &str, lines: Vec<Line<'_>>) -> Result<Policy, InputError> {
     let family = detect_family(path, text, &lines);
-    let l = Lowerer { path, text, family };
+    let l = Lowerer {
+        src: Source { path, text },
+        family,
+    };
     let tables = l.replay(lines)?;
     l.build(tables)
 }
@@ -130,25 +132,6 @@ fn detect_family(path: &str, text: &str, lines: &[Line<'_>]) -> Family {
 }
 
 impl<'s, 'a> Lowerer<'s, 'a> {
-    fn err(
-        &self,
-        at: usize,
-        len: usize,
-        message: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> InputError {
-        InputError::at(self.path, self.text, at, len, message, expected)
-    }
-
-    fn err_at(
-        &self,
-        t: Located<'_>,
-        message: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> InputError {
-        self.err(t.at, t.text.len(), message, expected)
-    }
-
     fn span(line: &Line<'_>) -> Span {
         Span {
             file: 0,
@@ -165,13 +148,13 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         for line in lines {
             let span = Self::span(&line);
             let line_tok = Located {
-                text: &self.text[line.start..line.end],
+                text: &self.src.text[line.start..line.end],
                 at: line.start,
             };
             let need_table = |open: &mut Option<DraftTable<'a>>| -> Result<(), InputError> {
                 match open {
                     Some(_) => Ok(()),
-                    None => Err(self.err_at(
+                    None => Err(self.src.err_at(
                         line_tok,
                         "this line comes before any table",
                         "expected a table line such as *filter first",
@@ -182,7 +165,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 LineKind::Nothing => {}
                 LineKind::Table(name) => {
                     if let Some(t) = &open {
-                        return Err(self.err_at(
+                        return Err(self.src.err_at(
                             name,
                             format!(
                                 "table `{}` starts before table `{}` (line {}) is closed",
@@ -222,14 +205,14 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     let builtin = builtins(t.name).iter().any(|&(n, ..)| n == name.text);
                     match (builtin, policy) {
                         (true, None) => {
-                            return Err(self.err_at(
+                            return Err(self.src.err_at(
                                 name,
                                 format!("built-in chain `{}` needs a policy", name.text),
                                 "expected ACCEPT or DROP after the name",
                             ));
                         }
                         (false, Some(p)) => {
-                            return Err(self.err_at(
+                            return Err(self.src.err_at(
                                 p,
                                 format!(
                                     "`{}` is not a built-in chain of table {}, so it has no policy",
@@ -259,7 +242,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     need_table(&mut open)?;
                     let t = open.as_mut().expect("checked above");
                     if t.index.contains_key(name.text) {
-                        return Err(self.err_at(
+                        return Err(self.src.err_at(
                             name,
                             format!("chain `{}` already exists", name.text),
                             "expected a new chain name",
@@ -278,7 +261,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     let t = open.as_mut().expect("checked above");
                     let c = self.find_chain(t, chain)?;
                     if !c.builtin {
-                        return Err(self.err_at(
+                        return Err(self.src.err_at(
                             chain,
                             format!(
                                 "`{}` is a user-defined chain, which has no policy",
@@ -303,7 +286,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     match chain {
                         Some(c) => {
                             if self.find_chain(t, c)?.builtin {
-                                return Err(self.err_at(
+                                return Err(self.src.err_at(
                                     c,
                                     format!("built-in chain `{}` cannot be deleted", c.text),
                                     "expected a user-defined chain",
@@ -328,7 +311,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     } else {
                         let pos = insert_at.unwrap_or(1) as usize;
                         if pos > c.rules.len() + 1 {
-                            return Err(self.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({} rules)", chain.text, c.rules.len()), "expected a position from 1 to one past the last rule"));
+                            return Err(self.src.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({} rules)", chain.text, c.rules.len()), "expected a position from 1 to one past the last rule"));
                         }
                         c.rules.insert(pos - 1, (spec, span));
                     }
@@ -336,8 +319,8 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             }
         }
         if let Some(t) = open {
-            let end = self.text.trim_end().len();
-            return Err(self.err(
+            let end = self.src.text.trim_end().len();
+            return Err(self.src.err(
                 end,
                 0,
                 format!(
@@ -348,7 +331,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             ));
         }
         if done.is_empty() {
-            return Err(self.err(
+            return Err(self.src.err(
                 0,
                 0,
                 "no tables in the input (empty file?)",
@@ -365,7 +348,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     ) -> Result<&'t mut DraftChain<'a>, InputError> {
         let table = t.name;
         t.get_mut(name.text).ok_or_else(|| {
-            self.err_at(
+            self.src.err_at(
                 name,
                 format!("no chain `{}` in table {table}", name.text),
                 "expected a built-in chain or one declared with :NAME - or -N NAME",
@@ -427,8 +410,8 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         let policy = Policy {
             format: Format::Iptables,
             files: vec![SourceFile {
-                path: self.path.to_string(),
-                text: self.text.to_string(),
+                path: self.src.path.to_string(),
+                text: self.src.text.to_string(),
             }],
             chains,
             families: vec![self.family],
@@ -443,7 +426,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             let line = policy.text(rule.span);
             let target = &policy.chains[cycle.chains[1 % cycle.chains.len()]].name;
             let col = line.find(&format!(" {target}")).map_or(0, |i| i + 1);
-            return Err(self.err(
+            return Err(self.src.err(
                 rule.span.start + col,
                 target.len(),
                 format!(
@@ -590,7 +573,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     Some(id) if t.goto => Action::Goto(id),
                     Some(id) => Action::Jump(id),
                     None => {
-                        return Err(self.err_at(t.name, format!("no chain or target `{name}` in table {table}"), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
+                        return Err(self.src.err_at(t.name, format!("no chain or target `{name}` in table {table}"), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
                     }
                 },
             },
@@ -612,7 +595,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             Family::Ipv4 => ("IPv4 (iptables-save)", "IPv6"),
             Family::Ipv6 => ("IPv6 (ip6tables-save)", "IPv4"),
         };
-        Err(self.err_at(
+        Err(self.src.err_at(
             at,
             format!("{other} address in an {this} ruleset"),
             format!("expected {this} addresses only; export each family to its own file"),

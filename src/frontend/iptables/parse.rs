@@ -28,8 +28,7 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError>
         number += 1;
         let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let p = LineParser {
-            path,
-            text,
+            src: Source { path, text },
             line: &text[start..end],
             base: start,
         };
@@ -46,8 +45,7 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError>
 }
 
 struct LineParser<'s, 'a> {
-    path: &'s str,
-    text: &'a str,
+    src: Source<'s, 'a>,
     line: &'a str,
     /// Offset of the line in the file.
     base: usize,
@@ -114,34 +112,15 @@ const UNKNOWN_TARGETS: &[(&str, &str)] = &[
 const MATCH_OPTIONS: &str = "-s, -d, -p, -i, -o, -m, -j, -g or a module option";
 
 impl<'s, 'a> LineParser<'s, 'a> {
-    fn err(
-        &self,
-        at: usize,
-        len: usize,
-        message: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> InputError {
-        InputError::at(self.path, self.text, at, len, message, expected)
-    }
-
-    fn err_tok(
-        &self,
-        t: Located<'a>,
-        message: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> InputError {
-        self.err(t.at, t.text.len(), message, expected)
-    }
-
     /// An error just past the end of the line (a value is missing).
     fn err_eol(&self, message: impl Into<String>, expected: impl Into<String>) -> InputError {
         let end = self.base + self.line.len();
-        self.err(end, 0, message, expected)
+        self.src.err(end, 0, message, expected)
     }
 
     fn line(&self) -> Result<LineKind<'a>, InputError> {
         if let Some(i) = self.line.find('\0') {
-            return Err(self.err(
+            return Err(self.src.err(
                 self.base + i,
                 1,
                 "binary data (a NUL byte) in the input",
@@ -154,7 +133,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
         }
         if self.line.ends_with('\r') {
             let at = self.base + self.line.len() - 1;
-            return Err(self.err(
+            return Err(self.src.err(
                 at,
                 1,
                 "line ends in CR: Windows line ends, which iptables-restore rejects",
@@ -173,11 +152,11 @@ impl<'s, 'a> LineParser<'s, 'a> {
             b'-' => self.rule_command(&toks, None),
             _ if first.text == "COMMIT" => {
                 if let Some(extra) = toks.get(1) {
-                    return Err(self.err_tok(*extra, "unexpected text after COMMIT", "expected the end of the line"));
+                    return Err(self.src.err_at(*extra, "unexpected text after COMMIT", "expected the end of the line"));
                 }
                 Ok(LineKind::Commit)
             }
-            _ => Err(self.err_tok(first, format!("unexpected `{}`", first.text), "expected a table (*filter), a chain (:NAME POLICY), a rule (-A CHAIN …), COMMIT or a # comment")),
+            _ => Err(self.src.err_at(first, format!("unexpected `{}`", first.text), "expected a table (*filter), a chain (:NAME POLICY), a rule (-A CHAIN …), COMMIT or a # comment")),
         }
     }
 
@@ -199,7 +178,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
                 if i >= bytes.len() {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         self.base + start,
                         bytes.len() - start,
                         "unterminated quoted string (is the line cut short?)",
@@ -224,14 +203,14 @@ impl<'s, 'a> LineParser<'s, 'a> {
         let t = toks[0];
         let name = &t.text[1..];
         if !matches!(name, "filter" | "nat" | "mangle" | "raw" | "security") {
-            return Err(self.err_tok(
+            return Err(self.src.err_at(
                 t,
                 format!("unknown table `{name}`"),
                 "expected *filter, *nat, *mangle, *raw or *security",
             ));
         }
         if let Some(extra) = toks.get(1) {
-            return Err(self.err_tok(
+            return Err(self.src.err_at(
                 *extra,
                 "unexpected text after the table name",
                 "expected the end of the line",
@@ -250,7 +229,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             at: t.at + 1,
         };
         if name.text.is_empty() {
-            return Err(self.err_tok(
+            return Err(self.src.err_at(
                 t,
                 "chain declaration without a name",
                 "expected :NAME POLICY [packets:bytes]",
@@ -266,7 +245,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             Some(p) if matches!(p.text, "ACCEPT" | "DROP") => Some(*p),
             Some(p) if p.text == "-" => None,
             Some(p) => {
-                return Err(self.err_tok(
+                return Err(self.src.err_at(
                     *p,
                     format!("unknown chain policy `{}`", p.text),
                     "expected ACCEPT, DROP or -",
@@ -281,7 +260,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             self.counters(*c)?;
         }
         if let Some(extra) = toks.get(3) {
-            return Err(self.err_tok(
+            return Err(self.src.err_at(
                 *extra,
                 "unexpected text after the chain counters",
                 "expected the end of the line",
@@ -298,7 +277,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             char(']'),
         ))(t.text);
         r.map(|_| ()).map_err(|_| {
-            self.err_tok(
+            self.src.err_at(
                 t,
                 format!("bad counters `{}`", t.text),
                 "expected [packets:bytes]",
@@ -349,7 +328,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     .and_then(|t| t.text.parse::<u32>().ok().map(|n| (n, t)))
                 {
                     Some((0, t)) => {
-                        return Err(self.err_tok(
+                        return Err(self.src.err_at(
                             *t,
                             "rule position 0",
                             "expected a position from 1",
@@ -372,7 +351,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     self.err_eol("-P without a policy", "expected ACCEPT or DROP")
                 })?;
                 if !matches!(policy.text, "ACCEPT" | "DROP") {
-                    return Err(self.err_tok(
+                    return Err(self.src.err_at(
                         policy,
                         format!("unknown policy `{}`", policy.text),
                         "expected ACCEPT or DROP",
@@ -384,7 +363,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             "-X" | "--delete-chain" => LineKind::DeleteChain(optional_chain),
             "-Z" | "--zero" => LineKind::Nothing,
             _ => {
-                return Err(self.err_tok(
+                return Err(self.src.err_at(
                     cmd,
                     format!("unknown command `{}`", cmd.text),
                     "expected -A, -I, -N, -P, -F, -X or -Z",
@@ -478,7 +457,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                             i += 1;
                         }
                         let source = Located {
-                            text: &self.text[t.at..end],
+                            text: &self.src.text[t.at..end],
                             at: t.at,
                         };
                         spec.matches.push(Match {
@@ -492,7 +471,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                 }
                 "-j" | "--jump" | "-g" | "--goto" => {
                     if let (true, Some(b)) = (negated, bang) {
-                        return Err(self.err_tok(
+                        return Err(self.src.err_at(
                             b,
                             "`!` cannot negate a target",
                             "expected `!` only before a match option",
@@ -533,7 +512,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                         } else {
                             format!(" (modules loaded: {})", modules.join(", "))
                         };
-                        return Err(self.err_tok(
+                        return Err(self.src.err_at(
                             t,
                             format!("unknown option `{opt}`{loaded}"),
                             format!("expected {MATCH_OPTIONS}"),
@@ -547,7 +526,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     self.module_option(module, t, &vals)?
                 }
                 _ => {
-                    return Err(self.err_tok(
+                    return Err(self.src.err_at(
                         t,
                         format!("unknown option `{}`", t.text),
                         format!("expected {MATCH_OPTIONS}"),
@@ -556,7 +535,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             };
             let end = toks[i - 1].at + toks[i - 1].text.len();
             let source = Located {
-                text: &self.text[t.at..end],
+                text: &self.src.text[t.at..end],
                 at: t.at,
             };
             spec.matches.push(Match {
@@ -599,7 +578,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             ("tcp", "tcp-flags") => {
                 let flags = |t: Located<'a>| {
                     TcpFlag::parse_list(t.text).ok_or_else(|| {
-                        self.err_tok(
+                        self.src.err_at(
                             t,
                             format!("bad TCP flag list `{}`", t.text),
                             "expected flags such as SYN,ACK, ALL or NONE",
@@ -618,7 +597,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     Cond::Icmp(0, 0xffff)
                 } else {
                     let (lo, hi) = icmp::parse(v.text, v6).ok_or_else(|| {
-                        self.err_tok(
+                        self.src.err_at(
                             v,
                             format!("unknown ICMP type `{}`", v.text),
                             "expected a type name (echo-request) or TYPE[/CODE]",
@@ -637,7 +616,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                             return Ok(Cond::Opaque);
                         }
                         None => {
-                            return Err(self.err_tok(
+                            return Err(self.src.err_at(
                                 v,
                                 format!("unknown state `{s}`"),
                                 "expected NEW, ESTABLISHED, RELATED, INVALID or UNTRACKED",
@@ -669,7 +648,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                     )
                 })?;
                 let range = snat_range(v.text).ok_or_else(|| {
-                    self.err_tok(
+                    self.src.err_at(
                         v,
                         format!("bad SNAT address `{}`", v.text),
                         "expected ADDRESS[-ADDRESS][:PORTS]",
@@ -691,7 +670,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
             return Ok(None);
         }
         proto::parse(v.text).map(Some).ok_or_else(|| {
-            self.err_tok(
+            self.src.err_at(
                 v,
                 format!("unknown protocol `{}`", v.text),
                 "expected a protocol name (tcp, udp, icmp, …) or number 0-255",
@@ -702,7 +681,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
     fn iface(&self, v: Located<'a>) -> Result<&'a str, InputError> {
         let name = v.text.trim_end_matches('+');
         if v.text.len() > 16 || name.contains(['/', ' ']) {
-            return Err(self.err_tok(
+            return Err(self.src.err_at(
                 v,
                 format!("bad interface name `{}`", v.text),
                 "expected a name of at most 15 characters, + as a wildcard",
@@ -721,7 +700,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                 Some(n) => out.push(n),
                 None if is_host_name(a) => hosts = true,
                 None => {
-                    return Err(self.err_tok(
+                    return Err(self.src.err_at(
                         v,
                         format!("bad address `{a}`"),
                         "expected an address, a prefix (10.0.0.0/8, 10.0.0.0/255.0.0.0, 2001:db8::/32) or a host name",
@@ -734,7 +713,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
 
     fn ip_range(&self, v: Located<'a>) -> Result<IpRange, InputError> {
         let bad = || {
-            self.err_tok(
+            self.src.err_at(
                 v,
                 format!("bad address range `{}`", v.text),
                 "expected FIRST-LAST, e.g. 10.0.0.1-10.0.0.9",
@@ -751,7 +730,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
 
     fn port_range(&self, v: Located<'a>) -> Result<(u16, u16), InputError> {
         let bad = |why: &str| {
-            self.err_tok(
+            self.src.err_at(
                 v,
                 format!("bad port or port range `{}`{why}", v.text),
                 "expected PORT, FIRST:LAST, :LAST or FIRST: with ports 0-65535",
