@@ -25,8 +25,24 @@ fn site() -> Site {
     Site::load(std::path::Path::new("bench.rules"), &o).unwrap()
 }
 
+/// Text to syntax tree: the parser proper.
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
+    for n in [10_000usize, 100_000] {
+        let text = synth::ruleset(n);
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, t| {
+            b.iter(|| {
+                octaverify::frontend::iptables::parse::parse("bench.rules", black_box(t)).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Bytes to policy model: parsing, replaying the commands, lowering every rule.
+fn load(c: &mut Criterion) {
+    let mut g = c.benchmark_group("load");
     for n in [10_000usize, 100_000] {
         let text = synth::ruleset(n);
         g.throughput(Throughput::Bytes(text.len() as u64));
@@ -54,5 +70,5 @@ fn check(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, check);
+criterion_group!(benches, parse, load, check);
 criterion_main!(benches);

@@ -8,7 +8,12 @@ use crate::model::{Format, Policy, Suggestion};
 
 /// Reads a file, detecting its format unless one is given.
 pub fn load(path: &str, bytes: &[u8], format: Option<Format>) -> Result<Policy, Error> {
-    let nul = bytes.iter().position(|&b| b == 0);
+    // `contains` on bytes is a vectorised search; most files have no NUL at all.
+    let nul = if bytes.contains(&0) {
+        bytes.iter().position(|&b| b == 0)
+    } else {
+        None
+    };
     let text = match (std::str::from_utf8(bytes), nul) {
         (Ok(t), None) => t,
         (utf8, nul) => {

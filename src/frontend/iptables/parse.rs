@@ -24,6 +24,7 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError>
     let mut lines = Vec::new();
     let mut start = 0;
     let mut number = 0u32;
+    let mut toks = Vec::new();
     while start < text.len() {
         number += 1;
         let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
@@ -32,7 +33,7 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError>
             line: &text[start..end],
             base: start,
         };
-        let kind = p.line()?;
+        let kind = p.line(&mut toks)?;
         lines.push(Line {
             kind,
             number,
@@ -118,7 +119,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
         self.src.err(end, 0, message, expected)
     }
 
-    fn line(&self) -> Result<LineKind<'a>, InputError> {
+    fn line(&self, toks: &mut Vec<Located<'a>>) -> Result<LineKind<'a>, InputError> {
         if let Some(i) = self.line.find('\0') {
             return Err(self.src.err(
                 self.base + i,
@@ -143,7 +144,8 @@ impl<'s, 'a> LineParser<'s, 'a> {
         if trimmed.trim_end().is_empty() {
             return Ok(LineKind::Nothing);
         }
-        let toks = self.tokens()?;
+        self.tokens(toks)?;
+        let toks = &toks[..];
         let first = toks[0];
         match first.text.as_bytes()[0] {
             b'*' => self.table(&toks),
@@ -161,8 +163,9 @@ impl<'s, 'a> LineParser<'s, 'a> {
     }
 
     /// Splits the line into tokens; a double-quoted token keeps its quotes.
-    fn tokens(&self) -> Result<Vec<Located<'a>>, InputError> {
-        let mut out = Vec::new();
+    /// Splits the line into `out` (a buffer reused from line to line).
+    fn tokens(&self, out: &mut Vec<Located<'a>>) -> Result<(), InputError> {
+        out.clear();
         let bytes = self.line.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
@@ -196,7 +199,7 @@ impl<'s, 'a> LineParser<'s, 'a> {
                 at: self.base + start,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     fn table(&self, toks: &[Located<'a>]) -> Result<LineKind<'a>, InputError> {
