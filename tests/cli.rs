@@ -1,0 +1,149 @@
+//! The binary as users and CI run it: exit codes, stdout and stderr.
+
+use std::process::Command;
+
+fn octaverify(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_octaverify"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8 output");
+    (
+        out.status.code().expect("an exit code"),
+        text(out.stdout),
+        text(out.stderr),
+    )
+}
+
+#[test]
+fn exit_codes_follow_the_verdict() {
+    assert_eq!(
+        octaverify(&["corpus/iptables/compliant/ruleset.rules"]).0,
+        0
+    );
+    assert_eq!(
+        octaverify(&["check", "corpus/iptables/udp-range-dropped/ruleset.rules"]).0,
+        1
+    );
+    assert_eq!(
+        octaverify(&["corpus/iptables/unmodelled-module/ruleset.rules"]).0,
+        1
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_a_located_error_on_stderr() {
+    let (code, out, err) = octaverify(&[
+        "corpus/iptables/invalid/bad-port-range.rules",
+        "--dialler",
+        "192.168.1.10",
+    ]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("corpus/iptables/invalid/bad-port-range.rules:6:34"),
+        "{err}"
+    );
+    assert!(err.contains("^^^^^^^^^"), "{err}");
+}
+
+#[test]
+fn missing_dialler_says_how_to_give_one() {
+    let (code, _, err) = octaverify(&[
+        "--config",
+        "/dev/null",
+        "corpus/iptables/compliant/ruleset.rules",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--dialler") && err.contains("octaverify.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    // The corpus config names 192.168.1.10; as another host the dialler has no rules at all.
+    let (code, out, _) = octaverify(&[
+        "corpus/iptables/compliant/ruleset.rules",
+        "--dialler",
+        "192.168.1.99",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["site"]["dialler"][0], "192.168.1.99");
+    assert_eq!(v["verdict"], "non-compliant");
+}
+
+#[test]
+fn requirement_file_replaces_the_builtin_set() {
+    let dir = std::env::temp_dir().join(format!("octaverify-req-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let req = dir.join("req.toml");
+    std::fs::write(&req, "schema = \"octaverify-requirements/1\"\n[[option]]\nid = \"web-only\"\nsummary = \"s\"\nrequirements = [\"egress-https\"]\n[[requirement]]\nid = \"egress-https\"\nsummary = \"s\"\nfrom = \"dialler\"\nto = \"internet\"\ntraffic = [\"tcp/443\"]\n").unwrap();
+    let (code, out, err) = octaverify(&[
+        "corpus/iptables/missing-icmp/ruleset.rules",
+        "--requirements",
+        req.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["options"][0]["option"], "web-only");
+}
+
+#[test]
+fn trace_follows_one_packet() {
+    let args = [
+        "trace",
+        "corpus/iptables/udp-range-dropped/ruleset.rules",
+        "--src",
+        "192.168.1.10",
+        "--dst",
+        "1.1.1.1",
+        "--proto",
+        "udp",
+        "--dport",
+        "138",
+    ];
+    let (code, out, _) = octaverify(&args);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("trace_text", out);
+    let mut json = args.to_vec();
+    json.extend(["--output", "json"]);
+    let (_, out, _) = octaverify(&json);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    insta::assert_json_snapshot!("trace_json", v);
+}
+
+#[test]
+fn trace_of_an_accepted_packet_exits_0() {
+    let args = [
+        "trace",
+        "corpus/iptables/goto-return/ruleset.rules",
+        "--src",
+        "192.168.1.10",
+        "--dst",
+        "1.1.1.1",
+        "--proto",
+        "udp",
+        "--dport",
+        "40000",
+        "--in",
+        "eth1",
+        "--out",
+        "eth0",
+    ];
+    let (code, out, _) = octaverify(&args);
+    assert_eq!(code, 0, "{out}");
+    // The goto to VOIP returns to FORWARD, past the jump to LAN, where UDP is accepted.
+    assert!(
+        out.contains("goto VOIP") && out.contains("verdict: accept"),
+        "{out}"
+    );
+}
