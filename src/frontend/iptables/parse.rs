@@ -148,10 +148,10 @@ impl<'s, 'a> LineParser<'s, 'a> {
         let toks = &toks[..];
         let first = toks[0];
         match first.text.as_bytes()[0] {
-            b'*' => self.table(&toks),
-            b':' => self.chain_decl(&toks),
+            b'*' => self.table(toks),
+            b':' => self.chain_decl(toks),
             b'[' => self.rule_command(&toks[1..], Some(first)),
-            b'-' => self.rule_command(&toks, None),
+            b'-' => self.rule_command(toks, None),
             _ if first.text == "COMMIT" => {
                 if let Some(extra) = toks.get(1) {
                     return Err(self.src.err_at(*extra, "unexpected text after COMMIT", "expected the end of the line"));
