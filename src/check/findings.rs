@@ -115,14 +115,12 @@ impl Checker<'_> {
         // Rules that saw replies addressed to a translated address, and that address.
         let mut seen_translated = Vec::new();
         let mut rest = fwd_ok.clone();
-        let dialler = IntervalSet::point(addr::value(part.dialler));
         for tr in &fwd.translations {
             let natted = rest.intersect(&tr.set);
             if natted.is_empty() {
                 continue;
             }
             rest = rest.difference(&natted);
-            let reply = flow::replies(&natted);
             let wan = self
                 .site
                 .interfaces
@@ -135,56 +133,71 @@ impl Checker<'_> {
             let translated_dst = to
                 .clone()
                 .unwrap_or_else(|| IntervalSet::range(0, part.family.addr_max()));
-            let translated = with_dim(&reply, Dim::Dst, &translated_dst);
-            let back = |s: &PacketSet| with_dim(s, Dim::Dst, &dialler);
-            let e = self.ev.path(&translated, &early);
-            seen_translated.extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
-            let passed = if translated_dst.is_single().is_some() {
-                for d in &e.decisions {
-                    out.decisions.push(crate::eval::symbolic::Decision {
-                        set: back(&d.set),
-                        verdict: d.verdict,
-                        rule: d.rule,
-                    });
-                }
-                back(&e.reached_end)
-            } else {
-                // The reply address is one of several (or unknown): a part fails
-                // for sure only when it fails whatever the address.
-                let failing = translated.difference(&e.accepted());
-                let mut certain = PacketSet::empty();
-                for (set, rule) in e.dropped() {
-                    let whole: Vec<Cube> = set
-                        .cubes()
-                        .iter()
-                        .filter(|c| *c.get(Dim::Dst) == translated_dst)
-                        .cloned()
-                        .collect();
-                    let whole = PacketSet::from_disjoint(whole);
-                    if !whole.is_empty() {
-                        certain = certain.union(&whole);
+            // One reply cube at a time, so that each maps back to its own
+            // original destination (the dialler, or the management PCs).
+            for c in flow::replies(&natted).cubes() {
+                let reply = PacketSet::from(c.clone());
+                let original = c.get(Dim::Dst).clone();
+                let translated = with_dim(&reply, Dim::Dst, &translated_dst);
+                let back = |s: &PacketSet| with_dim(s, Dim::Dst, &original);
+                let e = self.ev.path(&translated, &early);
+                seen_translated
+                    .extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
+                let passed = if translated_dst.is_single().is_some() {
+                    for d in &e.decisions {
                         out.decisions.push(crate::eval::symbolic::Decision {
-                            set: back(&whole),
-                            verdict: Verdict::Drop,
-                            rule,
+                            set: back(&d.set),
+                            verdict: d.verdict,
+                            rule: d.rule,
                         });
                     }
-                }
-                let doubtful = back(&failing.difference(&certain)).difference(&back(&certain));
-                if !doubtful.is_empty() {
-                    let reason = match &tr.to {
-                        None => "replies come back to the MASQUERADE address, which the export does not give (set wan_address under [interfaces])".to_string(),
-                        Some(_) => "replies come back to one of several SNAT addresses, and rules before nat PREROUTING treat them differently".to_string(),
-                    };
-                    loose.push(LooseUnknown {
-                        set: flow::requests(&doubtful),
-                        rule: tr.rule,
-                        reason,
-                    });
-                }
-                reply.difference(&back(&failing))
-            };
-            out.extend(self.ev.path(&passed, &late));
+                    back(&e.reached_end)
+                } else {
+                    // The reply address is one of several (or unknown): a part fails
+                    // for sure only when it fails whatever the address.
+                    let failing = translated.difference(&e.accepted());
+                    let mut certain = PacketSet::empty();
+                    for (set, rule) in e.dropped() {
+                        let whole: Vec<Cube> = set
+                            .cubes()
+                            .iter()
+                            .filter(|c| *c.get(Dim::Dst) == translated_dst)
+                            .cloned()
+                            .collect();
+                        let whole = PacketSet::from_disjoint(whole);
+                        if !whole.is_empty() {
+                            certain = certain.union(&whole);
+                            out.decisions.push(crate::eval::symbolic::Decision {
+                                set: back(&whole),
+                                verdict: Verdict::Drop,
+                                rule,
+                            });
+                        }
+                    }
+                    let doubtful = back(&failing.difference(&certain)).difference(&back(&certain));
+                    if !doubtful.is_empty() {
+                        let reason = match &tr.to {
+                            None => "replies come back to the MASQUERADE address, which the export does not give (set wan_address under [interfaces])".to_string(),
+                            Some(_) => "replies come back to one of several SNAT addresses, and rules before nat PREROUTING treat them differently".to_string(),
+                        };
+                        let set = flow::requests(&doubtful);
+                        // One finding per rule and reason, however many cubes.
+                        match loose
+                            .iter_mut()
+                            .find(|l: &&mut LooseUnknown| l.rule == tr.rule && l.reason == reason)
+                        {
+                            Some(l) => l.set = l.set.union(&set),
+                            None => loose.push(LooseUnknown {
+                                set,
+                                rule: tr.rule,
+                                reason,
+                            }),
+                        }
+                    }
+                    reply.difference(&back(&failing))
+                };
+                out.extend(self.ev.path(&passed, &late));
+            }
         }
         out.extend(self.ev.forward(&flow::replies(&rest)));
         Replies {
