@@ -48,7 +48,8 @@ fn load(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, t| {
             b.iter(|| {
-                octaverify::frontend::load("bench.rules", black_box(t.as_bytes()), None).unwrap()
+                octaverify::frontend::load("bench.rules", black_box(t.clone().into_bytes()), None)
+                    .unwrap()
             })
         });
     }
@@ -62,7 +63,8 @@ fn check(c: &mut Criterion) {
     let site = site();
     for n in [10_000usize, 100_000] {
         let policy =
-            octaverify::frontend::load("bench.rules", synth::ruleset(n).as_bytes(), None).unwrap();
+            octaverify::frontend::load("bench.rules", synth::ruleset(n).into_bytes(), None)
+                .unwrap();
         g.bench_with_input(BenchmarkId::from_parameter(n), &policy, |b, p| {
             b.iter(|| octaverify::check::check(black_box(p), &site, &reqs).unwrap())
         });

@@ -184,7 +184,7 @@ pub fn run(args: Vec<String>, color: bool) -> Result<RunResult, Error> {
 fn load(path: &Path, format: Option<FormatArg>) -> Result<Policy, Error> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    frontend::load(&path.display().to_string(), &bytes, format.map(Into::into))
+    frontend::load(&path.display().to_string(), bytes, format.map(Into::into))
 }
 
 fn run_check(a: &CheckArgs, color: bool) -> Result<RunResult, Error> {

@@ -218,7 +218,7 @@ proptest! {
     fn symbolic_partition_agrees_with_concrete_evaluation(seed in 1u64..u64::MAX) {
         let mut r = Rng(seed);
         let text = gen_ruleset(&mut r);
-        let policy = octaverify::frontend::load("random.rules", text.as_bytes(), None)
+        let policy = octaverify::frontend::load("random.rules", text.clone().into_bytes(), None)
             .unwrap_or_else(|e| panic!("generated ruleset does not parse: {e}\n{text}"));
         let outcome = symbolic::Evaluator::new(&policy).forward(&region());
         let concrete = concrete::Evaluator::new(&policy);

@@ -91,20 +91,20 @@ proptest! {
     #[test]
     fn token_soup_never_panics(lines in prop::collection::vec(line(), 0..12)) {
         let text = lines.join("\n");
-        let _ = octaverify::frontend::load("soup.rules", text.as_bytes(), None);
+        let _ = octaverify::frontend::load("soup.rules", text.into_bytes(), None);
     }
 
     /// Arbitrary bytes are refused or loaded, never a panic.
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-        let _ = octaverify::frontend::load("bytes.rules", &bytes, None);
+        let _ = octaverify::frontend::load("bytes.rules", bytes, None);
     }
 
     /// Every error points inside the input: a line that exists and a column on it.
     #[test]
     fn errors_are_located_in_the_input(lines in prop::collection::vec(line(), 1..8)) {
         let text = lines.join("\n");
-        if let Err(octaverify::diag::Error::Input(e)) = octaverify::frontend::load("soup.rules", text.as_bytes(), None) {
+        if let Err(octaverify::diag::Error::Input(e)) = octaverify::frontend::load("soup.rules", text.clone().into_bytes(), None) {
             let n = text.split('\n').count().max(1) as u32;
             prop_assert!(e.line >= 1 && e.line <= n, "line {} of {}", e.line, n);
             prop_assert!(e.col as usize <= e.line_text.chars().count() + 1);

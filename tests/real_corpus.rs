@@ -22,7 +22,7 @@ fn real_iptables_exports_load() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(path).unwrap();
         let result = std::panic::catch_unwind(|| {
-            octaverify::frontend::load(&name, &bytes, None).map(|_| ())
+            octaverify::frontend::load(&name, bytes.clone(), None).map(|_| ())
         });
         let result = result.unwrap_or_else(|_| panic!("{name}: the front-end panicked"));
         if name.starts_with("INVALID-") {

@@ -6,16 +6,17 @@ pub mod iptables;
 use crate::diag::{Error, InputError};
 use crate::model::{Format, Policy, Suggestion};
 
-/// Reads a file, detecting its format unless one is given.
-pub fn load(path: &str, bytes: &[u8], format: Option<Format>) -> Result<Policy, Error> {
+/// Reads a file's bytes, detecting the format unless one is given. The policy
+/// keeps the text (for quoting lines), so the bytes are taken, not copied.
+pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy, Error> {
     // `contains` on bytes is a vectorised search; most files have no NUL at all.
     let nul = if bytes.contains(&0) {
         bytes.iter().position(|&b| b == 0)
     } else {
         None
     };
-    let text = match (std::str::from_utf8(bytes), nul) {
-        (Ok(t), None) => t,
+    let text = match (std::str::from_utf8(&bytes), nul) {
+        (Ok(_), None) => String::from_utf8(bytes).expect("checked above"),
         (utf8, nul) => {
             // Show the line up to the first bad byte, which is drawn as U+FFFD.
             let bad_utf8 = utf8.err().map(|e| e.valid_up_to());
@@ -39,7 +40,7 @@ pub fn load(path: &str, bytes: &[u8], format: Option<Format>) -> Result<Policy, 
     };
     let format = match format {
         Some(f) => f,
-        None => detect(path, text)?,
+        None => detect(path, &text)?,
     };
     Ok(match format {
         Format::Iptables => iptables::load(path, text)?,

@@ -4,7 +4,7 @@
 use super::ast::*;
 use crate::diag::InputError;
 use crate::model::{
-    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, SourceFile, Span,
+    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, Span,
 };
 use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
@@ -91,7 +91,7 @@ struct Lowerer<'s, 'a> {
     family: Family,
 }
 
-/// Lowers a parsed file into a policy.
+/// Lowers a parsed file into a policy (without the file itself, which the caller moves in).
 pub fn lower(path: &str, text: &str, lines: Vec<Line<'_>>) -> Result<Policy, InputError> {
     let family = detect_family(path, text, &lines);
     let l = Lowerer {
@@ -366,8 +366,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             }
         }
         let id_of = |table: &str, name: &str| ids.get(&(table, name)).copied();
-        for t in &tables {
-            for c in &t.chains {
+        // Tables are consumed chain by chain, so a chain's syntax is freed once
+        // it is lowered and a large file's two forms are not all held at once.
+        for t in tables {
+            for c in t.chains {
                 let base = if c.builtin {
                     let &(_, hook, priority, kind) = builtins(t.name)
                         .iter()
@@ -391,8 +393,8 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     None
                 };
                 let mut rules = Vec::with_capacity(c.rules.len());
-                for (spec, span) in &c.rules {
-                    let mut rule = self.rule(spec, *span, t.name, &id_of)?;
+                for (spec, span) in c.rules {
+                    let mut rule = self.rule(&spec, span, t.name, &id_of)?;
                     if t.name == "raw" {
                         rule.matches = crate::model::before_conntrack(&rule.matches);
                     }
@@ -407,12 +409,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 });
             }
         }
+        // The caller adds the file itself: moved, not copied.
         let policy = Policy {
             format: Format::Iptables,
-            files: vec![SourceFile {
-                path: self.src.path.to_string(),
-                text: self.src.text.to_string(),
-            }],
+            files: Vec::new(),
             chains,
             families: vec![self.family],
         };
@@ -423,7 +423,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 .map(|&c| policy.chains[c].name.clone())
                 .collect();
             let rule = policy.rule(cycle.rule);
-            let line = policy.text(rule.span);
+            let line = &self.src.text[rule.span.start..rule.span.end];
             let target = &policy.chains[cycle.chains[1 % cycle.chains.len()]].name;
             let col = line.find(&format!(" {target}")).map_or(0, |i| i + 1);
             return Err(self.src.err(

@@ -8,12 +8,16 @@ pub mod lower;
 pub mod parse;
 
 use crate::diag::InputError;
-use crate::model::Policy;
+use crate::model::{Policy, SourceFile};
 
-/// Reads one iptables-save file into a policy.
-pub fn load(path: &str, text: &str) -> Result<Policy, InputError> {
-    let lines = parse::parse(path, text)?;
-    lower::lower(path, text, lines)
+/// Reads one iptables-save file into a policy, which keeps the text.
+pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
+    let mut policy = lower::lower(path, &text, parse::parse(path, &text)?)?;
+    policy.files.push(SourceFile {
+        path: path.to_string(),
+        text,
+    });
+    Ok(policy)
 }
 
 /// Whether a text looks like iptables-save output.
