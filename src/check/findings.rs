@@ -279,10 +279,20 @@ impl Checker<'_> {
 
     /// The rule that would accept part of `set` if `rule` were not there: the
     /// policy evaluated again without it says, so the answer follows the
-    /// packets' real path through jumps and returns.
+    /// packets' real path through jumps and returns. It is asked for one
+    /// packet of each of the set's first cubes: a fragmented set would make
+    /// a whole evaluation per finding costly, and one accepted packet is
+    /// proof enough that an accepting rule is shadowed.
     fn later_accept(&self, rule: RuleRef, set: &PacketSet) -> Option<RuleRef> {
+        const PROBES: usize = 16;
         rule.index?;
-        let without = crate::eval::symbolic::Evaluator::without(self.policy, rule).forward(set);
+        let probe = PacketSet::from_cubes(
+            set.cubes()
+                .iter()
+                .take(PROBES)
+                .map(|c| Cube::point(&c.witness())),
+        );
+        let without = crate::eval::symbolic::Evaluator::without(self.policy, rule).forward(&probe);
         let accepted = without.accepted();
         without.decisions.iter().find_map(|d| {
             let explicit = d.verdict == Verdict::Accept && d.rule.index.is_some();

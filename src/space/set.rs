@@ -35,6 +35,13 @@ impl Cube {
         c
     }
 
+    /// The cube holding exactly one packet.
+    pub fn point(p: &Packet) -> Cube {
+        Cube {
+            dims: Dim::ALL.map(|d| IntervalSet::point(p.get(d))),
+        }
+    }
+
     pub fn get(&self, d: Dim) -> &IntervalSet {
         &self.dims[d.index()]
     }
