@@ -8,6 +8,7 @@
 //! too, so findings can point at it like at any other line.
 
 use crate::space::{Family, IntervalSet, PacketSet};
+use std::sync::{Arc, OnceLock};
 
 /// One input file, kept whole so that findings can quote and underline lines.
 #[derive(Debug, Clone)]
@@ -76,7 +77,7 @@ pub enum ChainKind {
 }
 
 /// Where a base chain attaches.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct BaseChain {
     pub hook: Hook,
     pub priority: i32,
@@ -135,10 +136,12 @@ pub enum RuleKind {
     Policy,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Rule {
-    /// The packets the rule's modelled matches accept.
-    pub matches: PacketSet,
+    /// The packets the rule's modelled matches accept, lowered from the rule's
+    /// line by the policy's [`Matcher`] when an evaluation first reaches the
+    /// rule (see [`Policy::matches`]); most rules of a large export never are.
+    pub matches: OnceLock<PacketSet>,
     /// The constructs that also take part in matching but are not modelled; the
     /// rule may or may not match any packet of `matches`.
     pub opaque: Option<String>,
@@ -172,6 +175,13 @@ impl Format {
     }
 }
 
+/// Lowers a rule's conditions from its source line, for the front-end that
+/// read it: rules are checked when loaded, and their packet sets built only
+/// when needed, so memory follows what the evaluation reaches.
+pub trait Matcher: std::fmt::Debug + Send + Sync {
+    fn matches(&self, line: &str, chain: &Chain) -> PacketSet;
+}
+
 /// A whole firewall, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -180,6 +190,7 @@ pub struct Policy {
     pub chains: Vec<Chain>,
     /// The families the export holds rules for.
     pub families: Vec<Family>,
+    pub matcher: Arc<dyn Matcher>,
 }
 
 /// A rule, by chain and position (`None` for the chain's policy).
@@ -200,6 +211,12 @@ impl Policy {
                 .and_then(|b| b.policy.as_ref())
                 .expect("policy references point at base chains with a policy"),
         }
+    }
+
+    /// The packets a rule of `chain` matches (lowered on first use).
+    pub fn matches<'s>(&'s self, chain: ChainId, rule: &'s Rule) -> &'s PacketSet {
+        rule.matches
+            .get_or_init(|| self.matcher.matches(self.text(rule.span), &self.chains[chain]))
     }
 
     /// The text of a span's line(s).

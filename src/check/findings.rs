@@ -369,7 +369,7 @@ impl Checker<'_> {
                 let any = IntervalSet::range(0, part.family.addr_max());
                 r.kind == RuleKind::Rule
                     && r.action == Action::Accept
-                    && r.matches.cubes().iter().any(|c| {
+                    && self.policy.matches(d.rule.chain, r).cubes().iter().any(|c| {
                         let src = c.get(Dim::Src);
                         *src != any && !src.is_subset(&part.sources)
                     })
@@ -380,14 +380,14 @@ impl Checker<'_> {
 
     pub(super) fn broad_source_warning(&self, r: RuleRef) -> Warning {
         let rule = self.policy.rule(r);
-        let family = rule
-            .matches
+        let matches = self.policy.matches(r.chain, rule);
+        let family = matches
             .cubes()
             .first()
             .and_then(|c| c.get(Dim::Family).is_single())
             .map_or(crate::space::Family::Ipv4, crate::space::Family::from_value);
         let mut srcs = IntervalSet::empty();
-        for c in rule.matches.cubes() {
+        for c in matches.cubes() {
             srcs = srcs.union(c.get(Dim::Src));
         }
         Warning {

@@ -181,7 +181,8 @@ impl<'p> Evaluator<'p> {
             if remaining.is_empty() {
                 break;
             }
-            if !remaining.intersects(&rule.matches)
+            let matches = self.policy.matches(id, rule);
+            if !remaining.intersects(matches)
                 || self.skip
                     == Some(RuleRef {
                         chain: id,
@@ -190,7 +191,7 @@ impl<'p> Evaluator<'p> {
             {
                 continue;
             }
-            let hit = remaining.intersect(&rule.matches);
+            let hit = remaining.intersect(matches);
             let r = RuleRef {
                 chain: id,
                 index: Some(i),

@@ -52,7 +52,16 @@ struct DraftChain<'a> {
     builtin: bool,
     /// ACCEPT or DROP, and the line that set it.
     policy: Option<(bool, Span)>,
-    rules: Vec<(RuleSpec<'a>, Span)>,
+    rules: Vec<DraftRule<'a>>,
+    span: Span,
+}
+
+/// A rule checked and lowered but for its jump target, which is named until
+/// the table is complete (and its conditions, which the policy lowers again
+/// when an evaluation first needs them).
+struct DraftRule<'a> {
+    action: Result<Action, Target<'a>>,
+    opaque: Option<String>,
     span: Span,
 }
 
@@ -91,43 +100,68 @@ struct Lowerer<'s, 'a> {
     family: Family,
 }
 
-/// Lowers a parsed file into a policy (without the file itself, which the caller moves in).
-pub fn lower(path: &str, text: &str, lines: Vec<Line<'_>>) -> Result<Policy, InputError> {
-    let family = detect_family(path, text, &lines);
+/// Reads the file into a policy (without the file itself, which the caller
+/// moves in). Lines are parsed, checked and replayed one at a time, so the
+/// syntax of a large file is never held whole.
+pub fn lower(path: &str, text: &str) -> Result<Policy, InputError> {
+    let family = detect_family(path, text);
     let l = Lowerer {
         src: Source { path, text },
         family,
     };
-    let tables = l.replay(lines)?;
+    let tables = l.replay()?;
     l.build(tables)
 }
 
-/// IPv6 when the header says ip6tables-save or the rules use IPv6 addresses or
-/// ICMPv6; otherwise IPv4.
-fn detect_family(path: &str, text: &str, lines: &[Line<'_>]) -> Family {
-    let head = &text[..text.len().min(4096)];
+/// IPv6 when the header says ip6tables-save or the first address or ICMP
+/// version in the rules is IPv6; otherwise IPv4.
+fn detect_family(path: &str, text: &str) -> Family {
+    let head = &text[..text.floor_char_boundary(4096)];
     if head.contains("ip6tables-save") || head.contains("ip6tables-restore") {
         return Family::Ipv6;
     }
     if head.contains("iptables-save") {
         return Family::Ipv4;
     }
-    for line in lines {
+    let mut found = None;
+    // A parse error here is reported by the real pass; this one just stops.
+    let _ = super::parse::for_each_line(path, text, |line| {
         if let LineKind::Rule { spec, .. } = &line.kind {
-            for m in &spec.matches {
-                match &m.cond {
-                    Cond::Src(n) | Cond::Dst(n) => return Family::of(n[0].addr()),
-                    Cond::SrcRange(r) | Cond::DstRange(r) => return Family::of(r.lo),
-                    Cond::Proto(Some(58)) => return Family::Ipv6,
-                    _ => {}
-                }
-            }
+            found = spec.matches.iter().find_map(|m| match &m.cond {
+                Cond::Src(n) | Cond::Dst(n) => Some(Family::of(n[0].addr())),
+                Cond::SrcRange(r) | Cond::DstRange(r) => Some(Family::of(r.lo)),
+                Cond::Proto(Some(58)) => Some(Family::Ipv6),
+                _ => None,
+            });
         }
-    }
-    if path.ends_with(".v6") || path.contains("ip6") {
+        Ok(found.is_none())
+    });
+    found.unwrap_or(if path.ends_with(".v6") || path.contains("ip6") {
         Family::Ipv6
     } else {
         Family::Ipv4
+    })
+}
+
+/// What the policy calls to lower a rule's conditions when first needed.
+#[derive(Debug)]
+pub struct Conditions {
+    pub family: Family,
+}
+
+impl crate::model::Matcher for Conditions {
+    fn matches(&self, line: &str, chain: &Chain) -> PacketSet {
+        let spec = super::parse::rule_spec(line).expect("a rule line that parsed when loaded");
+        let l = Lowerer {
+            src: Source { path: "", text: line },
+            family: self.family,
+        };
+        let (set, _) = l.conditions(&spec).expect("conditions that lowered when loaded");
+        if chain.table == "raw" {
+            crate::model::before_conntrack(&set)
+        } else {
+            set
+        }
     }
 }
 
@@ -142,10 +176,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     }
 
     /// Replays the commands of each table block, as iptables-restore does.
-    fn replay(&self, lines: Vec<Line<'a>>) -> Result<Vec<DraftTable<'a>>, InputError> {
+    fn replay(&self) -> Result<Vec<DraftTable<'a>>, InputError> {
         let mut done: Vec<DraftTable<'a>> = Vec::new();
         let mut open: Option<DraftTable<'a>> = None;
-        for line in lines {
+        super::parse::for_each_line(self.src.path, self.src.text, |line| {
             let span = Self::span(&line);
             let line_tok = Located {
                 text: &self.src.text[line.start..line.end],
@@ -305,19 +339,21 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 } => {
                     need_table(&mut open)?;
                     let t = open.as_mut().expect("checked above");
+                    let rule = self.rule(&spec, span, t)?;
                     let c = self.find_chain(t, chain)?;
                     if append {
-                        c.rules.push((spec, span));
+                        c.rules.push(rule);
                     } else {
                         let pos = insert_at.unwrap_or(1) as usize;
                         if pos > c.rules.len() + 1 {
                             return Err(self.src.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({} rules)", chain.text, c.rules.len()), "expected a position from 1 to one past the last rule"));
                         }
-                        c.rules.insert(pos - 1, (spec, span));
+                        c.rules.insert(pos - 1, rule);
                     }
                 }
             }
-        }
+            Ok(true)
+        })?;
         if let Some(t) = open {
             let end = self.src.text.trim_end().len();
             return Err(self.src.err(
@@ -382,7 +418,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         kind,
                         family: Some(self.family),
                         policy: Some(Rule {
-                            matches: Cube::family(self.family).into(),
+                            matches: std::sync::OnceLock::from(PacketSet::from(Cube::family(self.family))),
                             opaque: None,
                             action: if accept { Action::Accept } else { Action::Drop },
                             span,
@@ -393,12 +429,23 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     None
                 };
                 let mut rules = Vec::with_capacity(c.rules.len());
-                for (spec, span) in c.rules {
-                    let mut rule = self.rule(&spec, span, t.name, &id_of)?;
-                    if t.name == "raw" {
-                        rule.matches = crate::model::before_conntrack(&rule.matches);
-                    }
-                    rules.push(rule);
+                for r in c.rules {
+                    let action = match r.action {
+                        Ok(a) => a,
+                        Err(target) => {
+                            let id = id_of(t.name, target.name.text).ok_or_else(|| {
+                                self.src.err_at(target.name, format!("chain `{}` was deleted (-X) after this rule jumped to it", target.name.text), "expected a chain that still exists when the table is committed")
+                            })?;
+                            if target.goto { Action::Goto(id) } else { Action::Jump(id) }
+                        }
+                    };
+                    rules.push(Rule {
+                        matches: std::sync::OnceLock::new(),
+                        opaque: r.opaque,
+                        action,
+                        span: r.span,
+                        kind: RuleKind::Rule,
+                    });
                 }
                 chains.push(Chain {
                     table: t.name.to_string(),
@@ -415,6 +462,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             files: Vec::new(),
             chains,
             families: vec![self.family],
+            matcher: std::sync::Arc::new(Conditions { family: self.family }),
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
             let names: Vec<String> = cycle
@@ -440,15 +488,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         Ok(policy)
     }
 
-    fn rule(
-        &self,
-        spec: &RuleSpec<'_>,
-        span: Span,
-        table: &str,
-        id_of: &dyn Fn(&str, &str) -> Option<usize>,
-    ) -> Result<Rule, InputError> {
+    /// The packets a rule's conditions accept, and its unmodelled conditions.
+    fn conditions<'r>(&self, spec: &RuleSpec<'r>) -> Result<(PacketSet, Vec<&'r str>), InputError> {
         let mut set: PacketSet = Cube::family(self.family).into();
-        let mut opaque: Vec<&str> = Vec::new();
+        let mut opaque: Vec<&'r str> = Vec::new();
         let amax = self.family.addr_max();
         for m in &spec.matches {
             let neg = |s: IntervalSet, max: u128| if m.negated { s.complement(max) } else { s };
@@ -553,6 +596,13 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             };
             set = set.restrict(d, &s);
         }
+        Ok((set, opaque))
+    }
+
+    /// Checks a rule whole (conditions and target) in its table as it stands.
+    fn rule(&self, spec: &RuleSpec<'a>, span: Span, table: &DraftTable<'a>) -> Result<DraftRule<'a>, InputError> {
+        let (_, opaque) = self.conditions(spec)?;
+        let opaque = (!opaque.is_empty()).then(|| opaque.join(" "));
         let action = match &spec.target {
             None => Action::Continue,
             Some(t) => match &t.kind {
@@ -569,22 +619,15 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     }
                     None => None,
                 }),
-                TargetKind::Chain(name) => match id_of(table, name) {
-                    Some(id) if t.goto => Action::Goto(id),
-                    Some(id) => Action::Jump(id),
-                    None => {
-                        return Err(self.src.err_at(t.name, format!("no chain or target `{name}` in table {table}"), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
+                TargetKind::Chain(name) => {
+                    if !table.index.contains_key(name) {
+                        return Err(self.src.err_at(t.name, format!("no chain or target `{name}` in table {}", table.name), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
                     }
-                },
+                    return Ok(DraftRule { action: Err(t.clone()), opaque, span });
+                }
             },
         };
-        Ok(Rule {
-            matches: set,
-            opaque: (!opaque.is_empty()).then(|| opaque.join(" ")),
-            action,
-            span,
-            kind: RuleKind::Rule,
-        })
+        Ok(DraftRule { action: Ok(action), opaque, span })
     }
 
     fn check_family(&self, a: IpAddr, at: Located<'_>) -> Result<(), InputError> {

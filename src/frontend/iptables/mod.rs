@@ -12,7 +12,7 @@ use crate::model::{Policy, SourceFile};
 
 /// Reads one iptables-save file into a policy, which keeps the text.
 pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
-    let mut policy = lower::lower(path, &text, parse::parse(path, &text)?)?;
+    let mut policy = lower::lower(path, &text)?;
     policy.files.push(SourceFile {
         path: path.to_string(),
         text,

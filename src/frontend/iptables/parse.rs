@@ -22,6 +22,20 @@ use std::net::IpAddr;
 /// Parses a whole file; the first bad line ends it with an error.
 pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError> {
     let mut lines = Vec::new();
+    for_each_line(path, text, |line| {
+        lines.push(line);
+        Ok(true)
+    })?;
+    Ok(lines)
+}
+
+/// Parses the file line by line, handing each line to `f`, which answers
+/// whether to go on. The first bad line ends it with an error.
+pub fn for_each_line<'a>(
+    path: &str,
+    text: &'a str,
+    mut f: impl FnMut(Line<'a>) -> Result<bool, InputError>,
+) -> Result<(), InputError> {
     let mut start = 0;
     let mut number = 0u32;
     let mut toks = Vec::new();
@@ -34,15 +48,25 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError>
             base: start,
         };
         let kind = p.line(&mut toks)?;
-        lines.push(Line {
-            kind,
-            number,
-            start,
-            end,
-        });
+        if !f(Line { kind, number, start, end })? {
+            break;
+        }
         start = end + 1;
     }
-    Ok(lines)
+    Ok(())
+}
+
+/// The options of one rule line (`-A CHAIN …`), parsed on their own.
+pub fn rule_spec(line: &str) -> Option<RuleSpec<'_>> {
+    let p = LineParser {
+        src: Source { path: "", text: line },
+        line,
+        base: 0,
+    };
+    match p.line(&mut Vec::new()).ok()? {
+        LineKind::Rule { spec, .. } => Some(spec),
+        _ => None,
+    }
 }
 
 struct LineParser<'s, 'a> {
