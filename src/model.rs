@@ -215,8 +215,10 @@ impl Policy {
 
     /// The packets a rule of `chain` matches (lowered on first use).
     pub fn matches<'s>(&'s self, chain: ChainId, rule: &'s Rule) -> &'s PacketSet {
-        rule.matches
-            .get_or_init(|| self.matcher.matches(self.text(rule.span), &self.chains[chain]))
+        rule.matches.get_or_init(|| {
+            self.matcher
+                .matches(self.text(rule.span), &self.chains[chain])
+        })
     }
 
     /// The text of a span's line(s).

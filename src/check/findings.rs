@@ -71,7 +71,8 @@ impl Checker<'_> {
             loose,
             translated,
         } = self.replies(&fwd, &fwd_ok, part);
-        let works = flow::requests(&rep.accepted()).intersect(&fwd_ok);
+        // Replies were evaluated for accepted packets only, so this is within `fwd_ok`.
+        let works = flow::requests(&rep.accepted());
         let mut unknown = fwd.unknown().intersect(&part.space);
         unknown = unknown.union(&flow::requests(&rep.unknown()));
         for l in &loose {
@@ -141,6 +142,7 @@ impl Checker<'_> {
                 let translated = with_dim(&reply, Dim::Dst, &translated_dst);
                 let back = |s: &PacketSet| with_dim(s, Dim::Dst, &original);
                 let e = self.ev.path(&translated, &early);
+                out.uncertain |= e.uncertain;
                 seen_translated
                     .extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
                 let passed = if translated_dst.is_single().is_some() {
@@ -369,10 +371,15 @@ impl Checker<'_> {
                 let any = IntervalSet::range(0, part.family.addr_max());
                 r.kind == RuleKind::Rule
                     && r.action == Action::Accept
-                    && self.policy.matches(d.rule.chain, r).cubes().iter().any(|c| {
-                        let src = c.get(Dim::Src);
-                        *src != any && !src.is_subset(&part.sources)
-                    })
+                    && self
+                        .policy
+                        .matches(d.rule.chain, r)
+                        .cubes()
+                        .iter()
+                        .any(|c| {
+                            let src = c.get(Dim::Src);
+                            *src != any && !src.is_subset(&part.sources)
+                        })
             })
             .map(|d| d.rule)
             .collect()

@@ -18,12 +18,31 @@ const SYN_ACK: u128 = (TcpFlag::SYN | TcpFlag::ACK) as u128;
 /// and interfaces swapped, state established, SYN answered by SYN-ACK, echo
 /// request by echo reply.
 pub fn replies(set: &PacketSet) -> PacketSet {
-    set.map_cubes(|c| swap(c, Direction::Reply))
+    map(set, Direction::Reply)
 }
 
 /// The connection-opening packets whose replies are `set`; the inverse of [`replies`].
 pub fn requests(set: &PacketSet) -> PacketSet {
-    set.map_cubes(|c| swap(c, Direction::Request))
+    map(set, Direction::Request)
+}
+
+/// Maps every cube. When each cube's state is the single value being mapped
+/// (as in every requirement space, all connection openings), the map is
+/// one-to-one on the set, disjoint cubes stay disjoint and no union is needed.
+fn map(set: &PacketSet, dir: Direction) -> PacketSet {
+    let from = match dir {
+        Direction::Reply => State::NEW,
+        Direction::Request => State::ESTABLISHED,
+    };
+    let one_to_one = set
+        .cubes()
+        .iter()
+        .all(|c| c.get(Dim::State).is_single() == Some(from));
+    if one_to_one {
+        PacketSet::from_disjoint(set.cubes().iter().filter_map(|c| swap(c, dir)).collect())
+    } else {
+        set.map_cubes(|c| swap(c, dir))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]

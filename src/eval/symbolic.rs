@@ -29,14 +29,19 @@ pub struct Outcome {
     /// Packets that may reach the end of the path (accepted by every base chain).
     pub reached_end: PacketSet,
     pub translations: Vec<Translation>,
+    /// Whether an unmodelled condition or action was met. Without one, every
+    /// packet has exactly one fate, decisions are disjoint, and the queries
+    /// below need no set algebra (which matters for fragmented sets).
+    pub uncertain: bool,
 }
 
 impl Outcome {
-    /// Appends the decisions of a later stage and takes its end.
-    pub fn extend(&mut self, later: Outcome) {
-        self.decisions.extend(later.decisions);
-        self.translations.extend(later.translations);
-        self.reached_end = self.reached_end.union(&later.reached_end);
+    /// Adds the outcome of evaluating a set disjoint from this one's input.
+    pub fn extend(&mut self, other: Outcome) {
+        self.decisions.extend(other.decisions);
+        self.translations.extend(other.translations);
+        self.uncertain |= other.uncertain;
+        self.reached_end.append_disjoint(other.reached_end);
     }
 
     fn union_of(&self, v: Verdict) -> PacketSet {
@@ -49,6 +54,9 @@ impl Outcome {
     /// Packets whose fate is unknown: touched by an unknown action, or both
     /// accepted and dropped depending on unmodelled matches.
     pub fn unknown(&self) -> PacketSet {
+        if !self.uncertain {
+            return PacketSet::empty();
+        }
         let dropped = self.union_of(Verdict::Drop);
         self.union_of(Verdict::Unknown)
             .union(&dropped.intersect(&self.reached_end))
@@ -56,6 +64,9 @@ impl Outcome {
 
     /// Packets that are accepted for sure.
     pub fn accepted(&self) -> PacketSet {
+        if !self.uncertain {
+            return self.reached_end.clone();
+        }
         self.reached_end
             .difference(&self.union_of(Verdict::Drop))
             .difference(&self.union_of(Verdict::Unknown))
@@ -63,10 +74,14 @@ impl Outcome {
 
     /// Packets dropped for sure, each part with the first rule that drops it.
     pub fn dropped(&self) -> Vec<(PacketSet, RuleRef)> {
+        let drops = self.decisions.iter().filter(|d| d.verdict == Verdict::Drop);
+        if !self.uncertain {
+            return drops.map(|d| (d.set.clone(), d.rule)).collect();
+        }
         let unknown = self.unknown();
         let mut seen = PacketSet::empty();
         let mut out = Vec::new();
-        for d in self.decisions.iter().filter(|d| d.verdict == Verdict::Drop) {
+        for d in drops {
             let part = d.set.difference(&unknown).difference(&seen);
             if !part.is_empty() {
                 seen = seen.union(&part);
@@ -99,6 +114,29 @@ impl Outcome {
 struct ChainResult {
     accepted: PacketSet,
     returned: PacketSet,
+    /// Whether an unmodelled rule let some packets both match and go on, so
+    /// that parts added below may overlap and must be joined as sets.
+    overlap: bool,
+}
+
+impl ChainResult {
+    fn accept(&mut self, part: PacketSet) {
+        add(&mut self.accepted, part, self.overlap);
+    }
+
+    fn give_back(&mut self, part: PacketSet) {
+        add(&mut self.returned, part, self.overlap);
+    }
+}
+
+/// Adds `part` to `set`: by appending when they cannot overlap (every part a
+/// chain sends on is cut from what remained of its input), by union otherwise.
+fn add(set: &mut PacketSet, part: PacketSet, overlap: bool) {
+    if overlap {
+        *set = set.union(&part);
+    } else {
+        set.append_disjoint(part);
+    }
 }
 
 pub struct Evaluator<'p> {
@@ -139,13 +177,16 @@ impl<'p> Evaluator<'p> {
             if seen.is_empty() {
                 continue;
             }
-            let bypass = alive.difference(&scope);
-            let r = self.chain(id, seen, &mut out);
-            let mut passed = r.accepted;
+            let mut bypass = alive.difference(&scope);
+            let mut r = self.chain(id, seen, &mut out);
             if !r.returned.is_empty() {
-                passed = passed.union(&self.policy_of(id, r.returned, &mut out));
+                let fell_through = self.policy_of(id, std::mem::take(&mut r.returned), &mut out);
+                add(&mut r.accepted, fell_through, r.overlap);
             }
-            alive = bypass.union(&passed);
+            // What the chain let through was cut from what it saw, which
+            // excludes what bypassed it.
+            bypass.append_disjoint(r.accepted);
+            alive = bypass;
         }
         out.reached_end = alive;
         out
@@ -197,11 +238,15 @@ impl<'p> Evaluator<'p> {
                 index: Some(i),
             };
             let certain = rule.opaque.is_none();
+            if !certain || matches!(rule.action, Action::Unknown(_)) {
+                out.uncertain = true;
+                res.overlap = true;
+            }
             // Packets that continue past this rule, besides those it does not match.
             let mut rejoin = PacketSet::empty();
             match &rule.action {
                 Action::Accept => {
-                    res.accepted = res.accepted.union(&hit);
+                    res.accept(hit.clone());
                     out.decisions.push(Decision {
                         set: hit.clone(),
                         verdict: Verdict::Accept,
@@ -209,7 +254,7 @@ impl<'p> Evaluator<'p> {
                     });
                 }
                 Action::SourceNat(to) => {
-                    res.accepted = res.accepted.union(&hit);
+                    res.accept(hit.clone());
                     out.translations.push(Translation {
                         set: hit.clone(),
                         to: to.clone(),
@@ -228,17 +273,19 @@ impl<'p> Evaluator<'p> {
                         rule: r,
                     });
                 }
-                Action::Return => res.returned = res.returned.union(&hit),
+                Action::Return => res.give_back(hit.clone()),
                 Action::Continue => continue,
                 Action::Jump(target) => {
                     let sub = self.chain(*target, hit.clone(), out);
-                    res.accepted = res.accepted.union(&sub.accepted);
+                    res.overlap |= sub.overlap;
+                    res.accept(sub.accepted);
                     rejoin = sub.returned;
                 }
                 Action::Goto(target) => {
                     let sub = self.chain(*target, hit.clone(), out);
-                    res.accepted = res.accepted.union(&sub.accepted);
-                    res.returned = res.returned.union(&sub.returned);
+                    res.overlap |= sub.overlap;
+                    res.accept(sub.accepted);
+                    res.give_back(sub.returned);
                 }
                 Action::Unknown(_) => {
                     // Whatever it does, the packet may also go on.
@@ -247,16 +294,19 @@ impl<'p> Evaluator<'p> {
                         verdict: Verdict::Unknown,
                         rule: r,
                     });
-                    res.accepted = res.accepted.union(&hit);
+                    res.accept(hit.clone());
                     rejoin = hit.clone();
                 }
             }
             if certain {
-                remaining = remaining.difference(&hit).union(&rejoin);
+                // Subtracting the rule's few cubes, not the hit's many, is the
+                // same set and keeps this linear in the remaining cubes.
+                remaining = remaining.difference(matches);
+                remaining.append_disjoint(rejoin);
             }
         }
         // Falling off the end returns (to the caller, or to a base chain's policy).
-        res.returned = res.returned.union(&remaining);
+        res.give_back(remaining);
         res
     }
 }

@@ -50,7 +50,7 @@ pub fn render_within(s: &PacketSet, context: &PacketSet, names: &Names) -> Strin
     if s.is_empty() {
         return "nothing".into();
     }
-    s.cubes()
+    s.ordered_cubes()
         .iter()
         .map(|c| {
             let ctx = context.cubes().iter().find(|k| c.is_subset(k));

@@ -165,10 +165,19 @@ fn preferred(d: Dim, s: &IntervalSet) -> u128 {
         Dim::Src | Dim::Dst if s.contains(min.wrapping_add(1)) && min.wrapping_add(1) != 0 => {
             min + 1
         }
-        // Unconstrained interfaces read best as a typical LAN → WAN pair.
+        // Interfaces read best as a typical LAN → WAN pair, and never as the
+        // empty name that is the lowest value.
         Dim::In | Dim::Out if min == 0 => {
-            let name = super::dim::iface::encode(if d == Dim::In { "eth1" } else { "eth0" });
-            if s.contains(name) { name } else { min }
+            let names: [&str; 4] = if d == Dim::In {
+                ["eth1", "eth0", "eth2", "eth3"]
+            } else {
+                ["eth0", "eth1", "eth2", "eth3"]
+            };
+            names
+                .iter()
+                .map(|n| super::dim::iface::encode(n))
+                .find(|v| s.contains(*v))
+                .unwrap_or(min)
         }
         _ => min,
     }
@@ -271,9 +280,27 @@ impl PacketSet {
         self.difference(other).is_empty()
     }
 
-    /// One packet of the set, if it has any.
+    /// The cubes in a fixed order, whatever order operations produced them
+    /// in: single protocols first, then by each dimension's values. Reports
+    /// read and witnesses are drawn in this order, so they are stable.
+    pub fn ordered_cubes(&self) -> Vec<&Cube> {
+        let mut cubes: Vec<&Cube> = self.cubes.iter().collect();
+        cubes.sort_by_cached_key(|c| {
+            let many_protocols = c.get(Dim::Proto).is_single().is_none();
+            (many_protocols, Dim::ALL.map(|d| c.get(d).ranges().to_vec()))
+        });
+        cubes
+    }
+
+    /// One packet of the set (of its first cube in order), if it has any.
     pub fn witness(&self) -> Option<Packet> {
-        self.cubes.first().map(Cube::witness)
+        self.ordered_cubes().first().map(|c| c.witness())
+    }
+
+    /// Adds the cubes of `other`, which the caller knows to share no packet
+    /// with this set: no set algebra needed.
+    pub fn append_disjoint(&mut self, mut other: PacketSet) {
+        self.cubes.append(&mut other.cubes);
     }
 
     /// The packets of the set whose `d` lies in `s`.

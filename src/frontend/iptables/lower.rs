@@ -153,10 +153,15 @@ impl crate::model::Matcher for Conditions {
     fn matches(&self, line: &str, chain: &Chain) -> PacketSet {
         let spec = super::parse::rule_spec(line).expect("a rule line that parsed when loaded");
         let l = Lowerer {
-            src: Source { path: "", text: line },
+            src: Source {
+                path: "",
+                text: line,
+            },
             family: self.family,
         };
-        let (set, _) = l.conditions(&spec).expect("conditions that lowered when loaded");
+        let (set, _) = l
+            .conditions(&spec)
+            .expect("conditions that lowered when loaded");
         if chain.table == "raw" {
             crate::model::before_conntrack(&set)
         } else {
@@ -418,7 +423,9 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         kind,
                         family: Some(self.family),
                         policy: Some(Rule {
-                            matches: std::sync::OnceLock::from(PacketSet::from(Cube::family(self.family))),
+                            matches: std::sync::OnceLock::from(PacketSet::from(Cube::family(
+                                self.family,
+                            ))),
                             opaque: None,
                             action: if accept { Action::Accept } else { Action::Drop },
                             span,
@@ -436,7 +443,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             let id = id_of(t.name, target.name.text).ok_or_else(|| {
                                 self.src.err_at(target.name, format!("chain `{}` was deleted (-X) after this rule jumped to it", target.name.text), "expected a chain that still exists when the table is committed")
                             })?;
-                            if target.goto { Action::Goto(id) } else { Action::Jump(id) }
+                            if target.goto {
+                                Action::Goto(id)
+                            } else {
+                                Action::Jump(id)
+                            }
                         }
                     };
                     rules.push(Rule {
@@ -462,7 +473,9 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             files: Vec::new(),
             chains,
             families: vec![self.family],
-            matcher: std::sync::Arc::new(Conditions { family: self.family }),
+            matcher: std::sync::Arc::new(Conditions {
+                family: self.family,
+            }),
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
             let names: Vec<String> = cycle
@@ -600,7 +613,12 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     }
 
     /// Checks a rule whole (conditions and target) in its table as it stands.
-    fn rule(&self, spec: &RuleSpec<'a>, span: Span, table: &DraftTable<'a>) -> Result<DraftRule<'a>, InputError> {
+    fn rule(
+        &self,
+        spec: &RuleSpec<'a>,
+        span: Span,
+        table: &DraftTable<'a>,
+    ) -> Result<DraftRule<'a>, InputError> {
         let (_, opaque) = self.conditions(spec)?;
         let opaque = (!opaque.is_empty()).then(|| opaque.join(" "));
         let action = match &spec.target {
@@ -623,11 +641,19 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     if !table.index.contains_key(name) {
                         return Err(self.src.err_at(t.name, format!("no chain or target `{name}` in table {}", table.name), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
                     }
-                    return Ok(DraftRule { action: Err(t.clone()), opaque, span });
+                    return Ok(DraftRule {
+                        action: Err(t.clone()),
+                        opaque,
+                        span,
+                    });
                 }
             },
         };
-        Ok(DraftRule { action: Ok(action), opaque, span })
+        Ok(DraftRule {
+            action: Ok(action),
+            opaque,
+            span,
+        })
     }
 
     fn check_family(&self, a: IpAddr, at: Located<'_>) -> Result<(), InputError> {

@@ -48,7 +48,12 @@ pub fn for_each_line<'a>(
             base: start,
         };
         let kind = p.line(&mut toks)?;
-        if !f(Line { kind, number, start, end })? {
+        if !f(Line {
+            kind,
+            number,
+            start,
+            end,
+        })? {
             break;
         }
         start = end + 1;
@@ -59,7 +64,10 @@ pub fn for_each_line<'a>(
 /// The options of one rule line (`-A CHAIN …`), parsed on their own.
 pub fn rule_spec(line: &str) -> Option<RuleSpec<'_>> {
     let p = LineParser {
-        src: Source { path: "", text: line },
+        src: Source {
+            path: "",
+            text: line,
+        },
         line,
         base: 0,
     };
