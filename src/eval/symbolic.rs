@@ -222,21 +222,17 @@ impl<'p> Evaluator<'p> {
             if remaining.is_empty() {
                 break;
             }
-            let matches = self.policy.matches(id, rule);
-            if !remaining.intersects(matches)
-                || self.skip
-                    == Some(RuleRef {
-                        chain: id,
-                        index: Some(i),
-                    })
-            {
-                continue;
-            }
-            let hit = remaining.intersect(matches);
             let r = RuleRef {
                 chain: id,
                 index: Some(i),
             };
+            if self.skip == Some(r) {
+                continue;
+            }
+            let hit = remaining.split_off(self.policy.matches(id, rule));
+            if hit.is_empty() {
+                continue;
+            }
             let certain = rule.opaque.is_none();
             if !certain || matches!(rule.action, Action::Unknown(_)) {
                 out.uncertain = true;
@@ -274,7 +270,10 @@ impl<'p> Evaluator<'p> {
                     });
                 }
                 Action::Return => res.give_back(hit.clone()),
-                Action::Continue => continue,
+                Action::Continue => {
+                    remaining.append_disjoint(hit);
+                    continue;
+                }
                 Action::Jump(target) => {
                     let sub = self.chain(*target, hit.clone(), out);
                     res.overlap |= sub.overlap;
@@ -298,12 +297,8 @@ impl<'p> Evaluator<'p> {
                     rejoin = hit.clone();
                 }
             }
-            if certain {
-                // Subtracting the rule's few cubes, not the hit's many, is the
-                // same set and keeps this linear in the remaining cubes.
-                remaining = remaining.difference(matches);
-                remaining.append_disjoint(rejoin);
-            }
+            // A rule that may not match leaves its hit in place.
+            remaining.append_disjoint(if certain { rejoin } else { hit });
         }
         // Falling off the end returns (to the caller, or to a base chain's policy).
         res.give_back(remaining);

@@ -297,6 +297,32 @@ impl PacketSet {
         self.ordered_cubes().first().map(|c| c.witness())
     }
 
+    /// Moves the packets of `m` out of the set and returns them, in one pass
+    /// that leaves the cubes `m` does not touch where they are.
+    pub fn split_off(&mut self, m: &PacketSet) -> PacketSet {
+        let mut hit = Vec::new();
+        let mut kept = Vec::with_capacity(self.cubes.len());
+        for a in self.cubes.drain(..) {
+            if !m.cubes.iter().any(|b| a.intersects(b)) {
+                kept.push(a);
+                continue;
+            }
+            hit.extend(m.cubes.iter().filter_map(|b| a.intersect(b)));
+            let mut pieces = vec![a];
+            for b in &m.cubes {
+                let mut next = Vec::with_capacity(pieces.len());
+                for p in pieces {
+                    p.subtract_into(b, &mut next);
+                }
+                pieces = next;
+            }
+            kept.extend(pieces);
+        }
+        self.cubes = kept;
+        *self = std::mem::take(self).merged();
+        PacketSet { cubes: hit }.merged()
+    }
+
     /// Adds the cubes of `other`, which the caller knows to share no packet
     /// with this set: no set algebra needed.
     pub fn append_disjoint(&mut self, mut other: PacketSet) {
