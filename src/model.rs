@@ -119,16 +119,6 @@ pub enum Action {
     Unknown(String),
 }
 
-impl Action {
-    /// Whether a matched packet leaves the chain (for sure) at this rule.
-    pub fn ends_chain(&self) -> bool {
-        !matches!(
-            self,
-            Action::Continue | Action::Jump(_) | Action::Unknown(_)
-        )
-    }
-}
-
 /// Whether a rule was written as such or stands for a chain's default policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleKind {
