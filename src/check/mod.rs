@@ -155,7 +155,7 @@ pub fn check(
                 .map(|n| findings::net_text(*n))
                 .collect(),
             dns_servers: site.dns_servers.iter().map(|a| a.to_string()).collect(),
-            mode: format!("{:?}", site.mode).to_lowercase(),
+            mode: site.mode.option().unwrap_or("auto").to_string(),
         },
         options: options.into_iter().map(|(o, _)| o).collect(),
         requirements: requirement_rows,
