@@ -45,12 +45,14 @@ pub enum Output {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Iptables,
+    Nft,
 }
 
 impl From<FormatArg> for Format {
     fn from(f: FormatArg) -> Format {
         match f {
             FormatArg::Iptables => Format::Iptables,
+            FormatArg::Nft => Format::Nft,
         }
     }
 }

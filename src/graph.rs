@@ -15,6 +15,22 @@ pub struct Loop {
     pub rule: RuleRef,
 }
 
+impl Loop {
+    /// `jump loop between chains: A → B → A`, for the input error.
+    pub fn message(&self, policy: &Policy) -> String {
+        let names: Vec<&str> = self
+            .chains
+            .iter()
+            .map(|&c| policy.chains[c].name.as_str())
+            .collect();
+        format!(
+            "jump loop between chains: {} → {}",
+            names.join(" → "),
+            names[0]
+        )
+    }
+}
+
 /// The graph with one node per chain (node index = chain id) and one edge per
 /// jump or goto, weighted by the rule.
 fn build(policy: &Policy) -> DiGraph<(), RuleRef> {

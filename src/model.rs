@@ -155,12 +155,14 @@ impl Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Iptables,
+    Nft,
 }
 
 impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Iptables => "iptables",
+            Format::Nft => "nft",
         }
     }
 }
@@ -180,7 +182,10 @@ pub struct Policy {
     pub chains: Vec<Chain>,
     /// The families the export holds rules for.
     pub families: Vec<Family>,
-    pub matcher: Arc<dyn Matcher>,
+    /// Lowers rules on first use; `None` where the front-end lowers them all when loading.
+    pub matcher: Option<Arc<dyn Matcher>>,
+    /// What the front-end read but left out of the evaluation, for the report.
+    pub notes: Vec<String>,
 }
 
 /// A rule, by chain and position (`None` for the chain's policy).
@@ -206,8 +211,11 @@ impl Policy {
     /// The packets a rule of `chain` matches (lowered on first use).
     pub fn matches<'s>(&'s self, chain: ChainId, rule: &'s Rule) -> &'s PacketSet {
         rule.matches.get_or_init(|| {
-            self.matcher
-                .matches(self.text(rule.span), &self.chains[chain])
+            let matcher = self
+                .matcher
+                .as_ref()
+                .expect("rules without a set come from a front-end with a matcher");
+            matcher.matches(self.text(rule.span), &self.chains[chain])
         })
     }
 

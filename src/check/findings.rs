@@ -8,7 +8,7 @@ use crate::eval::symbolic::Outcome;
 use crate::model::{Action, ChainId, Hook, Policy, RuleKind, RuleRef, Suggestion};
 use crate::report::{self, FindingKind, Role, RuleCite, Warning};
 use crate::space::dim::addr;
-use crate::space::{Cube, Dim, IntervalSet, PacketSet, State, render_within};
+use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet, State, render_within};
 
 /// NAT chains at this priority translate replies back (nftables `dstnat`,
 /// iptables nat PREROUTING); earlier prerouting chains still see the reply
@@ -378,7 +378,9 @@ impl Checker<'_> {
                         .iter()
                         .any(|c| {
                             let src = c.get(Dim::Src);
-                            *src != any && !src.is_subset(&part.sources)
+                            c.get(Dim::Family).contains(part.family as u128)
+                                && *src != any
+                                && !src.is_subset(&part.sources)
                         })
             })
             .map(|d| d.rule)
@@ -388,14 +390,25 @@ impl Checker<'_> {
     pub(super) fn broad_source_warning(&self, r: RuleRef) -> Warning {
         let rule = self.policy.rule(r);
         let matches = self.policy.matches(r.chain, rule);
+        // The family of the first cube with a written source (an `inet` rule
+        // has cubes of both families).
         let family = matches
             .cubes()
-            .first()
-            .and_then(|c| c.get(Dim::Family).is_single())
-            .map_or(crate::space::Family::Ipv4, crate::space::Family::from_value);
+            .iter()
+            .find(|c| {
+                let f = c
+                    .get(Dim::Family)
+                    .min()
+                    .map_or(Family::Ipv4, Family::from_value);
+                *c.get(Dim::Src) != IntervalSet::range(0, f.addr_max())
+            })
+            .and_then(|c| c.get(Dim::Family).min())
+            .map_or(Family::Ipv4, Family::from_value);
         let mut srcs = IntervalSet::empty();
         for c in matches.cubes() {
-            srcs = srcs.union(c.get(Dim::Src));
+            if c.get(Dim::Family).contains(family as u128) {
+                srcs = srcs.union(c.get(Dim::Src));
+            }
         }
         Warning {
             id: "broad-source",

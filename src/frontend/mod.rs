@@ -2,6 +2,7 @@
 //! writes suggested rules back in that format. Nothing here knows Octalarm.
 
 pub mod iptables;
+pub mod nft;
 
 use crate::diag::{Error, InputError};
 use crate::model::{Format, Policy, Suggestion};
@@ -44,6 +45,7 @@ pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy
     };
     Ok(match format {
         Format::Iptables => iptables::load(path, text)?,
+        Format::Nft => nft::load(path, text)?,
     })
 }
 
@@ -59,6 +61,9 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
         )
         .into());
     }
+    if nft::detect(text) {
+        return Ok(Format::Nft);
+    }
     if iptables::detect(text) {
         return Ok(Format::Iptables);
     }
@@ -69,7 +74,7 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
         first,
         1,
         "cannot tell the format of this file",
-        "expected iptables-save output (give --format to choose)",
+        "expected iptables-save output or an nftables ruleset (give --format to choose)",
     )
     .into())
 }
@@ -78,5 +83,6 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
 pub fn write_fix(policy: &Policy, s: &Suggestion) -> String {
     match policy.format {
         Format::Iptables => iptables::fix::write(policy, s),
+        Format::Nft => nft::fix::write(policy, s),
     }
 }

@@ -287,7 +287,34 @@ pub mod icmp {
         ("timestamp-reply", 14, None),
         ("address-mask-request", 17, None),
         ("address-mask-reply", 18, None),
+        ("info-request", 15, None),
+        ("info-reply", 16, None),
     ];
+
+    /// ICMP code names as nft writes them (`icmp code port-unreachable`).
+    const CODES: &[(&str, u8)] = &[
+        ("net-unreachable", 0),
+        ("host-unreachable", 1),
+        ("prot-unreachable", 2),
+        ("port-unreachable", 3),
+        ("frag-needed", 4),
+        ("net-prohibited", 9),
+        ("host-prohibited", 10),
+        ("admin-prohibited", 13),
+        ("no-route", 0),
+        ("addr-unreachable", 3),
+        ("policy-fail", 5),
+        ("reject-route", 6),
+    ];
+
+    /// A code by nft name or number.
+    pub fn code(s: &str) -> Option<u8> {
+        CODES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|&(_, c)| c)
+            .or_else(|| s.parse().ok())
+    }
 
     const V6: &[(&str, u8, Option<u8>)] = &[
         ("destination-unreachable", 1, None),
@@ -321,6 +348,22 @@ pub mod icmp {
         ("neighbour-advertisement", 136, None),
         ("neighbor-advertisement", 136, None),
         ("redirect", 137, None),
+        // nft's spellings
+        ("mld-listener-done", 132, None),
+        ("mld2-listener-report", 143, None),
+        ("nd-router-solicit", 133, None),
+        ("nd-router-advert", 134, None),
+        ("nd-neighbor-solicit", 135, None),
+        ("nd-neighbor-advert", 136, None),
+        ("nd-redirect", 137, None),
+        ("router-renumbering", 138, None),
+        ("ind-neighbor-solicit", 141, None),
+        ("ind-neighbor-advert", 142, None),
+        ("no-route", 1, Some(0)),
+        ("admin-prohibited", 1, Some(1)),
+        ("addr-unreachable", 1, Some(3)),
+        ("policy-fail", 1, Some(5)),
+        ("reject-route", 1, Some(6)),
     ];
 
     /// The `[lo, hi]` values of the ICMP dimension that a type name or
@@ -433,8 +476,13 @@ pub mod addr {
             Family::Ipv4 => 32,
             Family::Ipv6 => 128,
         };
+        // Values above the family's domain are not addresses of it.
+        let hi = hi.min(family.addr_max());
         let mut out = Vec::new();
         let mut cur = lo;
+        if lo > hi {
+            return out;
+        }
         loop {
             // The largest aligned block that starts at `cur` and stays within `hi`.
             let mut size_log = if cur == 0 {

@@ -473,16 +473,12 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             files: Vec::new(),
             chains,
             families: vec![self.family],
-            matcher: std::sync::Arc::new(Conditions {
+            matcher: Some(std::sync::Arc::new(Conditions {
                 family: self.family,
-            }),
+            })),
+            notes: Vec::new(),
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
-            let names: Vec<String> = cycle
-                .chains
-                .iter()
-                .map(|&c| policy.chains[c].name.clone())
-                .collect();
             let rule = policy.rule(cycle.rule);
             let line = &self.src.text[rule.span.start..rule.span.end];
             let target = &policy.chains[cycle.chains[1 % cycle.chains.len()]].name;
@@ -490,11 +486,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             return Err(self.src.err(
                 rule.span.start + col,
                 target.len(),
-                format!(
-                    "jump loop between chains: {} → {}",
-                    names.join(" → "),
-                    names[0]
-                ),
+                cycle.message(&policy),
                 "expected chains that never jump back into themselves",
             ));
         }

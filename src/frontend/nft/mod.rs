@@ -1,0 +1,73 @@
+//! The nftables front-end: `nft list ruleset` output and nftables.conf files
+//! (`lex` → `parse`, which replays commands and reads includes → `lower`),
+//! and fixes written as nft commands (`fix`).
+
+pub mod fix;
+pub mod lex;
+pub mod lower;
+pub mod parse;
+
+use crate::diag::InputError;
+use crate::model::{Format, Policy};
+use std::sync::OnceLock;
+
+/// Reads one nftables file (and what it includes) into a policy.
+pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
+    let src = parse::load_all(path, text)?;
+    let (chains, families, notes) = {
+        let mut b = parse::Builder::default();
+        b.file(&src, 0)?;
+        lower::lower(&src, &b.tables)?
+    };
+    let mut policy = Policy {
+        format: Format::Nft,
+        files: src.files,
+        chains,
+        families,
+        matcher: None,
+        notes,
+    };
+    if let Some(cycle) = crate::graph::find_loop(&policy) {
+        let rule = policy.rule(cycle.rule);
+        let f = &policy.files[rule.span.file];
+        return Err(InputError::at(
+            &f.path,
+            &f.text,
+            rule.span.start,
+            rule.span.end - rule.span.start,
+            cycle.message(&policy),
+            "expected chains that never jump back into themselves",
+        ));
+    }
+    // Chains that run before connection tracking see every packet as INVALID.
+    let early: Vec<usize> = (0..policy.chains.len())
+        .filter(|&c| policy.before_conntrack(c))
+        .collect();
+    for c in early {
+        for rule in &mut policy.chains[c].rules {
+            let set = rule
+                .matches
+                .take()
+                .expect("nft rules are lowered when loaded");
+            rule.matches = OnceLock::from(crate::model::before_conntrack(&set));
+        }
+    }
+    Ok(policy)
+}
+
+/// Whether a text looks like nftables syntax.
+pub fn detect(text: &str) -> bool {
+    text.lines().map(str::trim_start).any(|l| {
+        [
+            "table ",
+            "define ",
+            "include ",
+            "flush ruleset",
+            "add table ",
+            "add rule ",
+            "add chain ",
+        ]
+        .iter()
+        .any(|k| l.starts_with(k))
+    })
+}

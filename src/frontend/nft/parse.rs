@@ -1,0 +1,891 @@
+//! The structure of an nftables ruleset: tables, chains, sets and maps, and
+//! each rule's tokens, with `define`s expanded and `include`s read. The
+//! commands of nft scripts (`add rule …`, `insert rule …`, `flush ruleset`)
+//! are replayed in order into the same structure.
+
+use super::lex::{self, Kind, Token};
+use crate::diag::InputError;
+use crate::model::SourceFile;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFamily {
+    Ip,
+    Ip6,
+    Inet,
+    /// bridge, netdev, arp: parsed, but not on the IP forward path.
+    Other,
+}
+
+impl TableFamily {
+    pub fn parse(s: &str) -> Option<TableFamily> {
+        Some(match s {
+            "ip" => TableFamily::Ip,
+            "ip6" => TableFamily::Ip6,
+            "inet" => TableFamily::Inet,
+            "bridge" | "netdev" | "arp" => TableFamily::Other,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFamily::Ip => "ip",
+            TableFamily::Ip6 => "ip6",
+            TableFamily::Inet => "inet",
+            TableFamily::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Table<'a> {
+    pub family: TableFamily,
+    /// `bridge`, `netdev`, … as written, for notes.
+    pub family_word: &'a str,
+    pub name: &'a str,
+    pub chains: Vec<ChainDef<'a>>,
+    pub sets: HashMap<&'a str, SetDef<'a>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChainDef<'a> {
+    pub name: &'a str,
+    pub decl: Token<'a>,
+    pub base: Option<BaseDef<'a>>,
+    pub rules: Vec<RuleDef<'a>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BaseDef<'a> {
+    pub kind: Token<'a>,
+    pub hook: Token<'a>,
+    pub priority: i32,
+    /// The `policy drop;` token, if the policy is drop.
+    pub policy: Option<Token<'a>>,
+    pub policy_drop: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleDef<'a> {
+    pub tokens: Vec<Token<'a>>,
+    /// Where the rule's text starts and ends in its file.
+    pub file: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SetDef<'a> {
+    pub name: &'a str,
+    /// The `type` / `typeof` words (a map's `key : value`, a concatenation's parts).
+    pub key_type: Vec<&'a str>,
+    pub is_map: bool,
+    /// Each element's tokens, as written between commas.
+    pub elements: Vec<Vec<Token<'a>>>,
+}
+
+/// Every file read (the first is the one named on the command line).
+pub struct Sources {
+    pub files: Vec<SourceFile>,
+    /// The files each `include` (by file and offset of its name) stands for.
+    includes: HashMap<(usize, usize), Vec<usize>>,
+}
+
+impl Sources {
+    pub fn err(
+        &self,
+        t: &Token<'_>,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> InputError {
+        let f = &self.files[t.file];
+        InputError::at(&f.path, &f.text, t.at, t.text.len(), message, expected)
+    }
+}
+
+/// The ruleset being built, command by command.
+#[derive(Default)]
+pub struct Builder<'a> {
+    pub tables: Vec<Table<'a>>,
+    defines: HashMap<&'a str, Vec<Token<'a>>>,
+    /// The files being replayed, innermost last, to refuse include loops.
+    replaying: Vec<usize>,
+}
+
+type Res<T> = Result<T, InputError>;
+
+/// Reads the file and every file it includes, relative to the including
+/// file; a glob pattern includes its matches in name order (none is not an
+/// error, as for nft), a plain name that cannot be read is.
+pub fn load_all(path: &str, text: String) -> Res<Sources> {
+    let mut files = vec![SourceFile {
+        path: path.to_string(),
+        text,
+    }];
+    let mut includes = HashMap::new();
+    let mut i = 0;
+    while i < files.len() {
+        let dir = Path::new(&files[i].path).parent().map(Path::to_path_buf);
+        // (name, offset, length) of each include, read before the next file is added.
+        let found: Vec<(String, usize, usize)> = {
+            let toks = lex::tokens(&files[i].path, &files[i].text, i)?;
+            toks.windows(2)
+                .filter(|w| w[0].is("include") && w[1].kind == Kind::Str)
+                .map(|w| (w[1].unquoted().to_string(), w[1].at, w[1].text.len()))
+                .collect()
+        };
+        for (name, at, len) in found {
+            let full = match &dir {
+                Some(d) if !Path::new(&name).is_absolute() => d.join(&name),
+                _ => Path::new(&name).to_path_buf(),
+            };
+            let err = |files: &[SourceFile], why: String| {
+                InputError::at(
+                    &files[i].path,
+                    &files[i].text,
+                    at,
+                    len,
+                    why,
+                    "expected an include of a readable file, relative to the including file",
+                )
+            };
+            let pattern = full.display().to_string();
+            let paths: Vec<std::path::PathBuf> = if name.contains(['*', '?', '[']) {
+                let matches = glob::glob(&pattern)
+                    .map_err(|e| err(&files, format!("bad include pattern {pattern}: {e}")))?;
+                matches
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file())
+                    .collect()
+            } else {
+                vec![full]
+            };
+            let mut indexes = Vec::new();
+            for p in paths {
+                let shown = p.display().to_string();
+                if let Some(k) = files.iter().position(|f| f.path == shown) {
+                    indexes.push(k);
+                    continue;
+                }
+                let body = std::fs::read_to_string(&p)
+                    .map_err(|e| err(&files, format!("cannot read included file {shown}: {e}")))?;
+                indexes.push(files.len());
+                files.push(SourceFile {
+                    path: shown,
+                    text: body,
+                });
+            }
+            includes.insert((i, at), indexes);
+        }
+        i += 1;
+    }
+    Ok(Sources { files, includes })
+}
+
+impl<'a> Builder<'a> {
+    /// Replays one file's statements (and, in place, the files it includes).
+    pub fn file(&mut self, src: &'a Sources, index: usize) -> Res<()> {
+        self.replay(src, index, None)
+    }
+
+    /// Replays a file at the top level, or inside the body of table `table`
+    /// (an `include` within `table … { }`).
+    fn replay(&mut self, src: &'a Sources, index: usize, table: Option<usize>) -> Res<()> {
+        let f = &src.files[index];
+        let toks = lex::tokens(&f.path, &f.text, index)?;
+        let mut p = Cursor {
+            toks: &toks,
+            i: 0,
+            src,
+        };
+        self.replaying.push(index);
+        match table {
+            Some(ti) => self.table_body(&mut p, ti, true)?,
+            None => {
+                while let Some(t) = p.peek() {
+                    if t.kind == Kind::Newline || t.is(";") {
+                        p.i += 1;
+                        continue;
+                    }
+                    self.statement(&mut p)?;
+                }
+            }
+        }
+        self.replaying.pop();
+        Ok(())
+    }
+
+    /// `include "NAME"`: replays the files it stands for, in place.
+    fn include(&mut self, p: &mut Cursor<'a, '_>, table: Option<usize>) -> Res<()> {
+        let name = p.next()?;
+        if name.kind != Kind::Str {
+            return Err(p.src.err(
+                &name,
+                "include without a quoted file name",
+                "expected include \"FILE\"",
+            ));
+        }
+        let files = p
+            .src
+            .includes
+            .get(&(name.file, name.at))
+            .cloned()
+            .unwrap_or_default();
+        for index in files {
+            if self.replaying.contains(&index) {
+                return Err(p.src.err(
+                    &name,
+                    format!("include loop: {} includes itself", p.src.files[index].path),
+                    "expected includes that do not come back to a file being read",
+                ));
+            }
+            self.replay(p.src, index, table)?;
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, p: &mut Cursor<'a, '_>) -> Res<()> {
+        let t = p.next_word("a statement")?;
+        match t.text {
+            "table" => {
+                let (fam, fam_word, name) = self.table_name(p)?;
+                let ti = self.table_index(fam, fam_word, name);
+                if p.eat("{") {
+                    self.table_body(p, ti, false)?;
+                }
+            }
+            "define" | "redefine" => {
+                let name = p.next_word("a variable name")?;
+                p.expect("=")?;
+                let value = p.until_end_of_statement();
+                self.defines.insert(name.text, self.expand(p.src, &value)?);
+            }
+            "undefine" => {
+                let name = p.next_word("a variable name")?;
+                self.defines.remove(name.text);
+            }
+            "include" => self.include(p, None)?,
+            "flush" => {
+                let what = p.next_word("ruleset, table or chain")?;
+                match what.text {
+                    "ruleset" => self.tables.clear(),
+                    "table" => {
+                        let (fam, _, name) = self.table_name(p)?;
+                        if let Some(t) = self
+                            .tables
+                            .iter_mut()
+                            .find(|t| t.family == fam && t.name == name.text)
+                        {
+                            t.chains.iter_mut().for_each(|c| c.rules.clear());
+                        }
+                    }
+                    "chain" => {
+                        let (fam, _, table) = self.table_name(p)?;
+                        let chain = p.next_word("a chain name")?;
+                        if let Some(c) = self.find_chain(fam, table.text, chain.text) {
+                            c.rules.clear();
+                        }
+                    }
+                    _ => {
+                        p.until_end_of_statement();
+                    }
+                }
+            }
+            "delete" | "destroy" => {
+                let what = p.next_word("what to delete")?;
+                let rest = p.until_end_of_statement();
+                if what.is("table") {
+                    let (fam, name) = match rest.as_slice() {
+                        [f, n, ..] if TableFamily::parse(f.text).is_some() => {
+                            (TableFamily::parse(f.text).expect("checked"), n.text)
+                        }
+                        [n, ..] => (TableFamily::Ip, n.text),
+                        [] => {
+                            return Err(p.src.err(
+                                &what,
+                                "delete table without a name",
+                                "expected delete table [FAMILY] NAME",
+                            ));
+                        }
+                    };
+                    self.tables.retain(|t| !(t.family == fam && t.name == name));
+                }
+            }
+            "add" | "create" | "insert" | "replace" => {
+                let what = p.next_word("table, chain, rule, set, map or element")?;
+                match what.text {
+                    "table" => {
+                        let (fam, fam_word, name) = self.table_name(p)?;
+                        let ti = self.table_index(fam, fam_word, name);
+                        if p.eat("{") {
+                            self.table_body(p, ti, false)?;
+                        }
+                    }
+                    "chain" => {
+                        let (fam, fam_word, table) = self.table_name(p)?;
+                        let ti = self.table_index(fam, fam_word, table);
+                        let name = p.next_word("a chain name")?;
+                        let ci = self.chain_index(ti, name);
+                        if p.eat("{") {
+                            self.chain_body(p, ti, ci)?;
+                        }
+                    }
+                    "rule" => {
+                        let (fam, _, table) = self.table_name(p)?;
+                        let chain = p.next_word("a chain name")?;
+                        let mut position = None;
+                        if p.peek()
+                            .is_some_and(|t| t.is("position") || t.is("index") || t.is("handle"))
+                        {
+                            let k = p.next()?;
+                            let n = p.next_word("a number")?;
+                            let v: usize = n.text.parse().map_err(|_| {
+                                p.src
+                                    .err(&n, "expected a number", "expected position/index N")
+                            })?;
+                            position = Some((k.text, v));
+                        }
+                        let rule = self.rule_def(p)?;
+                        let insert = t.is("insert");
+                        let Some(c) = self.find_chain(fam, table.text, chain.text) else {
+                            return Err(p.src.err(
+                                &chain,
+                                format!("no chain `{}` in table {}", chain.text, table.text),
+                                "expected a chain added before its rules",
+                            ));
+                        };
+                        match position {
+                            Some(("index", n)) if n <= c.rules.len() => c
+                                .rules
+                                .insert(if insert { n } else { n + 1 }.min(c.rules.len()), rule),
+                            // Handles are not in a listing: position by handle appends or prepends.
+                            _ if insert => c.rules.insert(0, rule),
+                            _ => c.rules.push(rule),
+                        }
+                    }
+                    "set" | "map" => {
+                        let (fam, fam_word, table) = self.table_name(p)?;
+                        let ti = self.table_index(fam, fam_word, table);
+                        let name = p.next_word("a set name")?;
+                        p.expect("{")?;
+                        let set = self.set_body(p, name.text, what.is("map"))?;
+                        self.tables[ti].sets.insert(name.text, set);
+                    }
+                    "element" => {
+                        let (fam, _, table) = self.table_name(p)?;
+                        let name = p.next_word("a set name")?;
+                        p.expect("{")?;
+                        let elements = self.elements(p)?;
+                        let t = self
+                            .tables
+                            .iter_mut()
+                            .find(|t| t.family == fam && t.name == table.text);
+                        match t.and_then(|t| t.sets.get_mut(name.text)) {
+                            Some(s) => s.elements.extend(elements),
+                            None => {
+                                return Err(p.src.err(
+                                    &name,
+                                    format!("no set `{}` in table {}", name.text, table.text),
+                                    "expected a set added before its elements",
+                                ));
+                            }
+                        }
+                    }
+                    _ => {
+                        // Objects the model has no use for (counters, quotas, flowtables, …).
+                        p.skip_statement()?;
+                    }
+                }
+            }
+            _ => {
+                return Err(p.src.err(
+                    &t,
+                    format!("unexpected `{}`", t.text),
+                    "expected table, define, include, flush, add, insert, delete or a comment",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[FAMILY] NAME`, with `ip` as the default family.
+    fn table_name(&self, p: &mut Cursor<'a, '_>) -> Res<(TableFamily, &'a str, Token<'a>)> {
+        let first = p.next_word("a table family or name")?;
+        match TableFamily::parse(first.text) {
+            Some(f) if p.peek().is_some_and(|t| t.kind == Kind::Word && !t.is("{")) => {
+                Ok((f, first.text, p.next_word("a table name")?))
+            }
+            _ => Ok((TableFamily::Ip, "ip", first)),
+        }
+    }
+
+    fn table_index(&mut self, family: TableFamily, family_word: &'a str, name: Token<'a>) -> usize {
+        if let Some(i) = self
+            .tables
+            .iter()
+            .position(|t| t.family == family && t.name == name.text)
+        {
+            return i;
+        }
+        self.tables.push(Table {
+            family,
+            family_word,
+            name: name.text,
+            chains: Vec::new(),
+            sets: HashMap::new(),
+        });
+        self.tables.len() - 1
+    }
+
+    fn chain_index(&mut self, ti: usize, name: Token<'a>) -> usize {
+        let t = &mut self.tables[ti];
+        if let Some(i) = t.chains.iter().position(|c| c.name == name.text) {
+            return i;
+        }
+        t.chains.push(ChainDef {
+            name: name.text,
+            decl: name,
+            base: None,
+            rules: Vec::new(),
+        });
+        t.chains.len() - 1
+    }
+
+    fn find_chain(
+        &mut self,
+        fam: TableFamily,
+        table: &str,
+        chain: &str,
+    ) -> Option<&mut ChainDef<'a>> {
+        self.tables
+            .iter_mut()
+            .find(|t| t.family == fam && t.name == table)?
+            .chains
+            .iter_mut()
+            .find(|c| c.name == chain)
+    }
+
+    /// A table's body up to its `}`, or, for a file included inside the
+    /// body, to the end of that file.
+    fn table_body(&mut self, p: &mut Cursor<'a, '_>, ti: usize, included: bool) -> Res<()> {
+        loop {
+            if included && p.peek().is_none() {
+                return Ok(());
+            }
+            let t = p.next()?;
+            if t.kind == Kind::Newline || t.is(";") {
+                continue;
+            }
+            if t.is("}") && t.kind == Kind::Punct {
+                return Ok(());
+            }
+            match t.text {
+                "include" => self.include(p, Some(ti))?,
+                "define" | "redefine" | "undefine" => {
+                    p.i -= 1;
+                    self.statement(p)?;
+                }
+                "chain" => {
+                    let name = p.next_word("a chain name")?;
+                    let ci = self.chain_index(ti, name);
+                    p.expect("{")?;
+                    self.chain_body(p, ti, ci)?;
+                }
+                "set" | "map" => {
+                    let name = p.next_word("a set name")?;
+                    p.expect("{")?;
+                    let set = self.set_body(p, name.text, t.is("map"))?;
+                    self.tables[ti].sets.insert(name.text, set);
+                }
+                _ => {
+                    // flags, comment, and objects without effect on verdicts
+                    // (counter, quota, limit, ct helper, flowtable, secmark, …).
+                    p.i -= 1;
+                    p.skip_statement()?;
+                }
+            }
+        }
+    }
+
+    fn chain_body(&mut self, p: &mut Cursor<'a, '_>, ti: usize, ci: usize) -> Res<()> {
+        loop {
+            let Some(t) = p.peek() else {
+                return Err(p.eof("`}` closing the chain"));
+            };
+            if t.kind == Kind::Newline || t.is(";") {
+                p.i += 1;
+                continue;
+            }
+            if t.is("}") {
+                p.i += 1;
+                return Ok(());
+            }
+            match t.text {
+                "type" if t.kind == Kind::Word => {
+                    p.i += 1;
+                    let kind = p.next_word("filter, nat or route")?;
+                    let hook_kw = p.next_word("hook")?;
+                    if !hook_kw.is("hook") {
+                        return Err(p.src.err(
+                            &hook_kw,
+                            "expected `hook`",
+                            "expected type TYPE hook HOOK priority PRIORITY;",
+                        ));
+                    }
+                    let hook = p.next_word("a hook name")?;
+                    if p.peek().is_some_and(|t| t.is("device") || t.is("devices")) {
+                        p.i += 1;
+                        p.eat("=");
+                        if p.eat("{") {
+                            while !p.next()?.is("}") {}
+                        } else {
+                            p.next()?;
+                        }
+                    }
+                    let prio_kw = p.next_word("priority")?;
+                    if !prio_kw.is("priority") {
+                        return Err(p.src.err(
+                            &prio_kw,
+                            "expected `priority`",
+                            "expected type TYPE hook HOOK priority PRIORITY;",
+                        ));
+                    }
+                    let prio_toks = p.until_end_of_statement();
+                    let priority = priority(&prio_toks).ok_or_else(|| {
+                        let at = prio_toks.first().copied().unwrap_or(prio_kw);
+                        p.src.err(&at, "bad chain priority", "expected a number or raw, mangle, dstnat, filter, security, srcnat, with an optional + or - offset")
+                    })?;
+                    let base = BaseDef {
+                        kind,
+                        hook,
+                        priority,
+                        policy: None,
+                        policy_drop: false,
+                    };
+                    let c = &mut self.tables[ti].chains[ci];
+                    let (policy, policy_drop) = c
+                        .base
+                        .as_ref()
+                        .map_or((None, false), |b| (b.policy, b.policy_drop));
+                    c.base = Some(BaseDef {
+                        policy,
+                        policy_drop,
+                        ..base
+                    });
+                }
+                "policy" if t.kind == Kind::Word => {
+                    p.i += 1;
+                    let v = p.next_word("accept or drop")?;
+                    let drop = match v.text {
+                        "accept" => false,
+                        "drop" => true,
+                        _ => {
+                            return Err(p.src.err(
+                                &v,
+                                format!("unknown policy `{}`", v.text),
+                                "expected accept or drop",
+                            ));
+                        }
+                    };
+                    p.until_end_of_statement();
+                    match &mut self.tables[ti].chains[ci].base {
+                        Some(b) => {
+                            b.policy = Some(v);
+                            b.policy_drop = drop;
+                        }
+                        None => {
+                            return Err(p.src.err(
+                                &v,
+                                "policy on a chain without a hook",
+                                "expected policy only in a base chain (after type … hook …)",
+                            ));
+                        }
+                    }
+                }
+                "comment" | "devices"
+                    if p.toks
+                        .get(p.i + 1)
+                        .is_some_and(|n| n.kind == Kind::Str || n.is("=")) =>
+                {
+                    p.until_end_of_statement();
+                }
+                _ => {
+                    let rule = self.rule_def(p)?;
+                    if !rule.tokens.is_empty() {
+                        self.tables[ti].chains[ci].rules.push(rule);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A rule's tokens, up to a line end or `;` outside braces, with defines expanded.
+    fn rule_def(&self, p: &mut Cursor<'a, '_>) -> Res<RuleDef<'a>> {
+        let raw = p.until_end_of_statement();
+        let (file, start, end) = match (raw.first(), raw.last()) {
+            (Some(a), Some(b)) => (a.file, a.at, b.at + b.text.len()),
+            _ => (0, 0, 0),
+        };
+        Ok(RuleDef {
+            tokens: self.expand(p.src, &raw)?,
+            file,
+            start,
+            end,
+        })
+    }
+
+    /// Replaces `$name` by the tokens it was defined as.
+    fn expand(&self, src: &Sources, toks: &[Token<'a>]) -> Res<Vec<Token<'a>>> {
+        let mut out = Vec::with_capacity(toks.len());
+        let mut i = 0;
+        while i < toks.len() {
+            if toks[i].is("$") {
+                let Some(name) = toks.get(i + 1) else {
+                    return Err(src.err(&toks[i], "`$` without a name", "expected $NAME"));
+                };
+                let value = self.defines.get(name.text).ok_or_else(|| {
+                    src.err(
+                        name,
+                        format!("undefined variable `${}`", name.text),
+                        "expected a variable defined earlier with define",
+                    )
+                })?;
+                out.extend_from_slice(value);
+                i += 2;
+            } else {
+                out.push(toks[i]);
+                i += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_body(&self, p: &mut Cursor<'a, '_>, name: &'a str, is_map: bool) -> Res<SetDef<'a>> {
+        let mut set = SetDef {
+            name,
+            key_type: Vec::new(),
+            is_map,
+            elements: Vec::new(),
+        };
+        loop {
+            let t = p.next()?;
+            if t.kind == Kind::Newline || t.is(";") {
+                continue;
+            }
+            if t.is("}") {
+                return Ok(set);
+            }
+            match t.text {
+                "type" | "typeof" => {
+                    set.key_type = p.until_end_of_statement().iter().map(|t| t.text).collect();
+                }
+                "elements" => {
+                    p.expect("=")?;
+                    p.expect("{")?;
+                    set.elements = self.elements(p)?;
+                }
+                _ => {
+                    p.i -= 1;
+                    p.skip_statement()?;
+                }
+            }
+        }
+    }
+
+    /// Elements up to the closing `}`, split at top-level commas.
+    fn elements(&self, p: &mut Cursor<'a, '_>) -> Res<Vec<Vec<Token<'a>>>> {
+        let mut out = Vec::new();
+        let mut cur = Vec::new();
+        let mut depth = 0;
+        loop {
+            let t = p.next()?;
+            match t.text {
+                "}" if t.kind == Kind::Punct && depth == 0 => break,
+                "," if t.kind == Kind::Punct && depth == 0 => out.push(std::mem::take(&mut cur)),
+                _ if t.kind == Kind::Newline => {}
+                _ => {
+                    if t.is("{") {
+                        depth += 1;
+                    } else if t.is("}") {
+                        depth -= 1;
+                    }
+                    cur.push(t);
+                }
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out.into_iter().map(|e| self.expand(p.src, &e)).collect()
+    }
+}
+
+/// `filter`, `filter - 10`, `-150`, `mangle+5`: named priorities and offsets.
+fn priority(toks: &[Token<'_>]) -> Option<i32> {
+    let text: String = toks.iter().map(|t| t.text).collect();
+    let named = |s: &str| -> Option<i32> {
+        Some(match s {
+            "raw" => -300,
+            "mangle" => -150,
+            "dstnat" => -100,
+            "filter" => 0,
+            "security" => 50,
+            "srcnat" => 100,
+            "out" => 100,
+            _ => return None,
+        })
+    };
+    if let Ok(n) = text.parse::<i32>() {
+        return Some(n);
+    }
+    let split = text
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == '+' || *c == '-')
+        .map(|(i, _)| i);
+    match split {
+        Some(i) => {
+            let base = named(&text[..i])?;
+            let off: i32 = text[i + 1..].parse().ok()?;
+            Some(if &text[i..=i] == "-" {
+                base - off
+            } else {
+                base + off
+            })
+        }
+        None => named(&text),
+    }
+}
+
+struct Cursor<'a, 'b> {
+    toks: &'b [Token<'a>],
+    i: usize,
+    src: &'a Sources,
+}
+
+impl<'a> Cursor<'a, '_> {
+    fn peek(&self) -> Option<Token<'a>> {
+        self.toks.get(self.i).copied()
+    }
+
+    fn eof(&self, expected: &str) -> InputError {
+        let f = &self.src.files[self.toks.last().map_or(0, |t| t.file)];
+        let end = f.text.trim_end().len();
+        InputError::at(
+            &f.path,
+            &f.text,
+            end,
+            0,
+            "unexpected end of the file",
+            format!("expected {expected}"),
+        )
+    }
+
+    fn next(&mut self) -> Res<Token<'a>> {
+        let t = self.peek().ok_or_else(|| self.eof("more input"))?;
+        self.i += 1;
+        Ok(t)
+    }
+
+    /// The next token that is not a line end.
+    fn next_word(&mut self, expected: &str) -> Res<Token<'a>> {
+        while self.peek().is_some_and(|t| t.kind == Kind::Newline) {
+            self.i += 1;
+        }
+        let t = self.peek().ok_or_else(|| self.eof(expected))?;
+        if t.kind == Kind::Punct && !t.is("*") {
+            return Err(self.src.err(
+                &t,
+                format!("unexpected `{}`", t.text),
+                format!("expected {expected}"),
+            ));
+        }
+        self.i += 1;
+        Ok(t)
+    }
+
+    fn eat(&mut self, s: &str) -> bool {
+        if self.peek().is_some_and(|t| t.is(s)) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, s: &str) -> Res<()> {
+        while self.peek().is_some_and(|t| t.kind == Kind::Newline) && s != ";" {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(t) if t.is(s) => {
+                self.i += 1;
+                Ok(())
+            }
+            Some(t) => Err(self.src.err(
+                &t,
+                format!("unexpected `{}`", t.text),
+                format!("expected `{s}`"),
+            )),
+            None => Err(self.eof(&format!("`{s}`"))),
+        }
+    }
+
+    /// Tokens up to a line end or `;` outside braces (consumed), or a `}` that
+    /// closes the enclosing block (left in place).
+    fn until_end_of_statement(&mut self) -> Vec<Token<'a>> {
+        let mut out = Vec::new();
+        let mut depth = 0i32;
+        while let Some(t) = self.peek() {
+            if depth == 0 && (t.kind == Kind::Newline || t.is(";")) {
+                self.i += 1;
+                break;
+            }
+            if t.is("}") && depth == 0 {
+                break;
+            }
+            if t.is("{") {
+                depth += 1;
+            } else if t.is("}") {
+                depth -= 1;
+            }
+            if t.kind != Kind::Newline {
+                out.push(t);
+            }
+            self.i += 1;
+        }
+        out
+    }
+
+    /// Skips a statement, with its block if it has one.
+    fn skip_statement(&mut self) -> Res<()> {
+        let mut depth = 0i32;
+        while let Some(t) = self.peek() {
+            if depth == 0 && (t.kind == Kind::Newline || t.is(";")) {
+                self.i += 1;
+                return Ok(());
+            }
+            if t.is("}") {
+                if depth == 0 {
+                    return Ok(());
+                }
+                depth -= 1;
+                self.i += 1;
+                if depth == 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            if t.is("{") {
+                depth += 1;
+            }
+            self.i += 1;
+        }
+        if depth > 0 {
+            return Err(self.eof("`}`"));
+        }
+        Ok(())
+    }
+}
