@@ -46,6 +46,7 @@ pub enum Output {
 pub enum FormatArg {
     Iptables,
     Nft,
+    NftJson,
 }
 
 impl From<FormatArg> for Format {
@@ -53,6 +54,7 @@ impl From<FormatArg> for Format {
         match f {
             FormatArg::Iptables => Format::Iptables,
             FormatArg::Nft => Format::Nft,
+            FormatArg::NftJson => Format::NftJson,
         }
     }
 }

@@ -156,6 +156,7 @@ impl Rule {
 pub enum Format {
     Iptables,
     Nft,
+    NftJson,
 }
 
 impl Format {
@@ -163,6 +164,7 @@ impl Format {
         match self {
             Format::Iptables => "iptables",
             Format::Nft => "nft",
+            Format::NftJson => "nft-json",
         }
     }
 }

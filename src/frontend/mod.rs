@@ -46,6 +46,7 @@ pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy
     Ok(match format {
         Format::Iptables => iptables::load(path, text)?,
         Format::Nft => nft::load(path, text)?,
+        Format::NftJson => nft::load_json(path, text)?,
     })
 }
 
@@ -61,6 +62,9 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
         )
         .into());
     }
+    if nft::json::detect(text) {
+        return Ok(Format::NftJson);
+    }
     if nft::detect(text) {
         return Ok(Format::Nft);
     }
@@ -74,7 +78,7 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
         first,
         1,
         "cannot tell the format of this file",
-        "expected iptables-save output or an nftables ruleset (give --format to choose)",
+        "expected iptables-save output, an nftables ruleset or nft -j JSON (give --format to choose)",
     )
     .into())
 }
@@ -83,6 +87,6 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
 pub fn write_fix(policy: &Policy, s: &Suggestion) -> String {
     match policy.format {
         Format::Iptables => iptables::fix::write(policy, s),
-        Format::Nft => nft::fix::write(policy, s),
+        Format::Nft | Format::NftJson => nft::fix::write(policy, s),
     }
 }

@@ -27,11 +27,23 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                 .collect()
         })
         .collect();
-    let span = |file: usize, start: usize, end: usize| Span {
-        file,
-        line: lines[file].partition_point(|&s| s <= start) as u32,
-        start,
-        end,
+    // Spans of a script written from JSON point at the JSON object.
+    let span = |file: usize, start: usize, end: usize| {
+        let line = lines[file].partition_point(|&s| s <= start) as u32;
+        match src.origin(file, line) {
+            Some((start, end)) => Span {
+                file: 0,
+                line: lines[0].partition_point(|&s| s <= start) as u32,
+                start,
+                end,
+            },
+            None => Span {
+                file,
+                line,
+                start,
+                end,
+            },
+        }
     };
     let mut ids: HashMap<(usize, &str), usize> = HashMap::new();
     for (ti, t) in tables
@@ -134,12 +146,8 @@ fn line_span(src: &Sources, span: &dyn Fn(usize, usize, usize) -> Span, t: &Toke
     let text = &src.files[t.file].text;
     let start = text[..t.at].rfind('\n').map_or(0, |i| i + 1);
     let end = text[t.at..].find('\n').map_or(text.len(), |i| t.at + i);
-    let s = span(t.file, start, end);
     let trimmed = text[start..end].trim_start();
-    Span {
-        start: end - trimmed.len(),
-        ..s
-    }
+    span(t.file, end - trimmed.len(), end)
 }
 
 struct RuleCx<'s, 'a> {
@@ -179,7 +187,8 @@ const FIELD_HEADS: &[&str] = &[
     "oif", "l4proto", "sctp", "udplite", "dccp", "ah", "esp", "comp", "vlan", "ether", "arp", "rt",
     "fib", "socket", "osf", "ipsec", "exthdr", "hbh", "frag", "dst", "mh", "srh", "tcpopt",
     "numgen", "jhash", "symhash", "mark", "igmp", "dscp", "icmpx", "tunnel", "gre", "geneve",
-    "vxlan",
+    "vxlan", // What the JSON reader writes for an expression it does not know.
+    "json",
 ];
 const STATEMENTS: &[&str] = &[
     "counter",

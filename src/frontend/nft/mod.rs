@@ -3,6 +3,7 @@
 //! and fixes written as nft commands (`fix`).
 
 pub mod fix;
+pub mod json;
 pub mod lex;
 pub mod lower;
 pub mod parse;
@@ -13,14 +14,31 @@ use std::sync::OnceLock;
 
 /// Reads one nftables file (and what it includes) into a policy.
 pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
-    let src = parse::load_all(path, text)?;
-    let (chains, families, notes) = {
+    finish(parse::load_all(path, text)?, Format::Nft, Vec::new())
+}
+
+/// Reads `nft -j list ruleset` output into a policy.
+pub fn load_json(path: &str, text: String) -> Result<Policy, InputError> {
+    let script = json::script(path, &text)?;
+    let src = parse::Sources::from_json(path, text, script.text, script.origins);
+    finish(src, Format::NftJson, script.notes)
+}
+
+fn finish(
+    mut src: parse::Sources,
+    format: Format,
+    mut notes: Vec<String>,
+) -> Result<Policy, InputError> {
+    let (chains, families, lowered) = {
         let mut b = parse::Builder::default();
-        b.file(&src, 0)?;
+        b.file(&src, src.entry())?;
         lower::lower(&src, &b.tables)?
     };
+    notes.extend(lowered);
+    // The script written from JSON is not shown: every span points at the JSON.
+    src.files.truncate(src.entry().max(1));
     let mut policy = Policy {
-        format: Format::Nft,
+        format,
         files: src.files,
         chains,
         families,

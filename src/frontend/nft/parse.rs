@@ -91,9 +91,49 @@ pub struct Sources {
     pub files: Vec<SourceFile>,
     /// The files each `include` (by file and offset of its name) stands for.
     includes: HashMap<(usize, usize), Vec<usize>>,
+    /// For JSON input: file 1 is the nft script written from the JSON of
+    /// file 0, and this is the byte range of the JSON object behind each
+    /// line of the script.
+    origins: Vec<(usize, usize)>,
 }
 
 impl Sources {
+    /// A JSON document (file 0) and the script written from it (file 1).
+    pub fn from_json(
+        path: &str,
+        json: String,
+        script: String,
+        origins: Vec<(usize, usize)>,
+    ) -> Self {
+        let script_path = format!("{path} (as nft commands)");
+        Sources {
+            files: vec![
+                SourceFile {
+                    path: path.to_string(),
+                    text: json,
+                },
+                SourceFile {
+                    path: script_path,
+                    text: script,
+                },
+            ],
+            includes: HashMap::new(),
+            origins,
+        }
+    }
+
+    /// The file the replay starts from.
+    pub fn entry(&self) -> usize {
+        if self.origins.is_empty() { 0 } else { 1 }
+    }
+
+    /// The JSON object behind a (1-based) line of the script, if `file` is the script.
+    pub fn origin(&self, file: usize, line: u32) -> Option<(usize, usize)> {
+        (file == 1 && !self.origins.is_empty())
+            .then(|| self.origins.get(line as usize - 1).copied())
+            .flatten()
+    }
+
     pub fn err(
         &self,
         t: &Token<'_>,
@@ -101,6 +141,19 @@ impl Sources {
         expected: impl Into<String>,
     ) -> InputError {
         let f = &self.files[t.file];
+        let line = f.text[..t.at].matches('\n').count() as u32 + 1;
+        if let Some((start, end)) = self.origin(t.file, line) {
+            let written = f.text.lines().nth(line as usize - 1).unwrap_or("");
+            let j = &self.files[0];
+            return InputError::at(
+                &j.path,
+                &j.text,
+                start,
+                end - start,
+                format!("{} (in this object, read as `{written}`)", message.into()),
+                expected,
+            );
+        }
         InputError::at(&f.path, &f.text, t.at, t.text.len(), message, expected)
     }
 }
@@ -181,7 +234,11 @@ pub fn load_all(path: &str, text: String) -> Res<Sources> {
         }
         i += 1;
     }
-    Ok(Sources { files, includes })
+    Ok(Sources {
+        files,
+        includes,
+        origins: Vec::new(),
+    })
 }
 
 impl<'a> Builder<'a> {
