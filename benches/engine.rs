@@ -72,5 +72,28 @@ fn check(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, load, check);
+/// An nftables ruleset with a large named interval set and verdict maps:
+/// loading (every element parsed) and a whole check.
+fn nft(c: &mut Criterion) {
+    let mut g = c.benchmark_group("nft");
+    g.sample_size(10);
+    let reqs = RequirementSet::builtin();
+    let site = site();
+    let n = 100_000;
+    let text = synth::nft_ruleset(n);
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_with_input(BenchmarkId::new("load", n), &text, |b, t| {
+        b.iter(|| {
+            octaverify::frontend::load("bench.nft", black_box(t.clone().into_bytes()), None)
+                .unwrap()
+        })
+    });
+    let policy = octaverify::frontend::load("bench.nft", text.into_bytes(), None).unwrap();
+    g.bench_with_input(BenchmarkId::new("check", n), &policy, |b, p| {
+        b.iter(|| octaverify::check::check(black_box(p), &site, &reqs).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parse, load, check, nft);
 criterion_main!(benches);

@@ -1,13 +1,18 @@
-//! Prints a synthetic iptables-save export of N rules (default 100000), for
-//! whole-run measurements: `cargo run --release --example synth -- 100000 > big.rules`.
+//! Prints a synthetic iptables-save export of N rules (default 100000), or
+//! with `--nft` an nftables ruleset with an N-element interval set, for
+//! whole-run measurements: `cargo run --release --example synth -- 100000 > big.rules`,
+//! `cargo run --release --example synth -- --nft 100000 > big.nft`.
 
 #[path = "../benches/support/synth.rs"]
 mod synth;
 
 fn main() {
-    let n = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
-    print!("{}", synth::ruleset(n));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let nft = args.iter().any(|a| a == "--nft");
+    let n = args.iter().find_map(|s| s.parse().ok()).unwrap_or(100_000);
+    if nft {
+        print!("{}", synth::nft_ruleset(n));
+    } else {
+        print!("{}", synth::ruleset(n));
+    }
 }

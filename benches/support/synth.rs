@@ -93,3 +93,49 @@ pub fn ruleset(rules: usize) -> String {
     s.push_str("COMMIT\n");
     s
 }
+
+/// An nftables ruleset whose forward path looks up a named interval set of
+/// `elements` blocked destinations (single addresses and ranges) and
+/// dispatches by state and by input interface through verdict maps.
+pub fn nft_ruleset(elements: usize) -> String {
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    let mut s = String::with_capacity(elements * 24 + 2048);
+    s.push_str("# synthetic nftables benchmark input\ntable inet filter {\n");
+    s.push_str("  set blocked {\n    type ipv4_addr\n    flags interval\n    elements = {\n");
+    for i in 0..elements {
+        // Spread over 1.0.0.0-223.255.255.255, every 4096th block, so elements stay disjoint.
+        let base = (1u64 << 24) + (i as u64) * 4096 + r.below(1024);
+        let ip = |v: u64| {
+            format!(
+                "{}.{}.{}.{}",
+                v >> 24,
+                (v >> 16) & 255,
+                (v >> 8) & 255,
+                v & 255
+            )
+        };
+        let sep = if i + 1 == elements { "" } else { "," };
+        if i % 3 == 0 {
+            s.push_str(&format!(
+                "      {}-{}{sep}\n",
+                ip(base),
+                ip(base + 1 + r.below(200))
+            ));
+        } else {
+            s.push_str(&format!("      {}{sep}\n", ip(base)));
+        }
+    }
+    s.push_str("    }\n  }\n");
+    s.push_str(
+        "  chain forward {\n    type filter hook forward priority filter; policy drop;\n\
+         \x20   ct state vmap { established : accept, related : accept, invalid : drop }\n\
+         \x20   iifname vmap { \"eth1\" : jump lan, \"eth2\" : jump dmz }\n  }\n\
+         \x20 chain lan {\n    ip daddr @blocked drop\n\
+         \x20   ip saddr 192.168.1.10 tcp dport { 443, 53 } accept\n\
+         \x20   ip saddr 192.168.1.10 udp dport vmap { 137-139 : drop, 1900 : drop }\n\
+         \x20   ip saddr 192.168.1.10 meta l4proto udp accept\n\
+         \x20   ip saddr 192.168.1.10 icmp type echo-request accept\n  }\n\
+         \x20 chain dmz {\n    ip daddr @blocked drop\n    tcp dport { 80, 443 } accept\n  }\n}\n",
+    );
+    s
+}

@@ -470,51 +470,54 @@ pub mod addr {
         (value(net.network()), value(net.broadcast()))
     }
 
+    /// The size (log2) of the largest aligned block that starts at `cur` and
+    /// ends within `hi` (`cur <= hi`).
+    fn block_log(cur: u128, hi: u128) -> u32 {
+        let align = cur.trailing_zeros();
+        let span = hi - cur;
+        // The largest power of two not above span + 1.
+        let fit = if span == u128::MAX {
+            128
+        } else {
+            127 - (span + 1).leading_zeros()
+        };
+        align.min(fit)
+    }
+
+    /// The aligned blocks covering `[lo, hi]` (clamped to the family), as (start, log2 size).
+    fn blocks(lo: u128, hi: u128, family: Family) -> impl Iterator<Item = (u128, u32)> {
+        let hi = hi.min(family.addr_max());
+        let mut cur = Some(lo).filter(|&l| l <= hi);
+        std::iter::from_fn(move || {
+            let c = cur?;
+            let size = block_log(c, hi);
+            let last = if size == 128 {
+                u128::MAX
+            } else {
+                c + ((1u128 << size) - 1)
+            };
+            cur = (last < hi).then(|| last + 1);
+            Some((c, size))
+        })
+    }
+
+    /// How many prefixes [`range_to_prefixes`] gives, without building them.
+    pub fn prefix_count(lo: u128, hi: u128, family: Family) -> usize {
+        blocks(lo, hi, family).count()
+    }
+
     /// The shortest list of CIDR prefixes that covers exactly `[lo, hi]`.
     pub fn range_to_prefixes(lo: u128, hi: u128, family: Family) -> Vec<ipnet::IpNet> {
         let bits = match family {
             Family::Ipv4 => 32,
             Family::Ipv6 => 128,
         };
-        // Values above the family's domain are not addresses of it.
-        let hi = hi.min(family.addr_max());
-        let mut out = Vec::new();
-        let mut cur = lo;
-        if lo > hi {
-            return out;
-        }
-        loop {
-            // The largest aligned block that starts at `cur` and stays within `hi`.
-            let mut size_log = if cur == 0 {
-                bits
-            } else {
-                cur.trailing_zeros().min(bits)
-            };
-            while size_log > 0 {
-                let last = if size_log == 128 {
-                    u128::MAX
-                } else {
-                    cur + ((1u128 << size_log) - 1)
-                };
-                if last <= hi {
-                    break;
-                }
-                size_log -= 1;
-            }
-            let prefix_len = (bits - size_log) as u8;
-            let ip = to_ip(cur, family);
-            out.push(ipnet::IpNet::new(ip, prefix_len).expect("prefix length within bounds"));
-            let last = if size_log == 128 {
-                u128::MAX
-            } else {
-                cur + ((1u128 << size_log) - 1)
-            };
-            if last >= hi {
-                break;
-            }
-            cur = last + 1;
-        }
-        out
+        blocks(lo, hi, family)
+            .map(|(start, size)| {
+                let len = (bits - size.min(bits)) as u8;
+                ipnet::IpNet::new(to_ip(start, family), len).expect("prefix length within bounds")
+            })
+            .collect()
     }
 }
 
@@ -531,6 +534,27 @@ mod tests {
         assert!(!(lo..=hi).contains(&iface::encode("ethz").wrapping_add(hi)));
         assert_eq!(iface::as_prefix(lo, hi).as_deref(), Some("eth"));
         assert_eq!(iface::decode(iface::encode("ppp0")), "ppp0");
+    }
+
+    proptest::proptest! {
+        /// The prefixes of a range are aligned, consecutive, cover it exactly,
+        /// and are as many as `prefix_count` says.
+        #[test]
+        fn prefixes_cover_the_range_exactly(a in 0u128..1 << 40, len in 0u128..1 << 20, v6 in proptest::bool::ANY) {
+            let family = if v6 { Family::Ipv6 } else { Family::Ipv4 };
+            let lo = if v6 { a << 80 } else { a & 0xffff_ffff };
+            let hi = (lo + len).min(family.addr_max());
+            let p = addr::range_to_prefixes(lo, hi, family);
+            proptest::prop_assert_eq!(p.len(), addr::prefix_count(lo, hi, family));
+            let mut next = lo;
+            for n in &p {
+                let (s, e) = addr::prefix_range(*n);
+                proptest::prop_assert_eq!(s, next);
+                next = e.wrapping_add(1);
+                proptest::prop_assert!(e <= hi);
+            }
+            proptest::prop_assert_eq!(next, hi.wrapping_add(1));
+        }
     }
 
     #[test]

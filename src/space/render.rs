@@ -162,11 +162,27 @@ fn render_icmp(s: &IntervalSet, v6: bool) -> String {
 
 /// An address set as prefixes, or as everything except some prefixes when shorter.
 pub fn addresses(s: &IntervalSet, family: Family) -> String {
-    let max = family.addr_max();
-    let prefixes = |set: &IntervalSet| -> Vec<String> {
-        set.ranges()
+    let rest = s.complement(family.addr_max());
+    // Beyond a few dozen ranges the list is cut anyway: the side with fewer
+    // ranges is shown, and the rest counted in ranges, without turning
+    // every range into prefixes.
+    let large = s.ranges().len().min(rest.ranges().len()) > MAX_ITEMS;
+    let size = |set: &IntervalSet| -> usize {
+        if large {
+            set.ranges().len()
+        } else {
+            set.ranges()
+                .iter()
+                .map(|&(lo, hi)| addr::prefix_count(lo, hi, family))
+                .sum()
+        }
+    };
+    let shown = |set: &IntervalSet| -> String {
+        let mut items: Vec<String> = set
+            .ranges()
             .iter()
             .flat_map(|&(lo, hi)| addr::range_to_prefixes(lo, hi, family))
+            .take(MAX_ITEMS)
             .map(|n| {
                 if n.prefix_len() == n.max_prefix_len() {
                     n.addr().to_string()
@@ -174,19 +190,24 @@ pub fn addresses(s: &IntervalSet, family: Family) -> String {
                     n.to_string()
                 }
             })
-            .collect()
+            .collect();
+        let total = size(set);
+        if total > MAX_ITEMS {
+            let unit = if large { " ranges in all" } else { " more" };
+            let n = if large { total } else { total - MAX_ITEMS };
+            items.push(format!("… ({n}{unit})"));
+        }
+        items.join(",")
     };
-    let direct = prefixes(s);
-    let excluded = prefixes(&s.complement(max));
-    if excluded.len() < direct.len() {
+    if size(&rest) < size(s) {
         let all = if family == Family::Ipv4 {
             "0.0.0.0/0"
         } else {
             "::/0"
         };
-        format!("{all} except {}", cap(excluded))
+        format!("{all} except {}", shown(&rest))
     } else {
-        cap(direct)
+        shown(s)
     }
 }
 

@@ -107,10 +107,14 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
     let head = if s.position >= chain.rules.len() {
         format!("add rule {fam} {table} {}", chain.name)
     } else {
-        format!(
-            "insert rule {fam} {table} {} index {}",
-            chain.name, s.position
-        )
+        // A verdict map is one written rule but one model rule per element:
+        // nft counts written rules.
+        let index = chain.rules[..s.position]
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i == 0 || chain.rules[i - 1].span != r.span)
+            .count();
+        format!("insert rule {fam} {table} {} index {index}", chain.name)
     };
     format!("{head} {} {verdict}", m.join(" ")).replace("  ", " ")
 }
