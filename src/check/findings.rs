@@ -442,12 +442,14 @@ impl Checker<'_> {
     }
 
     pub(super) fn render_finding(&self, f: &RawFinding) -> report::Finding {
-        let mut rules: Vec<RuleCite> = f
+        // In the order the packets meet them (the blocking rule before the
+        // one it shadows), which is not always the file's order (`-I`,
+        // `insert rule`, chains of several files).
+        let rules: Vec<RuleCite> = f
             .rules
             .iter()
             .map(|&(r, role)| cite(self.policy, r, role))
             .collect();
-        rules.sort_by_key(|c| c.line);
         let fix: Vec<String> = f
             .fixes
             .iter()
