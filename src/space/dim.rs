@@ -291,7 +291,8 @@ pub mod icmp {
         ("info-reply", 16, None),
     ];
 
-    /// ICMP code names as nft writes them (`icmp code port-unreachable`).
+    /// ICMP destination-unreachable code names as nft writes them
+    /// (`icmp code port-unreachable`).
     const CODES: &[(&str, u8)] = &[
         ("net-unreachable", 0),
         ("host-unreachable", 1),
@@ -301,15 +302,22 @@ pub mod icmp {
         ("net-prohibited", 9),
         ("host-prohibited", 10),
         ("admin-prohibited", 13),
+    ];
+
+    /// The same for ICMPv6 (`icmpv6 code admin-prohibited`).
+    const CODES6: &[(&str, u8)] = &[
         ("no-route", 0),
+        ("admin-prohibited", 1),
         ("addr-unreachable", 3),
+        ("port-unreachable", 4),
         ("policy-fail", 5),
         ("reject-route", 6),
     ];
 
-    /// A code by nft name or number.
-    pub fn code(s: &str) -> Option<u8> {
-        CODES
+    /// A code by nft name (of the family's table) or number.
+    pub fn code(s: &str, v6: bool) -> Option<u8> {
+        let table = if v6 { CODES6 } else { CODES };
+        table
             .iter()
             .find(|(n, _)| *n == s)
             .map(|&(_, c)| c)

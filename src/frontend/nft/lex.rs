@@ -10,7 +10,7 @@ pub enum Kind {
     Word,
     /// A double-quoted string, quotes included in `text`.
     Str,
-    /// `{ } ( ) ; , : . @ $ = == != < > <= >= & | ^ !`
+    /// `{ } ( ) [ ] ; , : . @ $ = == != < > <= >= & | ^ !`
     Punct,
     Newline,
 }
@@ -113,11 +113,7 @@ pub fn tokens<'a>(path: &str, text: &'a str, file: usize) -> Result<Vec<Token<'a
                 let next_is_word = b
                     .get(i + 1)
                     .is_some_and(|&n| is_word_byte(n) || n == b':' || n == b'.');
-                let prev_is_word =
-                    i > 0 && (is_word_byte(b[i - 1]) || b[i - 1] == b':' || b[i - 1] == b'.');
-                if next_is_word
-                    || (c == b':' && prev_is_word && b.get(i + 1).is_some_and(|&n| n == b'/'))
-                {
+                if next_is_word {
                     let s = i;
                     i = word_end(b, i);
                     out.push(tok(Kind::Word, s, i));

@@ -177,7 +177,7 @@ enum Field {
 /// (`meta mark`, `vlan id`, …), which makes the whole match unmodelled.
 type Selector = Option<Field>;
 
-const VERDICTS: &[&str] = &[
+pub(super) const VERDICTS: &[&str] = &[
     "accept", "drop", "reject", "return", "continue", "jump", "goto", "queue",
 ];
 /// Words that start an expression: a known field, or a header whose fields
@@ -256,6 +256,14 @@ impl<'a> RuleCx<'_, 'a> {
                 i = next;
                 continue;
             }
+            if w.is("fib") {
+                // `fib KEYS RESULT [op] VALUE`: the keys may hold `iif`, which
+                // is no interface match of its own here.
+                let end = fib_end(t, i).unwrap_or_else(|| self.expression_end(t, i + 1));
+                opaque.push(join(&t[i..end]));
+                i = end;
+                continue;
+            }
             let selectors = self.selectors(t, i);
             let Some((fields, next)) = selectors else {
                 if STATEMENTS.contains(&w.text) {
@@ -299,6 +307,13 @@ impl<'a> RuleCx<'_, 'a> {
                         vmap = Some(entries);
                     }
                     i = after;
+                }
+                // A bitwise operation on a field (`ip saddr & 0.0.0.255 == 1`)
+                // is not modelled, except the flag masks of `tcp flags`.
+                Some("&" | "|" | "^") if fields != [Some(Field::TcpFlags)] => {
+                    let end = self.expression_end(t, next);
+                    opaque.push(join(&t[i..end]));
+                    i = end;
                 }
                 _ => match known(&fields) {
                     Some(fields) => {
@@ -439,16 +454,6 @@ impl<'a> RuleCx<'_, 'a> {
                 "expected a value after the field",
             ));
         };
-        if matches!(first.text, "&" | "|" | "^" | "<<" | ">>") && first.kind == Kind::Punct {
-            return Err(self.err(
-                &first,
-                format!(
-                    "unsupported construct: a bitwise `{}` on a field",
-                    first.text
-                ),
-                "expected a plain comparison of the field",
-            ));
-        }
         let op = match first.text {
             "==" | "!=" | "<" | ">" | "<=" | ">=" if first.kind == Kind::Punct => {
                 i += 1;
@@ -526,7 +531,7 @@ impl<'a> RuleCx<'_, 'a> {
     fn flags(&self, t: &[Token<'a>], mut i: usize, set: &PacketSet) -> Res<(PacketSet, usize)> {
         let mut mask: Option<u8> = None;
         if t.get(i).is_some_and(|x| x.is("&")) {
-            let (m, next) = self.flag_bits(t, i + 1)?;
+            let (m, next) = self.flag_bits(t, i + 1, true)?;
             mask = Some(m);
             i = next;
         }
@@ -546,17 +551,17 @@ impl<'a> RuleCx<'_, 'a> {
                     k += 1;
                     continue;
                 }
-                let (v, next) = self.flag_bits(t, k)?;
+                let (v, next) = self.flag_bits(t, k, false)?;
                 values.push(v);
                 k = next;
             }
             i = k + 1;
             exact = Box::new(move |v| values.contains(&v));
         } else {
-            let (value, next) = self.flag_bits(t, i)?;
+            let (value, next) = self.flag_bits(t, i, true)?;
             i = next;
             if t.get(i).is_some_and(|x| x.is("/")) {
-                let (m, next) = self.flag_bits(t, i + 1)?;
+                let (m, next) = self.flag_bits(t, i + 1, true)?;
                 mask = Some(m);
                 i = next;
             }
@@ -576,8 +581,9 @@ impl<'a> RuleCx<'_, 'a> {
         Ok((narrow(set, Field::TcpFlags, &values), i))
     }
 
-    /// Flag names joined by `|` or `,` (or in parentheses), or a number.
-    fn flag_bits(&self, t: &[Token<'_>], mut i: usize) -> Res<(u8, usize)> {
+    /// Flag names joined by `|` (or by `,` where `commas`, which inside a
+    /// set separates elements instead), in parentheses or not, or a number.
+    fn flag_bits(&self, t: &[Token<'_>], mut i: usize, commas: bool) -> Res<(u8, usize)> {
         let mut bits = 0u8;
         let paren = t.get(i).is_some_and(|x| x.is("("));
         if paren {
@@ -609,10 +615,9 @@ impl<'a> RuleCx<'_, 'a> {
             match t.get(i) {
                 Some(x)
                     if x.is("|")
-                        || (x.is(",")
-                            && t.get(i + 1).is_some_and(|n| {
-                                n.kind == Kind::Word && TcpFlag::parse_list(n.text).is_some()
-                            })) =>
+                        || (commas
+                            && x.is(",")
+                            && t.get(i + 1).is_some_and(|n| n.kind == Kind::Word)) =>
                 {
                     i += 1
                 }
@@ -855,11 +860,10 @@ impl<'a> RuleCx<'_, 'a> {
                 Ok(IntervalSet::range(lo, hi))
             }
             Field::Proto(_) => {
-                numeric(text, proto::parse).ok_or_else(|| bad("a protocol name or number"))
+                numeric(text, 255, proto::parse).ok_or_else(|| bad("a protocol name or number"))
             }
-            Field::Port(..) => {
-                numeric(text, service).ok_or_else(|| bad("a port, port range or service name"))
-            }
+            Field::Port(..) => numeric(text, 0xffff, service)
+                .ok_or_else(|| bad("a port, port range or service name")),
             Field::IcmpType(f) => {
                 let v6 = f == Family::Ipv6;
                 let ty = |s: &str| -> Option<u8> {
@@ -867,7 +871,8 @@ impl<'a> RuleCx<'_, 'a> {
                         .filter(|_| !s.contains('/'))
                         .map(|(lo, _)| (lo >> 8) as u8)
                 };
-                let types = numeric(text, ty).ok_or_else(|| bad("an ICMP type name or number"))?;
+                let types =
+                    numeric(text, 255, ty).ok_or_else(|| bad("an ICMP type name or number"))?;
                 Ok(IntervalSet::from_ranges(
                     types
                         .ranges()
@@ -876,9 +881,10 @@ impl<'a> RuleCx<'_, 'a> {
                         .collect(),
                 ))
             }
-            Field::IcmpCode(_) => {
-                let codes =
-                    numeric(text, icmp::code).ok_or_else(|| bad("an ICMP code name or number"))?;
+            Field::IcmpCode(f) => {
+                let v6 = f == Family::Ipv6;
+                let codes = numeric(text, 255, |s| icmp::code(s, v6))
+                    .ok_or_else(|| bad("an ICMP code name or number"))?;
                 // Any type with these codes.
                 Ok(IntervalSet::from_ranges(
                     (0u128..=255)
@@ -916,7 +922,7 @@ impl<'a> RuleCx<'_, 'a> {
                 _ => Err(bad("ipv4 or ipv6")),
             },
             Field::TcpFlags => {
-                let (bits, _) = self.flag_bits(std::slice::from_ref(t), 0)?;
+                let (bits, _) = self.flag_bits(std::slice::from_ref(t), 0, true)?;
                 Ok(IntervalSet::point(bits as u128))
             }
         }
@@ -1074,20 +1080,21 @@ impl<'a> RuleCx<'_, 'a> {
             _ => self.expression_end(t, i + 1),
         };
         match w.text {
+            // A dynamic set update or meter may carry a rate limit, which
+            // matches or not by the clock.
+            "meter" | "add" | "update" if t[i..end].iter().any(|x| x.is("limit")) => {
+                opaque.push(join(&t[i..end]))
+            }
             // Statements that do not decide.
-            "counter" | "log" | "comment" | "add" | "update" | "delete" | "secmark" => {}
-            // A meter may carry a rate limit; a rate limit matches or not by the clock.
-            "meter" if t[i..end].iter().any(|x| x.is("limit")) => opaque.push(join(&t[i..end])),
-            "meter" => {}
+            "counter" | "log" | "comment" | "add" | "update" | "delete" | "secmark" | "meter" => {}
             "limit" | "quota" => opaque.push(join(&t[i..end])),
             "masquerade" => *action = Action::SourceNat(None),
             "snat" => {
-                let to = t[i..end].iter().find_map(|x| {
-                    let a = x.text.split(':').next()?;
-                    let (lo, hi) = a.split_once('-').unwrap_or((a, a));
-                    let (lo, hi): (IpAddr, IpAddr) = (lo.parse().ok()?, hi.parse().ok()?);
-                    Some(IntervalSet::range(addr::value(lo), addr::value(hi)))
-                });
+                let to = t[i..end]
+                    .iter()
+                    .position(|x| x.is("to"))
+                    .and_then(|k| t.get(i + k + 1))
+                    .and_then(|x| snat_addresses(x.unquoted()));
                 *action = Action::SourceNat(to);
             }
             "dnat" => *action = Action::Unknown("dnat rewrites the destination address".into()),
@@ -1114,6 +1121,33 @@ impl<'a> RuleCx<'_, 'a> {
         }
         Ok(end)
     }
+}
+
+/// The addresses of `snat to ADDR[-ADDR][:PORT]` (`[ADDR]:PORT` for IPv6);
+/// `None` where they are not written out (a map, a prefix, …).
+fn snat_addresses(text: &str) -> Option<IntervalSet> {
+    let addrs = match text.strip_prefix('[') {
+        Some(rest) => rest.split(']').next()?,
+        None if text.parse::<IpAddr>().is_ok() => text,
+        None if text.matches(':').count() == 1 => text.split(':').next()?,
+        None => text,
+    };
+    let (lo, hi) = addrs.split_once('-').unwrap_or((addrs, addrs));
+    let (lo, hi): (IpAddr, IpAddr) = (lo.parse().ok()?, hi.parse().ok()?);
+    Some(IntervalSet::range(addr::value(lo), addr::value(hi)))
+}
+
+/// Where `fib … RESULT [op] VALUE` at `i` ends.
+fn fib_end(t: &[Token<'_>], i: usize) -> Option<usize> {
+    let result =
+        (i + 1..t.len()).find(|&k| matches!(t[k].text, "oif" | "oifname" | "type" | "check"))?;
+    let mut k = result + 1;
+    if t.get(k)
+        .is_some_and(|x| matches!(x.text, "==" | "!=" | "eq" | "ne"))
+    {
+        k += 1;
+    }
+    Some(skip_value(t, k))
 }
 
 /// The fields that are all modelled, or `None`.
@@ -1165,15 +1199,19 @@ fn narrow(set: &PacketSet, field: Field, values: &IntervalSet) -> PacketSet {
     }
 }
 
-/// A number, a name `by_name` knows, or a range `lo-hi` of them (0x… allowed).
-fn numeric<T: Into<u128>>(text: &str, by_name: impl Fn(&str) -> Option<T>) -> Option<IntervalSet> {
+/// A number up to `max`, a name `by_name` knows, or a range `lo-hi` of them (0x… allowed).
+fn numeric<T: Into<u128>>(
+    text: &str,
+    max: u128,
+    by_name: impl Fn(&str) -> Option<T>,
+) -> Option<IntervalSet> {
     let one = |s: &str| parse_number(s).or_else(|| by_name(s).map(Into::into));
     let (lo, hi) = match (one(text), text.split_once('-')) {
         (Some(v), _) => (v, v),
         (None, Some((a, b))) => (one(a)?, one(b)?),
         (None, None) => return None,
     };
-    (lo <= hi).then(|| IntervalSet::range(lo, hi))
+    (lo <= hi && hi <= max).then(|| IntervalSet::range(lo, hi))
 }
 
 fn parse_number(s: &str) -> Option<u128> {

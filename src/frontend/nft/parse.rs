@@ -158,6 +158,14 @@ impl Sources {
     }
 }
 
+/// Where an included file's statements land.
+#[derive(Clone, Copy)]
+enum Scope {
+    Top,
+    Table(usize),
+    Chain(usize, usize),
+}
+
 /// The ruleset being built, command by command.
 #[derive(Default)]
 pub struct Builder<'a> {
@@ -244,12 +252,12 @@ pub fn load_all(path: &str, text: String) -> Res<Sources> {
 impl<'a> Builder<'a> {
     /// Replays one file's statements (and, in place, the files it includes).
     pub fn file(&mut self, src: &'a Sources, index: usize) -> Res<()> {
-        self.replay(src, index, None)
+        self.replay(src, index, Scope::Top)
     }
 
-    /// Replays a file at the top level, or inside the body of table `table`
-    /// (an `include` within `table … { }`).
-    fn replay(&mut self, src: &'a Sources, index: usize, table: Option<usize>) -> Res<()> {
+    /// Replays a file at the top level, or inside the body of a table or a
+    /// chain (an `include` within `table … { }` or `chain … { }`).
+    fn replay(&mut self, src: &'a Sources, index: usize, scope: Scope) -> Res<()> {
         let f = &src.files[index];
         let toks = lex::tokens(&f.path, &f.text, index)?;
         let mut p = Cursor {
@@ -258,9 +266,10 @@ impl<'a> Builder<'a> {
             src,
         };
         self.replaying.push(index);
-        match table {
-            Some(ti) => self.table_body(&mut p, ti, true)?,
-            None => {
+        match scope {
+            Scope::Table(ti) => self.table_body(&mut p, ti, true)?,
+            Scope::Chain(ti, ci) => self.chain_body(&mut p, ti, ci, true)?,
+            Scope::Top => {
                 while let Some(t) = p.peek() {
                     if t.kind == Kind::Newline || t.is(";") {
                         p.i += 1;
@@ -275,7 +284,7 @@ impl<'a> Builder<'a> {
     }
 
     /// `include "NAME"`: replays the files it stands for, in place.
-    fn include(&mut self, p: &mut Cursor<'a, '_>, table: Option<usize>) -> Res<()> {
+    fn include(&mut self, p: &mut Cursor<'a, '_>, scope: Scope) -> Res<()> {
         let name = p.next()?;
         if name.kind != Kind::Str {
             return Err(p.src.err(
@@ -298,7 +307,7 @@ impl<'a> Builder<'a> {
                     "expected includes that do not come back to a file being read",
                 ));
             }
-            self.replay(p.src, index, table)?;
+            self.replay(p.src, index, scope)?;
         }
         Ok(())
     }
@@ -323,7 +332,7 @@ impl<'a> Builder<'a> {
                 let name = p.next_word("a variable name")?;
                 self.defines.remove(name.text);
             }
-            "include" => self.include(p, None)?,
+            "include" => self.include(p, Scope::Top)?,
             "flush" => {
                 let what = p.next_word("ruleset, table or chain")?;
                 match what.text {
@@ -345,6 +354,13 @@ impl<'a> Builder<'a> {
                             c.rules.clear();
                         }
                     }
+                    "set" | "map" => {
+                        let (fam, _, table) = self.table_name(p)?;
+                        let name = p.next_word("a set name")?;
+                        if let Some(set) = self.find_set(fam, table.text, name.text) {
+                            set.elements.clear();
+                        }
+                    }
                     _ => {
                         p.until_end_of_statement();
                     }
@@ -352,22 +368,49 @@ impl<'a> Builder<'a> {
             }
             "delete" | "destroy" => {
                 let what = p.next_word("what to delete")?;
-                let rest = p.until_end_of_statement();
-                if what.is("table") {
-                    let (fam, name) = match rest.as_slice() {
-                        [f, n, ..] if TableFamily::parse(f.text).is_some() => {
-                            (TableFamily::parse(f.text).expect("checked"), n.text)
+                match what.text {
+                    "table" => {
+                        let (fam, _, name) = self.table_name(p)?;
+                        p.until_end_of_statement();
+                        self.tables
+                            .retain(|t| !(t.family == fam && t.name == name.text));
+                    }
+                    "chain" | "set" | "map" => {
+                        let (fam, _, table) = self.table_name(p)?;
+                        let name = p.next_word("a name")?;
+                        p.until_end_of_statement();
+                        if let Some(t) = self.find_table(fam, table.text) {
+                            if what.is("chain") {
+                                t.chains.retain(|c| c.name != name.text);
+                            } else {
+                                t.sets.remove(name.text);
+                            }
                         }
-                        [n, ..] => (TableFamily::Ip, n.text),
-                        [] => {
-                            return Err(p.src.err(
-                                &what,
-                                "delete table without a name",
-                                "expected delete table [FAMILY] NAME",
-                            ));
+                    }
+                    "element" => {
+                        let (fam, _, table) = self.table_name(p)?;
+                        let name = p.next_word("a set name")?;
+                        p.expect("{")?;
+                        let gone = self.elements(p)?;
+                        let text = |e: &[Token<'a>]| -> Vec<&'a str> {
+                            e.iter().map(|t| t.text).collect()
+                        };
+                        if let Some(set) = self.find_set(fam, table.text, name.text) {
+                            set.elements
+                                .retain(|e| !gone.iter().any(|g| text(g) == text(e)));
                         }
-                    };
-                    self.tables.retain(|t| !(t.family == fam && t.name == name));
+                    }
+                    "rule" => {
+                        return Err(p.src.err(
+                            &what,
+                            "unsupported construct: delete rule by handle (a listing carries no handles)",
+                            "expected rules removed by flushing their chain",
+                        ));
+                    }
+                    _ => {
+                        // Objects the model has no use for (counters, quotas, flowtables, …).
+                        p.until_end_of_statement();
+                    }
                 }
             }
             "add" | "create" | "insert" | "replace" => {
@@ -386,7 +429,7 @@ impl<'a> Builder<'a> {
                         let name = p.next_word("a chain name")?;
                         let ci = self.chain_index(ti, name);
                         if p.eat("{") {
-                            self.chain_body(p, ti, ci)?;
+                            self.chain_body(p, ti, ci, false)?;
                         }
                     }
                     "rule" => {
@@ -402,7 +445,21 @@ impl<'a> Builder<'a> {
                                 p.src
                                     .err(&n, "expected a number", "expected position/index N")
                             })?;
-                            position = Some((k.text, v));
+                            if !k.is("index") {
+                                return Err(p.src.err(
+                                    &k,
+                                    format!("unsupported construct: a rule placed by `{}` (a listing carries no handles)", k.text),
+                                    "expected index N, or a rule added at the end or inserted at the start",
+                                ));
+                            }
+                            position = Some(v);
+                        }
+                        if t.is("replace") {
+                            return Err(p.src.err(
+                                &what,
+                                "unsupported construct: replace rule (it needs a rule handle)",
+                                "expected add rule or insert rule",
+                            ));
                         }
                         let rule = self.rule_def(p)?;
                         let insert = t.is("insert");
@@ -413,13 +470,24 @@ impl<'a> Builder<'a> {
                                 "expected a chain added before its rules",
                             ));
                         };
+                        // `insert … index N` goes before the rule at N, `add … index N` after it.
                         match position {
-                            Some(("index", n)) if n <= c.rules.len() => c
-                                .rules
-                                .insert(if insert { n } else { n + 1 }.min(c.rules.len()), rule),
-                            // Handles are not in a listing: position by handle appends or prepends.
-                            _ if insert => c.rules.insert(0, rule),
-                            _ => c.rules.push(rule),
+                            Some(n) if n < c.rules.len() => {
+                                c.rules.insert(if insert { n } else { n + 1 }, rule)
+                            }
+                            Some(_) => {
+                                return Err(p.src.err(
+                                    &chain,
+                                    format!(
+                                        "no rule at index {} in chain {}",
+                                        position.unwrap_or(0),
+                                        chain.text
+                                    ),
+                                    "expected an index of a rule the chain has",
+                                ));
+                            }
+                            None if insert => c.rules.insert(0, rule),
+                            None => c.rules.push(rule),
                         }
                     }
                     "set" | "map" => {
@@ -428,18 +496,14 @@ impl<'a> Builder<'a> {
                         let name = p.next_word("a set name")?;
                         p.expect("{")?;
                         let set = self.set_body(p, name.text, what.is("map"))?;
-                        self.tables[ti].sets.insert(name.text, set);
+                        self.define_set(ti, set);
                     }
                     "element" => {
                         let (fam, _, table) = self.table_name(p)?;
                         let name = p.next_word("a set name")?;
                         p.expect("{")?;
                         let elements = self.elements(p)?;
-                        let t = self
-                            .tables
-                            .iter_mut()
-                            .find(|t| t.family == fam && t.name == table.text);
-                        match t.and_then(|t| t.sets.get_mut(name.text)) {
+                        match self.find_set(fam, table.text, name.text) {
                             Some(s) => s.elements.extend(elements),
                             None => {
                                 return Err(p.src.err(
@@ -510,6 +574,26 @@ impl<'a> Builder<'a> {
         t.chains.len() - 1
     }
 
+    fn find_table(&mut self, fam: TableFamily, name: &str) -> Option<&mut Table<'a>> {
+        self.tables
+            .iter_mut()
+            .find(|t| t.family == fam && t.name == name)
+    }
+
+    fn find_set(&mut self, fam: TableFamily, table: &str, name: &str) -> Option<&mut SetDef<'a>> {
+        self.find_table(fam, table)?.sets.get_mut(name)
+    }
+
+    /// A set declared again keeps its elements (nft adds to an existing set).
+    fn define_set(&mut self, ti: usize, set: SetDef<'a>) {
+        match self.tables[ti].sets.get_mut(set.name) {
+            Some(old) => old.elements.extend(set.elements),
+            None => {
+                self.tables[ti].sets.insert(set.name, set);
+            }
+        }
+    }
+
     fn find_chain(
         &mut self,
         fam: TableFamily,
@@ -539,7 +623,7 @@ impl<'a> Builder<'a> {
                 return Ok(());
             }
             match t.text {
-                "include" => self.include(p, Some(ti))?,
+                "include" => self.include(p, Scope::Table(ti))?,
                 "define" | "redefine" | "undefine" => {
                     p.i -= 1;
                     self.statement(p)?;
@@ -548,13 +632,13 @@ impl<'a> Builder<'a> {
                     let name = p.next_word("a chain name")?;
                     let ci = self.chain_index(ti, name);
                     p.expect("{")?;
-                    self.chain_body(p, ti, ci)?;
+                    self.chain_body(p, ti, ci, false)?;
                 }
                 "set" | "map" => {
                     let name = p.next_word("a set name")?;
                     p.expect("{")?;
                     let set = self.set_body(p, name.text, t.is("map"))?;
-                    self.tables[ti].sets.insert(name.text, set);
+                    self.define_set(ti, set);
                 }
                 _ => {
                     // flags, comment, and objects without effect on verdicts
@@ -566,9 +650,20 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn chain_body(&mut self, p: &mut Cursor<'a, '_>, ti: usize, ci: usize) -> Res<()> {
+    /// A chain's body up to its `}`, or, for a file included inside the
+    /// body, to the end of that file.
+    fn chain_body(
+        &mut self,
+        p: &mut Cursor<'a, '_>,
+        ti: usize,
+        ci: usize,
+        included: bool,
+    ) -> Res<()> {
         loop {
             let Some(t) = p.peek() else {
+                if included {
+                    return Ok(());
+                }
                 return Err(p.eof("`}` closing the chain"));
             };
             if t.kind == Kind::Newline || t.is(";") {
@@ -580,6 +675,11 @@ impl<'a> Builder<'a> {
                 return Ok(());
             }
             match t.text {
+                "include" if t.kind == Kind::Word => {
+                    p.i += 1;
+                    self.include(p, Scope::Chain(ti, ci))?;
+                }
+                "define" | "redefine" | "undefine" if t.kind == Kind::Word => self.statement(p)?,
                 "type" if t.kind == Kind::Word => {
                     p.i += 1;
                     let kind = p.next_word("filter, nat or route")?;
@@ -681,6 +781,7 @@ impl<'a> Builder<'a> {
     /// A rule's tokens, up to a line end or `;` outside braces, with defines expanded.
     fn rule_def(&self, p: &mut Cursor<'a, '_>) -> Res<RuleDef<'a>> {
         let raw = p.until_end_of_statement();
+        unclosed_set(p.src, &raw)?;
         let (file, start, end) = match (raw.first(), raw.last()) {
             (Some(a), Some(b)) => (a.file, a.at, b.at + b.text.len()),
             _ => (0, 0, 0),
@@ -779,6 +880,33 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// A set left open runs on into the next rules: a verdict inside braces
+/// that is no map's value (`{ 10.0.0.1, 8.8.8.8 udp dport 53 accept`) shows
+/// where, and the error points at the brace that is not closed.
+fn unclosed_set(src: &Sources, rule: &[Token<'_>]) -> Res<()> {
+    // Each open brace, and whether it opens an anonymous chain (`jump { … }`).
+    let mut open: Vec<(Token<'_>, bool)> = Vec::new();
+    for (k, t) in rule.iter().enumerate() {
+        if t.is("{") {
+            let chain = k > 0 && (rule[k - 1].is("jump") || rule[k - 1].is("goto"));
+            open.push((*t, chain || open.last().is_some_and(|o| o.1)));
+        } else if t.is("}") {
+            open.pop();
+        } else if let Some((brace, false)) = open.last()
+            && t.kind == Kind::Word
+            && super::lower::VERDICTS.contains(&t.text)
+            && !(k > 0 && rule[k - 1].is(":"))
+        {
+            return Err(src.err(
+                brace,
+                format!("this `{{` is not closed before `{}`", t.text),
+                "expected `}` closing the set",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `filter`, `filter - 10`, `-150`, `mangle+5`: named priorities and offsets.
 fn priority(toks: &[Token<'_>]) -> Option<i32> {
     let text: String = toks.iter().map(|t| t.text).collect();
@@ -852,7 +980,7 @@ impl<'a> Cursor<'a, '_> {
             self.i += 1;
         }
         let t = self.peek().ok_or_else(|| self.eof(expected))?;
-        if t.kind == Kind::Punct && !t.is("*") {
+        if t.kind == Kind::Punct {
             return Err(self.src.err(
                 &t,
                 format!("unexpected `{}`", t.text),
