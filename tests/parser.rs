@@ -112,3 +112,215 @@ proptest! {
         }
     }
 }
+
+/// Words of the nftables language and near misses, for token soups.
+const NFT_WORDS: &[&str] = &[
+    "table",
+    "inet",
+    "ip",
+    "ip6",
+    "bridge",
+    "filter",
+    "t",
+    "chain",
+    "forward",
+    "prerouting",
+    "{",
+    "}",
+    "{",
+    "}",
+    ";",
+    "\n",
+    "type",
+    "hook",
+    "priority",
+    "raw",
+    "-",
+    "10",
+    "policy",
+    "drop",
+    "accept",
+    "reject",
+    "jump",
+    "goto",
+    "return",
+    "c",
+    "set",
+    "s",
+    "map",
+    "vmap",
+    "elements",
+    "=",
+    "flags",
+    "interval",
+    "@",
+    "s",
+    "$",
+    "v",
+    "define",
+    "include",
+    "\"x.nft\"",
+    "flush",
+    "ruleset",
+    "add",
+    "insert",
+    "rule",
+    "element",
+    "delete",
+    "index",
+    "0",
+    "saddr",
+    "daddr",
+    "10.0.0.0/8",
+    "1.2.3.4-1.2.3.9",
+    "::1",
+    "tcp",
+    "udp",
+    "th",
+    "dport",
+    "sport",
+    "1-5",
+    "{",
+    "53,",
+    "80",
+    "}",
+    ".",
+    ":",
+    ",",
+    "!=",
+    "==",
+    "<",
+    ">=",
+    "&",
+    "|",
+    "(",
+    ")",
+    "/",
+    "syn",
+    "ack",
+    "ct",
+    "state",
+    "established,related",
+    "new",
+    "meta",
+    "l4proto",
+    "iifname",
+    "\"eth*\"",
+    "oif",
+    "icmp",
+    "icmpv6",
+    "code",
+    "echo-request",
+    "limit",
+    "rate",
+    "5/second",
+    "counter",
+    "log",
+    "masquerade",
+    "snat",
+    "to",
+    "[::1]:80",
+    "fib",
+    "mark",
+    "comment",
+    "\"a b\"",
+    "\"open",
+    "*",
+    "\\",
+    "#",
+    "\t",
+    "é",
+    "\u{0}",
+];
+
+fn nft_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(NFT_WORDS), 0..80).prop_map(|w| w.join(" "))
+}
+
+/// JSON documents built from nft-like objects with random contents.
+fn nft_json() -> impl Strategy<Value = String> {
+    let value = prop::sample::select(
+        &[
+            "null",
+            "1",
+            "\"10.0.0.1\"",
+            "\"eth*\"",
+            "[\"syn\", \"ack\"]",
+            "{\"set\": [1, {\"range\": [2, 9]}]}",
+            "{\"prefix\": {\"addr\": \"10.0.0.0\", \"len\": 8}}",
+            "{\"payload\": {\"protocol\": \"tcp\", \"field\": \"dport\"}}",
+            "{\"meta\": {\"key\": \"l4proto\"}}",
+            "{\"ct\": {\"key\": \"state\"}}",
+            "{\"fib\": {}}",
+            "\"@s\"",
+            "{\"concat\": [1, \"a\"]}",
+            "{\"accept\": null}",
+            "{\"jump\": {\"target\": \"c\"}}",
+            "{}",
+            "[]",
+        ][..],
+    );
+    let stmt = (
+        value.clone(),
+        value.clone(),
+        prop::sample::select(&["==", "!=", "in", "<", "&"][..]),
+    )
+        .prop_map(|(l, r, op)| {
+            format!("{{\"match\": {{\"op\": \"{op}\", \"left\": {l}, \"right\": {r}}}}}")
+        });
+    let verdict = prop::sample::select(
+        &[
+            "{\"accept\": null}",
+            "{\"drop\": null}",
+            "{\"jump\": {\"target\": \"c\"}}",
+            "{\"counter\": null}",
+            "{\"limit\": {\"rate\": 1}}",
+            "{\"xt\": null}",
+            "{\"vmap\": {\"key\": {\"meta\": {\"key\": \"iifname\"}}, \"data\": {\"set\": [[\"eth0\", {\"accept\": null}]]}}}",
+        ][..],
+    );
+    let rule = (prop::collection::vec(stmt, 0..3), verdict).prop_map(|(m, v)| {
+        let mut e = m;
+        e.push(v.to_string());
+        format!("{{\"rule\": {{\"family\": \"inet\", \"table\": \"t\", \"chain\": \"f\", \"handle\": 3, \"expr\": [{}]}}}}", e.join(", "))
+    });
+    let head = "{\"table\": {\"family\": \"inet\", \"name\": \"t\"}}, {\"chain\": {\"family\": \"inet\", \"table\": \"t\", \"name\": \"f\", \"type\": \"filter\", \"hook\": \"forward\", \"prio\": 0, \"policy\": \"drop\"}}, {\"chain\": {\"family\": \"inet\", \"table\": \"t\", \"name\": \"c\"}}, {\"set\": {\"family\": \"inet\", \"table\": \"t\", \"name\": \"s\", \"type\": \"ipv4_addr\", \"elem\": [\"10.0.0.1\"]}}";
+    (
+        prop::collection::vec(rule, 0..6),
+        prop::sample::select(&["", ", {\"flowtable\": {}}", ", 7", ", {"][..]),
+    )
+        .prop_map(move |(rules, tail)| {
+            let mut objs = vec![head.to_string()];
+            objs.extend(rules);
+            format!("{{\"nftables\": [{}{tail}]}}", objs.join(", "))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Any sequence of nftables-like words is loaded or refused with an
+    /// error that points inside the input, never a panic.
+    #[test]
+    fn nft_soup_never_panics(text in nft_text()) {
+        let text = format!("table inet t {{\n{text}\n}}\n");
+        if let Err(octaverify::diag::Error::Input(e)) = octaverify::frontend::load("soup.nft", text.clone().into_bytes(), Some(octaverify::model::Format::Nft)) {
+            let n = text.split('\n').count() as u32;
+            prop_assert!(e.line >= 1 && e.line <= n, "line {} of {}", e.line, n);
+            let _ = e.render(false);
+        }
+    }
+
+    /// Random `nft -j` documents: loaded, or refused at a place in the JSON.
+    #[test]
+    fn nft_json_never_panics(text in nft_json()) {
+        match octaverify::frontend::load("soup.json", text.clone().into_bytes(), None) {
+            Ok(p) => prop_assert_eq!(p.files.len(), 1, "the written script is not kept"),
+            Err(octaverify::diag::Error::Input(e)) => {
+                prop_assert!(e.path == "soup.json", "error names {}", e.path);
+                let _ = e.render(false);
+            }
+            Err(_) => {}
+        }
+    }
+}
