@@ -47,24 +47,48 @@ pub fn before_conntrack(matches: &PacketSet) -> PacketSet {
     )
 }
 
+/// A match as a chain before routing sees it: the output interface is not
+/// known yet (nft compares `oifname` with the empty name there), so a cube
+/// counts for every output interface when it holds the empty name, and for
+/// none otherwise.
+pub fn before_routing(matches: &PacketSet) -> PacketSet {
+    use crate::space::Dim;
+    let unrouted = crate::space::dim::iface::encode("");
+    let all = IntervalSet::range(0, Dim::Out.max());
+    PacketSet::from_cubes(
+        matches
+            .cubes()
+            .iter()
+            .filter(|c| c.get(Dim::Out).contains(unrouted))
+            .map(|c| c.clone().with(Dim::Out, all.clone()).expect("not empty")),
+    )
+}
+
 /// Netfilter hooks, in the order a forwarded packet meets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Hook {
+    /// nft `ingress` (netdev and inet): packets arriving on given devices,
+    /// before prerouting and connection tracking.
+    Ingress,
     Prerouting,
     Input,
     Forward,
     Output,
     Postrouting,
+    /// nft `egress` (netdev): packets leaving on given devices, last.
+    Egress,
 }
 
 impl Hook {
     pub fn name(self) -> &'static str {
         match self {
+            Hook::Ingress => "ingress",
             Hook::Prerouting => "prerouting",
             Hook::Input => "input",
             Hook::Forward => "forward",
             Hook::Output => "output",
             Hook::Postrouting => "postrouting",
+            Hook::Egress => "egress",
         }
     }
 }
@@ -86,6 +110,9 @@ pub struct BaseChain {
     pub family: Option<Family>,
     /// The default verdict, as an explicit rule (`None`: accept, as nft chains without one).
     pub policy: Option<Rule>,
+    /// The interface names an ingress (egress) chain sees packets arrive on
+    /// (leave by); `None` for every interface.
+    pub devices: Option<IntervalSet>,
 }
 
 pub type ChainId = usize;
@@ -230,8 +257,8 @@ impl Policy {
         &self.files[s.file].path
     }
 
-    /// Base chains a forwarded packet crosses, in order: prerouting, forward,
-    /// postrouting, each by priority.
+    /// Base chains a forwarded packet crosses, in order: ingress, prerouting,
+    /// forward, postrouting, egress, each by priority.
     pub fn forward_path(&self) -> Vec<ChainId> {
         let mut path: Vec<(Hook, i32, ChainId)> = self
             .chains
@@ -239,8 +266,15 @@ impl Policy {
             .enumerate()
             .filter_map(|(id, c)| {
                 let b = c.base.as_ref()?;
-                matches!(b.hook, Hook::Prerouting | Hook::Forward | Hook::Postrouting)
-                    .then_some((b.hook, b.priority, id))
+                matches!(
+                    b.hook,
+                    Hook::Ingress
+                        | Hook::Prerouting
+                        | Hook::Forward
+                        | Hook::Postrouting
+                        | Hook::Egress
+                )
+                .then_some((b.hook, b.priority, id))
             })
             .collect();
         path.sort();
@@ -250,13 +284,28 @@ impl Policy {
     /// Whether the chain runs before connection tracking: a prerouting or
     /// output base chain of lower priority, or a chain only such chains reach.
     pub fn before_conntrack(&self, chain: ChainId) -> bool {
-        let early = |id: ChainId| {
-            self.chains[id].base.as_ref().is_some_and(|b| {
-                matches!(b.hook, Hook::Prerouting | Hook::Output) && b.priority < CONNTRACK_PRIORITY
-            })
-        };
+        self.only_under(chain, |b| {
+            b.hook == Hook::Ingress
+                || (matches!(b.hook, Hook::Prerouting | Hook::Output)
+                    && b.priority < CONNTRACK_PRIORITY)
+        })
+    }
+
+    /// Whether the chain runs before routing (ingress and prerouting), where
+    /// a forwarded packet has no output interface yet.
+    pub fn before_routing(&self, chain: ChainId) -> bool {
+        self.only_under(chain, |b| {
+            matches!(b.hook, Hook::Ingress | Hook::Prerouting)
+        })
+    }
+
+    /// Whether every base chain that reaches `chain` (itself, for a base chain) is `early`.
+    fn only_under(&self, chain: ChainId, early: impl Fn(&BaseChain) -> bool) -> bool {
         let roots = crate::graph::roots(self, chain);
-        !roots.is_empty() && roots.into_iter().all(early)
+        !roots.is_empty()
+            && roots
+                .into_iter()
+                .all(|id| self.chains[id].base.as_ref().is_some_and(&early))
     }
 }
 

@@ -291,8 +291,12 @@ fn without_locations(v: &serde_json::Value) -> serde_json::Value {
 /// the same statuses, findings, spaces, witnesses and fixes.
 #[test]
 fn nft_text_and_json_agree() {
-    let twins =
-        corpus_files(|rel| rel.starts_with("corpus/nftables/") && rel.ends_with("/ruleset.json"));
+    // A JSON case without a text sibling is no twin (`nft -j` is lossy for some).
+    let twins: Vec<_> =
+        corpus_files(|rel| rel.starts_with("corpus/nftables/") && rel.ends_with("/ruleset.json"))
+            .into_iter()
+            .filter(|p| p.with_extension("nft").exists())
+            .collect();
     assert!(twins.len() >= 6, "only {} JSON twins", twins.len());
     for json_path in twins {
         let text_path = json_path.with_extension("nft");

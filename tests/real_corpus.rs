@@ -7,7 +7,8 @@ use std::path::Path;
 /// Share of the valid iptables files that must load; raise it as support grows.
 const IPTABLES_FLOOR: f64 = 0.80;
 
-/// Share of the valid nftables files (text and `nft -j` JSON) that must load.
+/// Share of the valid nftables files (text and `nft -j` JSON) that must load
+/// and be checked.
 /// The ones refused today are refused by nft 1.0.6 too (undefined variables,
 /// includes of files not in the corpus, template placeholders).
 const NFTABLES_FLOOR: f64 = 0.90;
@@ -30,6 +31,18 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// The seed's site, with the dialler's IPv6 address too.
+fn site() -> octaverify::site::Site {
+    let o = octaverify::site::Overrides {
+        dialler: Some(vec!["192.168.1.10".parse().unwrap()]),
+        dialler6: Some(vec!["2001:db8:1::10".parse().unwrap()]),
+        management: Some(vec!["10.0.0.30/32".parse().unwrap()]),
+        config: Some("/dev/null".into()),
+        ..Default::default()
+    };
+    octaverify::site::Site::load(Path::new("real.nft"), &o).unwrap()
+}
+
 #[test]
 fn real_nftables_rulesets_load() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus-real/nftables");
@@ -44,9 +57,13 @@ fn real_nftables_rulesets_load() {
         let bytes = std::fs::read(&path).unwrap();
         let shown = path.display().to_string();
         let result = std::panic::catch_unwind(|| {
-            octaverify::frontend::load(&shown, bytes.clone(), None).map(|_| ())
+            octaverify::frontend::load(&shown, bytes.clone(), None).map(|policy| {
+                // The whole check runs too: every real ruleset gets a verdict.
+                let reqs = octaverify::requirements::RequirementSet::builtin();
+                octaverify::check::check(&policy, &site(), &reqs).expect("a verdict");
+            })
         });
-        let result = result.unwrap_or_else(|_| panic!("{name}: the front-end panicked"));
+        let result = result.unwrap_or_else(|_| panic!("{name}: octaverify panicked"));
         if name.contains("INVALID-") {
             assert!(result.is_err(), "{name} is broken and must be refused");
             continue;

@@ -109,7 +109,7 @@ impl Checker<'_> {
                 .base
                 .as_ref()
                 .expect("path chains are base chains");
-            b.hook == Hook::Prerouting && b.priority < DSTNAT_PRIORITY
+            b.hook == Hook::Ingress || (b.hook == Hook::Prerouting && b.priority < DSTNAT_PRIORITY)
         });
         let mut out = Outcome::default();
         let mut loose = Vec::new();

@@ -131,6 +131,19 @@ pub fn check(
         warnings.push(checker.broad_source_warning(r));
     }
     warnings.extend(checker.unreachable_chain_warnings());
+    if policy.forward_path().is_empty() {
+        warnings.push(Warning {
+            id: "no-forward-path",
+            message: "no chain of this export is on the forward path (ingress, prerouting, forward, postrouting or egress hooks): it filters nothing that crosses this firewall, so every requirement holds here; the dialler's traffic may still meet a firewall this export does not describe".into(),
+            rules: Vec::new(),
+        });
+    }
+    // What the front-end read but left out of the evaluation.
+    warnings.extend(policy.notes.iter().map(|n| Warning {
+        id: "not-evaluated",
+        message: n.clone(),
+        rules: Vec::new(),
+    }));
     let i = &site.interfaces;
     let unpinned = i.lan.is_none() || i.wan.is_none() || i.management.is_none();
     if unpinned && results.values().any(|e| e.by_interface) {

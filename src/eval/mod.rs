@@ -9,7 +9,7 @@
 pub mod concrete;
 pub mod symbolic;
 
-use crate::model::{BaseChain, ChainKind};
+use crate::model::{BaseChain, ChainKind, Hook};
 use crate::space::{Cube, Dim, IntervalSet, PacketSet, State};
 
 /// The final fate of a packet.
@@ -22,11 +22,23 @@ pub enum Verdict {
 }
 
 /// The packets a base chain sees out of those that reach its hook: those of its
-/// family and, for NAT chains, only those that open a connection.
+/// family, of its devices (ingress, egress) and, for NAT chains, only those
+/// that open a connection.
 fn base_chain_scope(b: &BaseChain) -> PacketSet {
     let mut c = Cube::full();
     if let Some(f) = b.family {
         c = Cube::family(f);
+    }
+    if let Some(devices) = &b.devices {
+        let d = if b.hook == Hook::Egress {
+            Dim::Out
+        } else {
+            Dim::In
+        };
+        c = match c.restrict(d, devices) {
+            Some(c) => c,
+            None => return PacketSet::empty(),
+        };
     }
     if b.kind == ChainKind::Nat {
         c = c

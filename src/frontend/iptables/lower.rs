@@ -422,6 +422,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         priority,
                         kind,
                         family: Some(self.family),
+                        devices: None,
                         policy: Some(Rule {
                             matches: std::sync::OnceLock::from(PacketSet::from(Cube::family(
                                 self.family,

@@ -31,7 +31,12 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
             m.push(format!("{ip} {dir} {}", braces(items)));
         }
     }
+    // Before routing there is no output interface to match yet.
+    let unrouted = policy.before_routing(s.chain);
     for (d, word) in [(Dim::In, "iifname"), (Dim::Out, "oifname")] {
+        if d == Dim::Out && unrouted {
+            continue;
+        }
         if let [(lo, hi)] = c.get(d).ranges() {
             if *c.get(d) == IntervalSet::range(0, u128::MAX) {
                 continue;

@@ -52,6 +52,9 @@ pub fn script(path: &str, text: &str) -> Result<Script, InputError> {
         notes: Vec::new(),
     };
     let mut at = open + 1;
+    // Ingress and egress chains whose devices the JSON leaves out (nft 1.0
+    // prints none): by chain, the JSON object of the chain and its policy.
+    let mut deviceless: Vec<Deviceless> = Vec::new();
     loop {
         at += text[at..]
             .find(|c: char| !c.is_whitespace() && c != ',')
@@ -70,8 +73,11 @@ pub fn script(path: &str, text: &str) -> Result<Script, InputError> {
         };
         let end = at + stream.byte_offset();
         let line = text[..at].matches('\n').count() + 1;
-        match object(&value) {
+        match object(&value, &mut deviceless) {
             Ok(Some(cmd)) => {
+                if let Some(d) = deviceless.last_mut().filter(|d| d.span == (0, 0)) {
+                    d.span = (at, end);
+                }
                 out.text.push_str(&cmd);
                 out.text.push('\n');
                 out.origins.push((at, end));
@@ -83,7 +89,25 @@ pub fn script(path: &str, text: &str) -> Result<Script, InputError> {
         }
         at = end;
     }
+    // Their drop policy becomes a last rule that may or may not match.
+    for d in deviceless.iter().filter(|d| d.policy_drop) {
+        let _ = writeln!(
+            out.text,
+            "add rule {} {} {} json device_unknown drop",
+            d.family, d.table, d.chain
+        );
+        out.origins.push(d.span);
+    }
     Ok(out)
+}
+
+/// An ingress or egress chain written without its devices.
+struct Deviceless {
+    family: String,
+    table: String,
+    chain: String,
+    policy_drop: bool,
+    span: (usize, usize),
 }
 
 /// The byte offset of a 1-based line and column.
@@ -98,7 +122,7 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
 
 /// One top-level object as an nft command; `Ok(None)` for the metainfo,
 /// `Err` for an object left out (with what it is).
-fn object(v: &Value) -> Result<Option<String>, String> {
+fn object(v: &Value, deviceless: &mut Vec<Deviceless>) -> Result<Option<String>, String> {
     let Some((kind, body)) = v.as_object().and_then(|o| o.iter().next()) else {
         return Err("a JSON value that is not an nftables object".into());
     };
@@ -112,11 +136,31 @@ fn object(v: &Value) -> Result<Option<String>, String> {
             if let Some(hook) = body.get("hook").and_then(Value::as_str) {
                 let prio = body.get("prio").map_or("0".to_string(), scalar);
                 let _ = write!(c, " {{ type {} hook {hook}", s("type"));
-                if let Some(dev) = body.get("dev") {
-                    let _ = write!(c, " device {}", scalar(dev));
+                match body.get("dev") {
+                    Some(Value::Array(devs)) => {
+                        let names: Vec<String> = devs.iter().map(value).collect();
+                        let _ = write!(c, " devices = {{ {} }}", names.join(", "));
+                    }
+                    Some(dev) => {
+                        let _ = write!(c, " device {}", value(dev));
+                    }
+                    None => {}
                 }
+                let unknown_devices =
+                    matches!(hook, "ingress" | "egress") && body.get("dev").is_none();
                 let _ = write!(c, " priority {prio};");
-                if let Some(p) = body.get("policy").and_then(Value::as_str) {
+                let mut policy = body.get("policy").and_then(Value::as_str);
+                if unknown_devices {
+                    deviceless.push(Deviceless {
+                        family: family.to_string(),
+                        table: s("table").to_string(),
+                        chain: s("name").to_string(),
+                        policy_drop: policy == Some("drop"),
+                        span: (0, 0),
+                    });
+                    policy = None;
+                }
+                if let Some(p) = policy {
                     let _ = write!(c, " policy {p};");
                 }
                 c.push_str(" }");
@@ -161,7 +205,15 @@ fn object(v: &Value) -> Result<Option<String>, String> {
                 .get("expr")
                 .and_then(Value::as_array)
                 .map_or(&[][..], Vec::as_slice);
-            let parts: Vec<String> = exprs.iter().map(statement).collect();
+            let mut parts: Vec<String> = exprs.iter().map(statement).collect();
+            // A rule of a chain whose devices are not known may or may not see a packet.
+            let (table, chain) = (s("table"), s("chain"));
+            if deviceless
+                .iter()
+                .any(|d| d.family == family && d.table == table && d.chain == chain)
+            {
+                parts.insert(0, unknown("device_unknown"));
+            }
             format!(
                 "add rule {family} {} {} {}",
                 s("table"),

@@ -62,7 +62,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
         let fams: &[Family] = match t.family {
             TableFamily::Ip => &[Family::Ipv4],
             TableFamily::Ip6 => &[Family::Ipv6],
-            TableFamily::Inet => &[Family::Ipv4, Family::Ipv6],
+            TableFamily::Inet | TableFamily::Netdev => &[Family::Ipv4, Family::Ipv6],
             TableFamily::Other => {
                 notes.push(format!(
                     "table {} {} is not on the IP forward path (not evaluated)",
@@ -86,6 +86,8 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
             let base = match &c.base {
                 Some(b) => {
                     let hook = match b.hook.text {
+                        "ingress" => Some(Hook::Ingress),
+                        "egress" => Some(Hook::Egress),
                         "prerouting" => Some(Hook::Prerouting),
                         "input" => Some(Hook::Input),
                         "forward" => Some(Hook::Forward),
@@ -98,9 +100,27 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                     } else {
                         ChainKind::Filter
                     };
+                    if hook.is_none() {
+                        notes.push(format!(
+                            "chain {} of table {} {} hooks {}, which is not on the IP forward path (not evaluated)",
+                            c.name, t.family_word, t.name, b.hook.text
+                        ));
+                    }
+                    let devices = (!b.devices.is_empty()).then(|| {
+                        IntervalSet::from_ranges(
+                            b.devices
+                                .iter()
+                                .map(|d| {
+                                    let v = iface::encode(d.unquoted());
+                                    (v, v)
+                                })
+                                .collect(),
+                        )
+                    });
                     hook.map(|hook| {
                         let policy_tok = b.policy.unwrap_or(b.hook);
                         BaseChain {
+                            devices,
                             hook,
                             priority: b.priority,
                             kind,
@@ -279,7 +299,14 @@ impl<'a> RuleCx<'_, 'a> {
             match t.get(next).map(|x| x.text) {
                 // `FIELD set EXPR`: a statement that rewrites the field.
                 Some("set") => {
-                    let end = self.expression_end(t, next + 1);
+                    // The value may hold fields (`set jhash ip saddr mod 2 map { … }`).
+                    let end = (next + 1..t.len())
+                        .find(|&k| {
+                            t[k].kind == Kind::Word
+                                && (VERDICTS.contains(&t[k].text)
+                                    || STATEMENTS.contains(&t[k].text))
+                        })
+                        .unwrap_or(t.len());
                     if fields
                         .iter()
                         .any(|f| f.is_some_and(|f| f != Field::CtState))
@@ -323,7 +350,11 @@ impl<'a> RuleCx<'_, 'a> {
                     }
                     None => {
                         let end = self.expression_end(t, next);
-                        opaque.push(join(&t[i..end]));
+                        opaque.push(match (w.text, t.get(i + 1).map(|x| x.text)) {
+                            ("json", Some("device_unknown")) => "the devices of this ingress or egress chain, which nft -j does not print".to_string(),
+                            ("json", Some(what)) => format!("the JSON expression `{what}`"),
+                            _ => join(&t[i..end]),
+                        });
                         i = end;
                     }
                 },

@@ -36,7 +36,9 @@ fn finish(
     };
     notes.extend(lowered);
     // The script written from JSON is not shown: every span points at the JSON.
-    src.files.truncate(src.entry().max(1));
+    if src.entry() == 1 {
+        src.files.truncate(1);
+    }
     let mut policy = Policy {
         format,
         files: src.files,
@@ -57,17 +59,24 @@ fn finish(
             "expected chains that never jump back into themselves",
         ));
     }
-    // Chains that run before connection tracking see every packet as INVALID.
-    let early: Vec<usize> = (0..policy.chains.len())
-        .filter(|&c| policy.before_conntrack(c))
+    // Chains that run before connection tracking see every packet as
+    // INVALID; chains before routing see no output interface.
+    let stages: Vec<(bool, bool)> = (0..policy.chains.len())
+        .map(|c| (policy.before_conntrack(c), policy.before_routing(c)))
         .collect();
-    for c in early {
-        for rule in &mut policy.chains[c].rules {
-            let set = rule
+    for (chain, (untracked, unrouted)) in policy.chains.iter_mut().zip(stages) {
+        for rule in &mut chain.rules {
+            let mut set = rule
                 .matches
                 .take()
                 .expect("nft rules are lowered when loaded");
-            rule.matches = OnceLock::from(crate::model::before_conntrack(&set));
+            if untracked {
+                set = crate::model::before_conntrack(&set);
+            }
+            if unrouted {
+                set = crate::model::before_routing(&set);
+            }
+            rule.matches = OnceLock::from(set);
         }
     }
     Ok(policy)

@@ -14,7 +14,9 @@ pub enum TableFamily {
     Ip,
     Ip6,
     Inet,
-    /// bridge, netdev, arp: parsed, but not on the IP forward path.
+    /// Ingress and egress of devices: packets of every family.
+    Netdev,
+    /// bridge, arp: parsed, but not on the IP forward path.
     Other,
 }
 
@@ -24,7 +26,8 @@ impl TableFamily {
             "ip" => TableFamily::Ip,
             "ip6" => TableFamily::Ip6,
             "inet" => TableFamily::Inet,
-            "bridge" | "netdev" | "arp" => TableFamily::Other,
+            "netdev" => TableFamily::Netdev,
+            "bridge" | "arp" => TableFamily::Other,
             _ => return None,
         })
     }
@@ -34,6 +37,7 @@ impl TableFamily {
             TableFamily::Ip => "ip",
             TableFamily::Ip6 => "ip6",
             TableFamily::Inet => "inet",
+            TableFamily::Netdev => "netdev",
             TableFamily::Other => "other",
         }
     }
@@ -65,6 +69,8 @@ pub struct BaseDef<'a> {
     /// The `policy drop;` token, if the policy is drop.
     pub policy: Option<Token<'a>>,
     pub policy_drop: bool,
+    /// `device eth0` / `devices = { eth0, eth1 }` of ingress and egress chains.
+    pub devices: Vec<Token<'a>>,
 }
 
 #[derive(Debug, Clone)]
@@ -692,14 +698,10 @@ impl<'a> Builder<'a> {
                         ));
                     }
                     let hook = p.next_word("a hook name")?;
+                    let mut devices = Vec::new();
                     if p.peek().is_some_and(|t| t.is("device") || t.is("devices")) {
                         p.i += 1;
-                        p.eat("=");
-                        if p.eat("{") {
-                            while !p.next()?.is("}") {}
-                        } else {
-                            p.next()?;
-                        }
+                        devices = self.devices(p)?;
                     }
                     let prio_kw = p.next_word("priority")?;
                     if !prio_kw.is("priority") {
@@ -714,22 +716,18 @@ impl<'a> Builder<'a> {
                         let at = prio_toks.first().copied().unwrap_or(prio_kw);
                         p.src.err(&at, "bad chain priority", "expected a number or raw, mangle, dstnat, filter, security, srcnat, with an optional + or - offset")
                     })?;
-                    let base = BaseDef {
-                        kind,
-                        hook,
-                        priority,
-                        policy: None,
-                        policy_drop: false,
-                    };
                     let c = &mut self.tables[ti].chains[ci];
                     let (policy, policy_drop) = c
                         .base
                         .as_ref()
                         .map_or((None, false), |b| (b.policy, b.policy_drop));
                     c.base = Some(BaseDef {
+                        kind,
+                        hook,
+                        priority,
                         policy,
                         policy_drop,
-                        ..base
+                        devices,
                     });
                 }
                 "policy" if t.kind == Kind::Word => {
@@ -761,11 +759,15 @@ impl<'a> Builder<'a> {
                         }
                     }
                 }
-                "comment" | "devices"
-                    if p.toks
-                        .get(p.i + 1)
-                        .is_some_and(|n| n.kind == Kind::Str || n.is("=")) =>
-                {
+                "devices" if p.toks.get(p.i + 1).is_some_and(|n| n.is("=")) => {
+                    p.i += 1;
+                    let devices = self.devices(p)?;
+                    p.until_end_of_statement();
+                    if let Some(b) = &mut self.tables[ti].chains[ci].base {
+                        b.devices = devices;
+                    }
+                }
+                "comment" if p.toks.get(p.i + 1).is_some_and(|n| n.kind == Kind::Str) => {
                     p.until_end_of_statement();
                 }
                 _ => {
@@ -776,6 +778,21 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+    }
+
+    /// `[=] NAME` or `[=] { NAME, … }` after `device(s)`, with defines expanded.
+    fn devices(&self, p: &mut Cursor<'a, '_>) -> Res<Vec<Token<'a>>> {
+        p.eat("=");
+        let raw = if p.eat("{") {
+            self.elements(p)?.into_iter().flatten().collect()
+        } else {
+            let mut one = vec![p.next()?];
+            if one[0].is("$") {
+                one.push(p.next()?);
+            }
+            self.expand(p.src, &one)?
+        };
+        Ok(raw.into_iter().filter(|t| t.kind != Kind::Punct).collect())
     }
 
     /// A rule's tokens, up to a line end or `;` outside braces, with defines expanded.
