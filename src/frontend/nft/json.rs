@@ -221,13 +221,10 @@ fn object(v: &Value, deviceless: &mut Vec<Deviceless>) -> Result<Option<String>,
                 parts.join(" ")
             )
         }
+        // Named objects bear on verdicts only through rules that use them
+        // (`limit name`, `flow add @ft`, `ct helper set`), which are read as such.
         "counter" | "quota" | "limit" | "flowtable" | "ct helper" | "ct timeout"
-        | "ct expectation" | "secmark" | "synproxy" => {
-            return Err(format!(
-                "named {kind} `{}` (has no effect on verdicts)",
-                s("name")
-            ));
-        }
+        | "ct expectation" | "secmark" | "synproxy" => return Ok(None),
         other => return Err(format!("JSON object `{other}` is not modelled")),
     }))
 }
@@ -347,7 +344,7 @@ fn expression(v: &Value) -> String {
             Some([a, b]) => format!("{} {k} {}", expression(a), mask(b)),
             _ => unknown(k),
         },
-        other => unknown(other),
+        other => unknown(&described(other, body)),
     }
 }
 
@@ -419,7 +416,7 @@ fn statement(v: &Value) -> String {
         // Dynamic set updates and secmarks do not decide.
         "set" | "map" => "update".into(),
         "secmark" | "ct helper" | "ct timeout" | "ct expectation" => "counter".into(),
-        other => unknown(other),
+        other => unknown(&described(other, body)),
     }
 }
 
@@ -429,6 +426,10 @@ fn word(s: &str) -> String {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-./:*@$".contains(&b))
         && !s.starts_with(['-', '.', '@', '$', '*']);
+    // A catch-all map key.
+    if s == "*" {
+        return s.to_string();
+    }
     if let Some(name) = s.strip_prefix('@') {
         return format!("@{name}");
     }
@@ -446,12 +447,26 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// An expression this reader does not model, as a selector (`json fib`)
-/// that the text front-end keeps as an unmodelled condition.
+/// An object's name with its `key` (`socket transparent`, `rt mtu`), for
+/// the reason of an unmodelled expression.
+fn described(kind: &str, body: &Value) -> String {
+    match body.get("key").and_then(Value::as_str) {
+        Some(key) => format!("{kind} {key}"),
+        None => kind.to_string(),
+    }
+}
+
+/// An expression this reader does not model, as a selector (`json fib`,
+/// `json socket.transparent`) that the text front-end keeps as an
+/// unmodelled condition.
 fn unknown(what: &str) -> String {
     let key: String = what
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .map(|c| match c {
+            ' ' => '.',
+            c if c.is_ascii_alphanumeric() || c == '-' => c,
+            _ => '_',
+        })
         .collect();
     format!("json {key}")
 }

@@ -352,7 +352,9 @@ impl<'a> RuleCx<'_, 'a> {
                         let end = self.expression_end(t, next);
                         opaque.push(match (w.text, t.get(i + 1).map(|x| x.text)) {
                             ("json", Some("device_unknown")) => "the devices of this ingress or egress chain, which nft -j does not print".to_string(),
-                            ("json", Some(what)) => format!("the JSON expression `{what}`"),
+                            ("json", Some(what)) => {
+                                format!("the JSON expression `{}`", what.replace('.', " "))
+                            }
                             _ => join(&t[i..end]),
                         });
                         i = end;

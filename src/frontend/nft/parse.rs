@@ -151,11 +151,13 @@ impl Sources {
         if let Some((start, end)) = self.origin(t.file, line) {
             let written = f.text.lines().nth(line as usize - 1).unwrap_or("");
             let j = &self.files[0];
+            // The object's first line, at most: `nft -j` writes one long line.
+            let first_line = j.text[start..end].find('\n').unwrap_or(end - start);
             return InputError::at(
                 &j.path,
                 &j.text,
                 start,
-                end - start,
+                first_line.min(60),
                 format!("{} (in this object, read as `{written}`)", message.into()),
                 expected,
             );
