@@ -164,6 +164,9 @@ pub struct Rule {
     pub opaque: Option<String>,
     pub action: Action,
     pub span: Span,
+    /// Where the input is a translation (`nft -j` JSON, read as the nft
+    /// commands it stands for), the rule as written in that translation.
+    pub written: Option<Span>,
     pub kind: RuleKind,
 }
 

@@ -484,6 +484,7 @@ pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
         text: policy.text(rule.span).trim().to_string(),
         role,
         chain: format!("{} {}", chain.table, chain.name),
+        written: rule.written.map(|w| policy.text(w).trim().to_string()),
     }
 }
 

@@ -138,6 +138,10 @@ pub struct RuleCite {
     pub role: Role,
     /// The chain the rule belongs to (`filter FORWARD`).
     pub chain: String,
+    /// For a translated input (`nft -j` JSON), the rule as the command it
+    /// reads as (`add rule inet filter forward … drop`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -206,11 +206,14 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
     s
 }
 
+/// The cited rule as written, or, for a translated input, as the command it
+/// reads as (a JSON object spans many lines that say less).
 fn snippet<'a>(c: &'a RuleCite, level: Level, label: &'a str) -> Snippet<'a> {
-    Snippet::source(&c.text)
+    let text = c.written.as_deref().unwrap_or(&c.text);
+    Snippet::source(text)
         .line_start(c.line as usize)
         .origin(&c.file)
-        .annotation(level.span(0..c.text.len().max(1)).label(label))
+        .annotation(level.span(0..text.len().max(1)).label(label))
 }
 
 fn role_label(r: Role) -> &'static str {

@@ -430,6 +430,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             opaque: None,
                             action: if accept { Action::Accept } else { Action::Drop },
                             span,
+                            written: None,
                             kind: RuleKind::Policy,
                         }),
                     })
@@ -456,6 +457,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         opaque: r.opaque,
                         action,
                         span: r.span,
+                        written: None,
                         kind: RuleKind::Rule,
                     });
                 }

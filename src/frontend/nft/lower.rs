@@ -27,21 +27,29 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                 .collect()
         })
         .collect();
-    // Spans of a script written from JSON point at the JSON object.
-    let span = |file: usize, start: usize, end: usize| {
+    // Spans of a script written from JSON point at the JSON object, and
+    // keep the script's line as how the rule is written.
+    let span = |file: usize, start: usize, end: usize| -> Located {
         let line = lines[file].partition_point(|&s| s <= start) as u32;
+        let here = Span {
+            file,
+            line,
+            start,
+            end,
+        };
         match src.origin(file, line) {
-            Some((start, end)) => Span {
-                file: 0,
-                line: lines[0].partition_point(|&s| s <= start) as u32,
-                start,
-                end,
+            Some((start, end)) => Located {
+                span: Span {
+                    file: 0,
+                    line: lines[0].partition_point(|&s| s <= start) as u32,
+                    start,
+                    end,
+                },
+                written: Some(here),
             },
-            None => Span {
-                file,
-                line,
-                start,
-                end,
+            None => Located {
+                span: here,
+                written: None,
             },
         }
     };
@@ -118,7 +126,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                         )
                     });
                     hook.map(|hook| {
-                        let policy_tok = b.policy.unwrap_or(b.hook);
+                        let at = line_span(src, &span, &b.policy.unwrap_or(b.hook));
                         BaseChain {
                             devices,
                             hook,
@@ -137,7 +145,8 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                                 } else {
                                     Action::Accept
                                 },
-                                span: line_span(src, &span, &policy_tok),
+                                span: at.span,
+                                written: at.written,
                                 kind: RuleKind::Policy,
                             }),
                         }
@@ -154,7 +163,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                 name: c.name.to_string(),
                 base,
                 rules,
-                span: Some(line_span(src, &span, &c.decl)),
+                span: Some(line_span(src, &span, &c.decl).span),
             });
         }
     }
@@ -162,7 +171,18 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
 }
 
 /// The span of the whole line holding a token (for policies and declarations).
-fn line_span(src: &Sources, span: &dyn Fn(usize, usize, usize) -> Span, t: &Token<'_>) -> Span {
+/// A rule's place: what findings cite, and where a translated input has it written.
+#[derive(Clone, Copy)]
+struct Located {
+    span: Span,
+    written: Option<Span>,
+}
+
+fn line_span(
+    src: &Sources,
+    span: &dyn Fn(usize, usize, usize) -> Located,
+    t: &Token<'_>,
+) -> Located {
     let text = &src.files[t.file].text;
     let start = text[..t.at].rfind('\n').map_or(0, |i| i + 1);
     let end = text[t.at..].find('\n').map_or(text.len(), |i| t.at + i);
@@ -254,7 +274,7 @@ impl<'a> RuleCx<'_, 'a> {
     }
 
     /// One rule, or one rule per element of its verdict map.
-    fn rule(&self, r: &RuleDef<'a>, span: Span) -> Res<Vec<Rule>> {
+    fn rule(&self, r: &RuleDef<'a>, at: Located) -> Res<Vec<Rule>> {
         let t = &r.tokens;
         let mut set = self.everything();
         let mut opaque: Vec<String> = Vec::new();
@@ -367,7 +387,8 @@ impl<'a> RuleCx<'_, 'a> {
             matches: OnceLock::from(matches),
             opaque: opaque.clone(),
             action,
-            span,
+            span: at.span,
+            written: at.written,
             kind: RuleKind::Rule,
         };
         Ok(match vmap {

@@ -25,7 +25,7 @@ pub fn load_json(path: &str, text: String) -> Result<Policy, InputError> {
 }
 
 fn finish(
-    mut src: parse::Sources,
+    src: parse::Sources,
     format: Format,
     mut notes: Vec<String>,
 ) -> Result<Policy, InputError> {
@@ -35,10 +35,6 @@ fn finish(
         lower::lower(&src, &b.tables)?
     };
     notes.extend(lowered);
-    // The script written from JSON is not shown: every span points at the JSON.
-    if src.entry() == 1 {
-        src.files.truncate(1);
-    }
     let mut policy = Policy {
         format,
         files: src.files,
