@@ -214,10 +214,12 @@ fn object(v: &Value, deviceless: &mut Vec<Deviceless>) -> Result<Option<String>,
             {
                 parts.insert(0, unknown("device_unknown"));
             }
+            // `# handle N`, as `nft -a list ruleset` writes it: shown with the rule.
+            let handle = body
+                .get("handle")
+                .map_or(String::new(), |h| format!(" # handle {}", scalar(h)));
             format!(
-                "add rule {family} {} {} {}",
-                s("table"),
-                s("chain"),
+                "add rule {family} {table} {chain} {}{handle}",
                 parts.join(" ")
             )
         }

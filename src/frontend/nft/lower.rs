@@ -38,6 +38,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
             end,
         };
         match src.origin(file, line) {
+            // The script's line to its end, with the `# handle N` it may carry.
             Some((start, end)) => Located {
                 span: Span {
                     file: 0,
@@ -45,7 +46,12 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                     start,
                     end,
                 },
-                written: Some(here),
+                written: Some(Span {
+                    end: lines[file]
+                        .get(line as usize)
+                        .map_or(src.files[file].text.len(), |next| next - 1),
+                    ..here
+                }),
             },
             None => Located {
                 span: here,
