@@ -10,7 +10,7 @@ use crate::model::{Action, BaseChain, Chain, ChainKind, Hook, Rule, RuleKind, Sp
 use crate::space::dim::{State, TcpFlag, addr, icmp, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -95,6 +95,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
             table: t,
             chain_id: &|name: &str| ids.get(&(ti, name)).copied(),
             named: RefCell::default(),
+            dynamic: dynamic_sets(t),
         };
         for c in &t.chains {
             let base = match &c.base {
@@ -203,6 +204,27 @@ struct RuleCx<'s, 'a> {
     /// Named sets already read for a field: a large set referenced by many
     /// rules is parsed once.
     named: RefCell<HashMap<(&'a str, Field), IntervalSet>>,
+    /// Sets whose elements change at run time.
+    dynamic: HashSet<&'a str>,
+}
+
+/// The sets of a table that change at run time: flagged so, or written to
+/// by a rule (`add @s { … }`, `update @s …`, `delete @s …`).
+fn dynamic_sets<'a>(t: &Table<'a>) -> HashSet<&'a str> {
+    let mut out: HashSet<&'a str> = t
+        .sets
+        .values()
+        .filter(|s| s.dynamic)
+        .map(|s| s.name)
+        .collect();
+    for r in t.chains.iter().flat_map(|c| &c.rules) {
+        for w in r.tokens.windows(3) {
+            if matches!(w[0].text, "add" | "update" | "delete") && w[1].is("@") {
+                out.insert(w[2].text);
+            }
+        }
+    }
+    out
 }
 
 /// What a field of a match compares, and what it implies.
@@ -346,6 +368,14 @@ impl<'a> RuleCx<'_, 'a> {
                 }
                 // A lookup (`ip saddr map { … }`) is a statement's argument, not a match.
                 Some("map") => i = skip_value(t, next + 1),
+                Some("vmap") if self.looks_up_dynamic(t, next + 1) => {
+                    let after = skip_value(t, next + 1);
+                    action = Action::Unknown(format!(
+                        "verdict map @{} changes at run time",
+                        t[next + 2].text
+                    ));
+                    i = after;
+                }
                 Some("vmap") => {
                     let (entries, after) = match known(&fields) {
                         Some(fields) => self.vmap(t, next + 1, &fields)?,
@@ -366,6 +396,14 @@ impl<'a> RuleCx<'_, 'a> {
                 Some("&" | "|" | "^") if fields != [Some(Field::TcpFlags)] => {
                     let end = self.expression_end(t, next);
                     opaque.push(join(&t[i..end]));
+                    i = end;
+                }
+                _ if self.looks_up_dynamic(t, next) => {
+                    let end = self.expression_end(t, next);
+                    opaque.push(format!(
+                        "{} (the set changes at run time)",
+                        join(&t[i..end])
+                    ));
                     i = end;
                 }
                 _ => match known(&fields) {
@@ -404,6 +442,18 @@ impl<'a> RuleCx<'_, 'a> {
                 .collect(),
             None => vec![make(set, action)],
         })
+    }
+
+    /// Whether the value at `i` (after an optional operator) is `@name` of a
+    /// set that changes at run time.
+    fn looks_up_dynamic(&self, t: &[Token<'_>], mut i: usize) -> bool {
+        if t.get(i)
+            .is_some_and(|x| matches!(x.text, "==" | "!=" | "eq" | "ne"))
+        {
+            i += 1;
+        }
+        t.get(i).is_some_and(|x| x.is("@"))
+            && t.get(i + 1).is_some_and(|n| self.dynamic.contains(n.text))
     }
 
     /// Where an unmodelled expression ends: at the next known word.
@@ -1359,8 +1409,16 @@ fn element_key<'t, 'a>(e: &'t [Token<'a>]) -> &'t [Token<'a>] {
     &e[..end]
 }
 
+/// Tokens as nft writes them: spaced, but `@name` kept whole.
 fn join(t: &[Token<'_>]) -> String {
-    t.iter().map(|x| x.text).collect::<Vec<_>>().join(" ")
+    let mut out = String::new();
+    for (k, x) in t.iter().enumerate() {
+        if k > 0 && !t[k - 1].is("@") {
+            out.push(' ');
+        }
+        out.push_str(x.text);
+    }
+    out
 }
 
 /// The service names nft resolves for ports (from the usual /etc/services).

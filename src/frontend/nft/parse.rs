@@ -85,9 +85,9 @@ pub struct RuleDef<'a> {
 #[derive(Debug, Clone)]
 pub struct SetDef<'a> {
     pub name: &'a str,
-    /// The `type` / `typeof` words (a map's `key : value`, a concatenation's parts).
-    pub key_type: Vec<&'a str>,
-    pub is_map: bool,
+    /// Whether its elements come and go at run time (`flags dynamic`,
+    /// `flags timeout`, a `timeout`): what a listing shows is a moment's.
+    pub dynamic: bool,
     /// Each element's tokens, as written between commas.
     pub elements: Vec<Vec<Token<'a>>>,
 }
@@ -503,7 +503,7 @@ impl<'a> Builder<'a> {
                         let ti = self.table_index(fam, fam_word, table);
                         let name = p.next_word("a set name")?;
                         p.expect("{")?;
-                        let set = self.set_body(p, name.text, what.is("map"))?;
+                        let set = self.set_body(p, name.text)?;
                         self.define_set(ti, set);
                     }
                     "element" => {
@@ -595,7 +595,10 @@ impl<'a> Builder<'a> {
     /// A set declared again keeps its elements (nft adds to an existing set).
     fn define_set(&mut self, ti: usize, set: SetDef<'a>) {
         match self.tables[ti].sets.get_mut(set.name) {
-            Some(old) => old.elements.extend(set.elements),
+            Some(old) => {
+                old.dynamic |= set.dynamic;
+                old.elements.extend(set.elements);
+            }
             None => {
                 self.tables[ti].sets.insert(set.name, set);
             }
@@ -645,7 +648,7 @@ impl<'a> Builder<'a> {
                 "set" | "map" => {
                     let name = p.next_word("a set name")?;
                     p.expect("{")?;
-                    let set = self.set_body(p, name.text, t.is("map"))?;
+                    let set = self.set_body(p, name.text)?;
                     self.define_set(ti, set);
                 }
                 _ => {
@@ -839,11 +842,10 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
-    fn set_body(&self, p: &mut Cursor<'a, '_>, name: &'a str, is_map: bool) -> Res<SetDef<'a>> {
+    fn set_body(&self, p: &mut Cursor<'a, '_>, name: &'a str) -> Res<SetDef<'a>> {
         let mut set = SetDef {
             name,
-            key_type: Vec::new(),
-            is_map,
+            dynamic: false,
             elements: Vec::new(),
         };
         loop {
@@ -855,8 +857,13 @@ impl<'a> Builder<'a> {
                 return Ok(set);
             }
             match t.text {
-                "type" | "typeof" => {
-                    set.key_type = p.until_end_of_statement().iter().map(|t| t.text).collect();
+                "flags" => {
+                    let flags = p.until_end_of_statement();
+                    set.dynamic |= flags.iter().any(|f| f.is("dynamic") || f.is("timeout"));
+                }
+                "timeout" => {
+                    set.dynamic = true;
+                    p.until_end_of_statement();
                 }
                 "elements" => {
                     p.expect("=")?;
