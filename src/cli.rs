@@ -257,6 +257,17 @@ fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
     let policy = load(&a.file, a.common.format)?;
     let packet = trace_packet(a)?;
     let t = Concrete::new(&policy).trace(&packet);
+    // Each step's rule as the text report shows it: its line, or for a
+    // translated input the command it reads as.
+    let texts: Vec<&str> = t
+        .steps
+        .iter()
+        .map(|s| {
+            let rule = policy.rule(s.rule);
+            let text = policy.text(rule.written.unwrap_or(rule.span));
+            text.lines().next().unwrap_or("").trim()
+        })
+        .collect();
     let path: Vec<TraceStep> = t
         .steps
         .iter()
@@ -292,13 +303,7 @@ fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
         Output::Json => serde_json::to_string_pretty(&out).expect("traces serialise") + "\n",
         Output::Text => {
             let mut s = format!("packet: {}\n", out.packet);
-            for step in &out.path {
-                let text = policy.files[0]
-                    .text
-                    .lines()
-                    .nth(step.line as usize - 1)
-                    .unwrap_or("")
-                    .trim();
+            for (step, text) in out.path.iter().zip(&texts) {
                 s.push_str(&format!(
                     "  {}:{:<5} {:<22} {:<10} {text}\n",
                     step.file, step.line, step.chain, step.action

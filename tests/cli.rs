@@ -147,3 +147,38 @@ fn trace_of_an_accepted_packet_exits_0() {
         "{out}"
     );
 }
+
+#[test]
+fn trace_shows_rules_of_included_files_and_of_json_as_nft() {
+    let packet = [
+        "--src",
+        "192.168.1.10",
+        "--dst",
+        "1.1.1.1",
+        "--proto",
+        "udp",
+        "--dport",
+        "53",
+        "--in",
+        "eth1",
+        "--out",
+        "eth0",
+    ];
+    let mut args = vec!["trace", "corpus/nftables/define-include/ruleset.nft"];
+    args.extend(packet);
+    let (code, out, _) = octaverify(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("define-include/rules/dialler.nft:")
+            && out.contains("ip saddr $dialler meta l4proto udp accept"),
+        "{out}"
+    );
+    let mut args = vec!["trace", "corpus/nftables/vmap-zones/ruleset.json"];
+    args.extend(packet);
+    let (code, out, _) = octaverify(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ruleset.json:259") && out.contains("meta l4proto udp accept # handle 13"),
+        "{out}"
+    );
+}

@@ -210,6 +210,11 @@ pub fn load_all(path: &str, text: String) -> Res<Sources> {
                 Some(d) if !Path::new(&name).is_absolute() => d.join(&name),
                 _ => Path::new(&name).to_path_buf(),
             };
+            // `./rules/x.nft` names the file as `rules/x.nft` does.
+            let full: std::path::PathBuf = full
+                .components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect();
             let err = |files: &[SourceFile], why: String| {
                 InputError::at(
                     &files[i].path,
