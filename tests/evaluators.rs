@@ -370,41 +370,45 @@ fn region() -> PacketSet {
         .into()
 }
 
+/// Loads a generated ruleset and checks, for random packets, that the
+/// verdict the symbolic partition gives equals the verdict of evaluating
+/// that one packet concretely, first match.
+fn agree(name: &str, text: String, r: &mut Rng) -> Result<(), TestCaseError> {
+    let policy = octaverify::frontend::load(name, text.clone().into_bytes(), None)
+        .unwrap_or_else(|e| panic!("generated ruleset does not parse: {e}\n{text}"));
+    let outcome = symbolic::Evaluator::new(&policy).forward(&region());
+    let concrete = concrete::Evaluator::new(&policy);
+    for _ in 0..60 {
+        let p = gen_packet(r);
+        let expected = concrete.verdict(&p);
+        let got = outcome.verdict_of(&p);
+        prop_assert_eq!(
+            got,
+            expected,
+            "packet {:?}\nruleset:\n{}",
+            p.describe(),
+            text
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// The same law on random nftables rulesets.
-    #[test]
-    fn symbolic_agrees_with_concrete_on_nft_rulesets(seed in 1u64..u64::MAX) {
-        let mut r = Rng(seed);
-        let text = gen_nft_ruleset(&mut r);
-        let policy = octaverify::frontend::load("random.nft", text.clone().into_bytes(), None)
-            .unwrap_or_else(|e| panic!("generated ruleset does not parse: {e}\n{text}"));
-        let outcome = symbolic::Evaluator::new(&policy).forward(&region());
-        let concrete = concrete::Evaluator::new(&policy);
-        for _ in 0..60 {
-            let p = gen_packet(&mut r);
-            let expected = concrete.verdict(&p);
-            let got = outcome.verdict_of(&p);
-            prop_assert_eq!(got, expected, "packet {:?}\nruleset:\n{}", p.describe(), text);
-        }
-    }
-
-    /// For every packet, the verdict the symbolic partition gives equals the
-    /// verdict of evaluating that one packet concretely, first match.
+    /// Random iptables-save rulesets.
     #[test]
     fn symbolic_partition_agrees_with_concrete_evaluation(seed in 1u64..u64::MAX) {
         let mut r = Rng(seed);
         let text = gen_ruleset(&mut r);
-        let policy = octaverify::frontend::load("random.rules", text.clone().into_bytes(), None)
-            .unwrap_or_else(|e| panic!("generated ruleset does not parse: {e}\n{text}"));
-        let outcome = symbolic::Evaluator::new(&policy).forward(&region());
-        let concrete = concrete::Evaluator::new(&policy);
-        for _ in 0..60 {
-            let p = gen_packet(&mut r);
-            let expected = concrete.verdict(&p);
-            let got = outcome.verdict_of(&p);
-            prop_assert_eq!(got, expected, "packet {:?}\nruleset:\n{}", p.describe(), text);
-        }
+        agree("random.rules", text, &mut r)?;
+    }
+
+    /// Random nftables rulesets.
+    #[test]
+    fn symbolic_agrees_with_concrete_on_nft_rulesets(seed in 1u64..u64::MAX) {
+        let mut r = Rng(seed);
+        let text = gen_nft_ruleset(&mut r);
+        agree("random.nft", text, &mut r)?;
     }
 }

@@ -487,12 +487,3 @@ pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
         written: rule.written.map(|w| policy.text(w).trim().to_string()),
     }
 }
-
-/// A prefix as written by people: a host without `/32`.
-pub(super) fn net_text(n: ipnet::IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
-    }
-}

@@ -165,7 +165,7 @@ pub fn check(
             management: site
                 .management
                 .iter()
-                .map(|n| findings::net_text(*n))
+                .map(|n| crate::space::dim::addr::written(*n))
                 .collect(),
             dns_servers: site.dns_servers.iter().map(|a| a.to_string()).collect(),
             mode: site.mode.option().unwrap_or("auto").to_string(),

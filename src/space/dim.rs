@@ -473,6 +473,15 @@ pub mod addr {
         }
     }
 
+    /// A prefix as people write it: a host without `/32` or `/128`.
+    pub fn written(n: ipnet::IpNet) -> String {
+        if n.prefix_len() == n.max_prefix_len() {
+            n.addr().to_string()
+        } else {
+            n.to_string()
+        }
+    }
+
     /// The `[lo, hi]` range of a prefix.
     pub fn prefix_range(net: ipnet::IpNet) -> (u128, u128) {
         (value(net.network()), value(net.broadcast()))

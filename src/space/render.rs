@@ -183,13 +183,7 @@ pub fn addresses(s: &IntervalSet, family: Family) -> String {
             .iter()
             .flat_map(|&(lo, hi)| addr::range_to_prefixes(lo, hi, family))
             .take(MAX_ITEMS)
-            .map(|n| {
-                if n.prefix_len() == n.max_prefix_len() {
-                    n.addr().to_string()
-                } else {
-                    n.to_string()
-                }
-            })
+            .map(addr::written)
             .collect();
         let total = size(set);
         if total > MAX_ITEMS {

@@ -20,13 +20,7 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
                 .ranges()
                 .iter()
                 .flat_map(|&(lo, hi)| addr::range_to_prefixes(lo, hi, family))
-                .map(|n| {
-                    if n.prefix_len() == n.max_prefix_len() {
-                        n.addr().to_string()
-                    } else {
-                        n.to_string()
-                    }
-                })
+                .map(addr::written)
                 .collect();
             m.push(format!("{ip} {dir} {}", braces(items)));
         }

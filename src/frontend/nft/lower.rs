@@ -852,29 +852,21 @@ impl<'a> RuleCx<'_, 'a> {
         Ok((out, next))
     }
 
+    /// An element of a concatenation (`10.0.0.1 . 22`, or `*`): one value set per field.
     fn tuple(&self, e: &[Token<'_>], fields: &[Field]) -> Res<Vec<IntervalSet>> {
+        let Some(first) = e.first() else {
+            return Ok(Vec::new());
+        };
+        if e.len() == 1 && first.is("*") {
+            return Ok(fields
+                .iter()
+                .map(|&f| IntervalSet::range(0, domain_max(f)))
+                .collect());
+        }
         let parts: Vec<&[Token<'_>]> = e.split(|x| x.is(".")).collect();
-        if parts.len() != fields.len() {
-            let at = e.first().ok_or_else(|| {
-                self.err(
-                    &Token {
-                        kind: Kind::Word,
-                        text: "",
-                        at: 0,
-                        file: 0,
-                    },
-                    "an empty element",
-                    "expected a value",
-                )
-            })?;
-            if parts.len() == 1 && at.is("*") {
-                return Ok(fields
-                    .iter()
-                    .map(|&f| IntervalSet::range(0, domain_max(f)))
-                    .collect());
-            }
+        if parts.len() != fields.len() || parts.iter().any(|p| p.is_empty()) {
             return Err(self.err(
-                at,
+                first,
                 format!(
                     "an element of {} parts for a key of {}",
                     parts.len(),
@@ -892,17 +884,9 @@ impl<'a> RuleCx<'_, 'a> {
 
     /// One written value of a field, possibly spread over tokens (`a - b`, `*`).
     fn part(&self, p: &[Token<'_>], field: Field) -> Res<IntervalSet> {
+        // Callers pass what an element holds, never nothing.
         let Some(first) = p.first() else {
-            return Err(self.err(
-                &Token {
-                    kind: Kind::Word,
-                    text: "",
-                    at: 0,
-                    file: 0,
-                },
-                "an empty element",
-                "expected a value",
-            ));
+            return Ok(IntervalSet::empty());
         };
         if p.len() == 1 {
             if first.is("*") {
@@ -1080,6 +1064,13 @@ impl<'a> RuleCx<'_, 'a> {
                 self.err(&e[0], "map element without `:`", "expected KEY : VERDICT")
             })?;
             let key = element_key(&e[..colon]);
+            if key.is_empty() {
+                return Err(self.err(
+                    &e[0],
+                    "a map element without a key",
+                    "expected KEY : VERDICT",
+                ));
+            }
             let (action, _) = self.verdict(&e[colon + 1..], 0)?;
             if key.len() == 1 && key[0].is("*") {
                 catch_all = Some(action);
@@ -1406,7 +1397,9 @@ fn element_key<'t, 'a>(e: &'t [Token<'a>]) -> &'t [Token<'a>] {
                 )
         })
         .unwrap_or(e.len());
-    &e[..end]
+    // An element that is all options has no key: its first word is read as
+    // one, and refused there with its place.
+    if end == 0 { e } else { &e[..end] }
 }
 
 /// Tokens as nft writes them: spaced, but `@name` kept whole.

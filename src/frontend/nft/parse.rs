@@ -328,13 +328,7 @@ impl<'a> Builder<'a> {
     fn statement(&mut self, p: &mut Cursor<'a, '_>) -> Res<()> {
         let t = p.next_word("a statement")?;
         match t.text {
-            "table" => {
-                let (fam, fam_word, name) = self.table_name(p)?;
-                let ti = self.table_index(fam, fam_word, name);
-                if p.eat("{") {
-                    self.table_body(p, ti, false)?;
-                }
-            }
+            "table" => self.table(p)?,
             "define" | "redefine" => {
                 let name = p.next_word("a variable name")?;
                 p.expect("=")?;
@@ -429,13 +423,7 @@ impl<'a> Builder<'a> {
             "add" | "create" | "insert" | "replace" => {
                 let what = p.next_word("table, chain, rule, set, map or element")?;
                 match what.text {
-                    "table" => {
-                        let (fam, fam_word, name) = self.table_name(p)?;
-                        let ti = self.table_index(fam, fam_word, name);
-                        if p.eat("{") {
-                            self.table_body(p, ti, false)?;
-                        }
-                    }
+                    "table" => self.table(p)?,
                     "chain" => {
                         let (fam, fam_word, table) = self.table_name(p)?;
                         let ti = self.table_index(fam, fam_word, table);
@@ -540,6 +528,16 @@ impl<'a> Builder<'a> {
                     "expected table, define, include, flush, add, insert, delete or a comment",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// `[add] table [FAMILY] NAME [{ … }]`: a table opened (again) and its body.
+    fn table(&mut self, p: &mut Cursor<'a, '_>) -> Res<()> {
+        let (fam, fam_word, name) = self.table_name(p)?;
+        let ti = self.table_index(fam, fam_word, name);
+        if p.eat("{") {
+            self.table_body(p, ti, false)?;
         }
         Ok(())
     }
@@ -892,7 +890,11 @@ impl<'a> Builder<'a> {
             let t = p.next()?;
             match t.text {
                 "}" if t.kind == Kind::Punct && depth == 0 => break,
-                "," if t.kind == Kind::Punct && depth == 0 => out.push(std::mem::take(&mut cur)),
+                "," if t.kind == Kind::Punct && depth == 0 => {
+                    if !cur.is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                }
                 _ if t.kind == Kind::Newline => {}
                 _ => {
                     if t.is("{") {
