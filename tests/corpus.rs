@@ -109,10 +109,7 @@ fn invalid_inputs_are_refused_with_a_located_error() {
 /// Applies suggested rules: iptables rule lines go at the end of their
 /// table's block, nft commands at the end of the script.
 fn apply_fixes(text: &str, fixes: &[String]) -> String {
-    if fixes
-        .iter()
-        .all(|f| f.starts_with("add rule ") || f.starts_with("insert rule "))
-    {
+    if fixes.iter().all(|f| f.starts_with("nft ")) {
         return apply_nft_fixes(text, fixes);
     }
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -146,8 +143,8 @@ fn apply_fixes(text: &str, fixes: &[String]) -> String {
     lines.join("\n") + "\n"
 }
 
-/// Appends nft commands, higher `index` first, so that each still means the
-/// position it was written for.
+/// Appends nft commands (as script lines, without `nft`), higher `index`
+/// first, so that each still means the position it was written for.
 fn apply_nft_fixes(text: &str, fixes: &[String]) -> String {
     let index = |f: &str| -> usize {
         let words: Vec<&str> = f.split_whitespace().collect();
@@ -161,7 +158,7 @@ fn apply_nft_fixes(text: &str, fixes: &[String]) -> String {
     fixes.sort_by_key(|f| std::cmp::Reverse(index(f)));
     let mut out = text.to_string();
     for f in fixes {
-        out.push_str(f);
+        out.push_str(f.trim_start_matches("nft "));
         out.push('\n');
     }
     out

@@ -1,9 +1,12 @@
-//! Suggested rules written as nft commands (`insert rule inet filter forward index 2 …`).
+//! Suggested rules written as nft commands (`nft insert rule inet filter
+//! forward index 2 …`), to run as they are or, without `nft`, to add to a
+//! script that `nft -f` loads.
 
 use crate::model::{Action, Policy, Suggestion};
 use crate::space::dim::{Family, State, addr, icmp, iface, proto};
 use crate::space::{Dim, IntervalSet};
 
+/// The command that adds the suggested rule where it belongs.
 pub fn write(policy: &Policy, s: &Suggestion) -> String {
     let chain = &policy.chains[s.chain];
     let c = &s.matches;
@@ -104,7 +107,7 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
     };
     let (fam, table) = chain.table.split_once(' ').unwrap_or(("ip", &chain.table));
     let head = if s.position >= chain.rules.len() {
-        format!("add rule {fam} {table} {}", chain.name)
+        format!("nft add rule {fam} {table} {}", chain.name)
     } else {
         // A verdict map is one written rule but one model rule per element:
         // nft counts written rules.
@@ -113,7 +116,7 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
             .enumerate()
             .filter(|(i, r)| *i == 0 || chain.rules[i - 1].span != r.span)
             .count();
-        format!("insert rule {fam} {table} {} index {index}", chain.name)
+        format!("nft insert rule {fam} {table} {} index {index}", chain.name)
     };
     format!("{head} {} {verdict}", m.join(" ")).replace("  ", " ")
 }
