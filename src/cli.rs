@@ -47,6 +47,7 @@ pub enum FormatArg {
     Iptables,
     Nft,
     NftJson,
+    CiscoIos,
 }
 
 impl From<FormatArg> for Format {
@@ -55,6 +56,7 @@ impl From<FormatArg> for Format {
             FormatArg::Iptables => Format::Iptables,
             FormatArg::Nft => Format::Nft,
             FormatArg::NftJson => Format::NftJson,
+            FormatArg::CiscoIos => Format::CiscoIos,
         }
     }
 }

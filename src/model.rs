@@ -167,6 +167,9 @@ pub struct Rule {
     /// Where the input is a translation (`nft -j` JSON, read as the nft
     /// commands it stands for), the rule as written in that translation.
     pub written: Option<Span>,
+    /// The rule's own number where the format numbers rules (Cisco ACL
+    /// sequence numbers), so that a fix can name its place.
+    pub number: Option<u32>,
     pub kind: RuleKind,
 }
 
@@ -187,6 +190,7 @@ pub enum Format {
     Iptables,
     Nft,
     NftJson,
+    CiscoIos,
 }
 
 impl Format {
@@ -195,6 +199,7 @@ impl Format {
             Format::Iptables => "iptables",
             Format::Nft => "nft",
             Format::NftJson => "nft-json",
+            Format::CiscoIos => "cisco-ios",
         }
     }
 }
@@ -218,6 +223,54 @@ pub struct Policy {
     pub matcher: Option<Arc<dyn Matcher>>,
     /// What the front-end read but left out of the evaluation, for the report.
     pub notes: Vec<String>,
+    /// The network around the firewall, where the export describes it.
+    pub topology: Option<Topology>,
+}
+
+/// Interfaces with their subnets, and routes: what a router's configuration
+/// says of where traffic enters and leaves (Linux exports say nothing).
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    pub interfaces: Vec<Interface>,
+    /// Static routes: the destinations and the interface they leave by.
+    pub routes: Vec<(ipnet::IpNet, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Interface {
+    /// The name as rules match it (the In and Out dimensions).
+    pub name: String,
+    /// Other spellings of it a user may write (`GigabitEthernet0/1` for `Gi0/1`).
+    pub aliases: Vec<String>,
+    /// The subnets configured on it.
+    pub nets: Vec<ipnet::IpNet>,
+}
+
+impl Topology {
+    /// The interface a name or alias stands for (compared without case).
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| {
+            i.name.eq_ignore_ascii_case(name)
+                || i.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The interface whose subnet holds `addr`, else the one the longest
+    /// matching route leaves by.
+    pub fn interface_for(&self, addr: std::net::IpAddr) -> Option<&str> {
+        if let Some(i) = self
+            .interfaces
+            .iter()
+            .find(|i| i.nets.iter().any(|n| n.contains(&addr)))
+        {
+            return Some(&i.name);
+        }
+        self.routes
+            .iter()
+            .filter(|(n, _)| n.contains(&addr))
+            .max_by_key(|(n, _)| n.prefix_len())
+            .map(|(_, i)| i.as_str())
+    }
 }
 
 /// A rule, by chain and position (`None` for the chain's policy).

@@ -7,7 +7,7 @@ use crate::eval::Verdict;
 use crate::eval::symbolic::Outcome;
 use crate::model::{Action, ChainId, Hook, Policy, RuleKind, RuleRef, Suggestion};
 use crate::report::{self, FindingKind, Role, RuleCite, Warning};
-use crate::space::dim::addr;
+use crate::space::dim::{TcpFlag, addr, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet, State, render_within};
 
 /// NAT chains at this priority translate replies back (nftables `dstnat`,
@@ -258,7 +258,9 @@ impl Checker<'_> {
         let mut core = crate::space::Cube::family(part.family)
             .with(Dim::Dst, seen_dst.unwrap_or(&part.sources).clone())
             .expect("not empty");
-        if !self.policy.before_conntrack(rule.chain) {
+        if self.policy.before_conntrack(rule.chain) {
+            core = stateless_reply(core, &set);
+        } else {
             let established = IntervalSet::from_ranges(vec![(State::ESTABLISHED, State::RELATED)]);
             core = core.with(Dim::State, established).expect("not empty");
         }
@@ -486,4 +488,49 @@ pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
         chain: format!("{} {}", chain.table, chain.name),
         written: rule.written.map(|w| policy.text(w).trim().to_string()),
     }
+}
+
+/// Narrows a reply fix for a chain that keeps no state (before conntrack, or
+/// a stateless ACL) to the replies themselves: their protocol, the ports and
+/// peers the dialler's packets went to, TCP segments with ACK or RST set,
+/// ICMP echo replies. Accepting every packet to the dialler would open it.
+fn stateless_reply(mut core: Cube, forward: &PacketSet) -> Cube {
+    let union = |d: Dim| {
+        forward
+            .cubes()
+            .iter()
+            .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(d)))
+    };
+    let protos = union(Dim::Proto);
+    if let Some(p) = protos.is_single() {
+        let p = p as u8;
+        core = core.with(Dim::Proto, protos).expect("not empty");
+        match p {
+            proto::TCP | proto::UDP => {
+                core = core.with(Dim::Sport, union(Dim::Dport)).expect("not empty");
+                if p == proto::TCP {
+                    let ack_or_rst = IntervalSet::from_ranges(
+                        (0u8..=255)
+                            .filter(|v| v & (TcpFlag::ACK | TcpFlag::RST) != 0)
+                            .map(|v| (v as u128, v as u128))
+                            .collect(),
+                    );
+                    core = core.with(Dim::Flags, ack_or_rst).expect("not empty");
+                }
+            }
+            proto::ICMP | proto::ICMPV6 => {
+                let reply = if p == proto::ICMP { 0u128 } else { 129 };
+                core = core
+                    .with(Dim::Icmp, IntervalSet::range(reply << 8, reply << 8 | 0xff))
+                    .expect("not empty");
+            }
+            _ => {}
+        }
+    }
+    // A few peers (DNS servers, management PCs) are named; the internet is not.
+    let peers = union(Dim::Dst);
+    if peers.ranges().len() <= 4 {
+        core = core.with(Dim::Src, peers).expect("not empty");
+    }
+    core
 }

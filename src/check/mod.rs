@@ -6,6 +6,7 @@
 mod findings;
 pub mod flow;
 pub mod spaces;
+mod topology;
 
 use crate::eval::symbolic::Evaluator;
 use crate::model::Policy;
@@ -24,6 +25,8 @@ pub fn check(
     site: &Site,
     reqs: &RequirementSet,
 ) -> Result<Report, crate::diag::Error> {
+    let (site, inferred) = topology::site(site, policy.topology.as_ref());
+    let site = &site;
     let checker = Checker {
         policy,
         site,
@@ -138,6 +141,11 @@ pub fn check(
             rules: Vec::new(),
         });
     }
+    warnings.extend(inferred.into_iter().map(|message| Warning {
+        id: "interfaces-inferred",
+        message,
+        rules: Vec::new(),
+    }));
     // What the front-end read but left out of the evaluation.
     warnings.extend(policy.notes.iter().map(|n| Warning {
         id: "not-evaluated",
@@ -238,7 +246,25 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn requirement(&self, r: &Requirement) -> Evaluated {
-        let (parts, notes) = spaces::build(r, self.site, &self.policy.families);
+        let (mut parts, mut notes) = spaces::build(r, self.site, &self.policy.families);
+        // Traffic within the dialler's own subnet never meets the router.
+        let outward =
+            r.from == crate::requirements::Endpoint::Named(crate::requirements::Place::Dialler);
+        for part in &mut parts {
+            let local = topology::local(
+                &part.space,
+                part.dialler,
+                self.policy.topology.as_ref(),
+                outward,
+            );
+            if !local.is_empty() {
+                notes.push(format!(
+                    "{} does not cross this firewall (the dialler's own subnet)",
+                    crate::space::render_within(&local, &part.space, &self.names)
+                ));
+                part.space = part.space.difference(&local);
+            }
+        }
         if parts.is_empty() {
             return Evaluated {
                 status: Status::Skipped,
@@ -253,7 +279,7 @@ impl Checker<'_> {
         let mut unknown = PacketSet::empty();
         let mut found = Vec::new();
         let mut broad_rules = Vec::new();
-        for part in &parts {
+        for part in parts.iter().filter(|p| !p.space.is_empty()) {
             let res = self.part(part);
             space = space.union(&part.space);
             works = works.union(&res.works);

@@ -1,6 +1,8 @@
 //! Vendor front-ends: each reads one export format into the policy model and
 //! writes suggested rules back in that format. Nothing here knows Octalarm.
 
+pub mod cisco;
+pub mod ios;
 pub mod iptables;
 pub mod nft;
 
@@ -47,6 +49,7 @@ pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy
         Format::Iptables => iptables::load(path, text)?,
         Format::Nft => nft::load(path, text)?,
         Format::NftJson => nft::load_json(path, text)?,
+        Format::CiscoIos => ios::load(path, text)?,
     })
 }
 
@@ -71,6 +74,9 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
     if iptables::detect(text) {
         return Ok(Format::Iptables);
     }
+    if ios::detect(text) {
+        return Ok(Format::CiscoIos);
+    }
     let first = text.find(|c: char| !c.is_whitespace()).unwrap_or(0);
     Err(InputError::at(
         path,
@@ -78,7 +84,7 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
         first,
         1,
         "cannot tell the format of this file",
-        "expected iptables-save output, an nftables ruleset or nft -j JSON (give --format to choose)",
+        "expected iptables-save output, an nftables ruleset, nft -j JSON or a Cisco IOS configuration (give --format to choose)",
     )
     .into())
 }
@@ -88,5 +94,6 @@ pub fn write_fix(policy: &Policy, s: &Suggestion) -> String {
     match policy.format {
         Format::Iptables => iptables::fix::write(policy, s),
         Format::Nft | Format::NftJson => nft::fix::write(policy, s),
+        Format::CiscoIos => ios::fix::write(policy, s),
     }
 }

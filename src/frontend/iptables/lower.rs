@@ -431,6 +431,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             action: if accept { Action::Accept } else { Action::Drop },
                             span,
                             written: None,
+                            number: None,
                             kind: RuleKind::Policy,
                         }),
                     })
@@ -458,6 +459,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         action,
                         span: r.span,
                         written: None,
+                        number: None,
                         kind: RuleKind::Rule,
                     });
                 }
@@ -480,6 +482,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 family: self.family,
             })),
             notes: Vec::new(),
+            topology: None,
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
             let rule = policy.rule(cycle.rule);

@@ -154,6 +154,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                                 },
                                 span: at.span,
                                 written: at.written,
+                                number: None,
                                 kind: RuleKind::Policy,
                             }),
                         }
@@ -433,6 +434,7 @@ impl<'a> RuleCx<'_, 'a> {
             action,
             span: at.span,
             written: at.written,
+            number: None,
             kind: RuleKind::Rule,
         };
         Ok(match vmap {

@@ -42,6 +42,7 @@ fn finish(
         families,
         matcher: None,
         notes,
+        topology: None,
     };
     if let Some(cycle) = crate::graph::find_loop(&policy) {
         let rule = policy.rule(cycle.rule);

@@ -1,0 +1,281 @@
+//! What the Cisco front-ends share: addresses with wildcard or subnet masks,
+//! the port, protocol and ICMP message names of IOS and ASA.
+
+use crate::space::IntervalSet;
+use std::net::Ipv4Addr;
+
+/// Past this many ranges a non-contiguous wildcard is not represented (it
+/// is kept as an unmodelled condition instead): `0.0.0.254` is 128 ranges,
+/// `255.255.255.254` would be two thousand million.
+pub const MAX_WILDCARD_RANGES: usize = 1 << 16;
+
+/// The addresses `base` with wildcard `wild` matches: every address equal to
+/// `base` on the bits the wildcard clears. `None` when that takes more than
+/// [`MAX_WILDCARD_RANGES`] ranges.
+pub fn wildcard(base: Ipv4Addr, wild: Ipv4Addr) -> Option<IntervalSet> {
+    let (base, wild) = (u32::from(base), u32::from(wild));
+    // The low run of wildcard bits makes each piece a range; the wildcard
+    // bits above a cleared bit multiply the pieces.
+    let low = wild.trailing_ones();
+    let run = if low == 32 {
+        u32::MAX
+    } else {
+        (1u32 << low) - 1
+    };
+    let high = wild & !run;
+    if 1usize.checked_shl(high.count_ones())? > MAX_WILDCARD_RANGES {
+        return None;
+    }
+    let fixed = base & !wild;
+    let mut ranges = Vec::with_capacity(1 << high.count_ones());
+    // Every subset of the high wildcard bits, in turn.
+    let mut sub = 0u32;
+    loop {
+        let lo = fixed | sub;
+        ranges.push((lo as u128, (lo | run) as u128));
+        if sub == high {
+            break;
+        }
+        sub = sub.wrapping_sub(high) & high;
+    }
+    Some(IntervalSet::from_ranges(ranges))
+}
+
+/// The addresses of `base` under subnet mask `mask` (`None` when the mask is
+/// not contiguous, as a subnet mask must be).
+pub fn netmask(base: Ipv4Addr, mask: Ipv4Addr) -> Option<IntervalSet> {
+    let m = u32::from(mask);
+    if m.leading_ones() + m.trailing_zeros() != 32 {
+        return None;
+    }
+    let lo = u32::from(base) & m;
+    Some(IntervalSet::range(lo as u128, (lo | !m) as u128))
+}
+
+/// IP protocol names of Cisco ACLs (and numbers).
+pub fn protocol(name: &str) -> Option<u8> {
+    let n = match name {
+        "icmp" => 1,
+        "igmp" => 2,
+        "ipinip" => 4,
+        "tcp" => 6,
+        "udp" => 17,
+        "gre" => 47,
+        "esp" => 50,
+        "ahp" | "ah" => 51,
+        "icmp6" | "icmpv6" => 58,
+        "eigrp" => 88,
+        "ospf" => 89,
+        "nos" => 94,
+        "pim" => 103,
+        "pcp" => 108,
+        "snp" => 109,
+        "sctp" => 132,
+        _ => return name.parse().ok(),
+    };
+    Some(n)
+}
+
+/// A TCP or UDP port by number or by the name IOS or ASA gives it (`www`,
+/// `domain`, `https`, `ntp`, …); `udp` chooses the UDP table where the two
+/// differ (`syslog` is UDP 514, `cmd` TCP 514).
+pub fn port(name: &str, udp: bool) -> Option<u16> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    const BOTH: &[(&str, u16)] = &[
+        ("discard", 9),
+        ("echo", 7),
+        ("domain", 53),
+        ("sunrpc", 111),
+        ("tacacs", 49),
+        ("talk", 517),
+        ("time", 37),
+        ("pim-auto-rp", 496),
+        ("www", 80),
+        ("http", 80),
+        ("https", 443),
+        ("kerberos", 88),
+        ("nfs", 2049),
+        ("radius", 1645),
+        ("radius-acct", 1646),
+        ("sip", 5060),
+        ("ctiqbe", 2748),
+        ("secureid-udp", 5510),
+    ];
+    const TCP: &[(&str, u16)] = &[
+        ("bgp", 179),
+        ("chargen", 19),
+        ("cmd", 514),
+        ("rsh", 514),
+        ("daytime", 13),
+        ("drip", 3949),
+        ("exec", 512),
+        ("finger", 79),
+        ("ftp", 21),
+        ("ftp-data", 20),
+        ("gopher", 70),
+        ("hostname", 101),
+        ("ident", 113),
+        ("irc", 194),
+        ("klogin", 543),
+        ("kshell", 544),
+        ("login", 513),
+        ("lpd", 515),
+        ("msrpc", 135),
+        ("nntp", 119),
+        ("pop2", 109),
+        ("pop3", 110),
+        ("smtp", 25),
+        ("ssh", 22),
+        ("telnet", 23),
+        ("uucp", 540),
+        ("whois", 43),
+        ("aol", 5190),
+        ("citrix-ica", 1494),
+        ("cifs", 3020),
+        ("h323", 1720),
+        ("imap4", 143),
+        ("ldap", 389),
+        ("ldaps", 636),
+        ("lotusnotes", 1352),
+        ("netbios-ssn", 139),
+        ("pcanywhere-data", 5631),
+        ("pptp", 1723),
+        ("rtsp", 554),
+        ("sqlnet", 1521),
+        ("onep-plain", 15001),
+        ("onep-tls", 15002),
+    ];
+    const UDP: &[(&str, u16)] = &[
+        ("biff", 512),
+        ("bootpc", 68),
+        ("bootps", 67),
+        ("dnsix", 195),
+        ("isakmp", 500),
+        ("mobile-ip", 434),
+        ("nameserver", 42),
+        ("netbios-dgm", 138),
+        ("netbios-ns", 137),
+        ("netbios-ss", 139),
+        ("non500-isakmp", 4500),
+        ("ntp", 123),
+        ("rip", 520),
+        ("ripv6", 521),
+        ("snmp", 161),
+        ("snmptrap", 162),
+        ("syslog", 514),
+        ("tftp", 69),
+        ("who", 513),
+        ("xdmcp", 177),
+        ("pcanywhere-status", 5632),
+        ("cifs", 3020),
+        ("vxlan", 4789),
+        ("wsp", 9200),
+    ];
+    let own = if udp { UDP } else { TCP };
+    BOTH.iter()
+        .chain(own)
+        .find(|(n, _)| *n == name)
+        .map(|&(_, p)| p)
+}
+
+/// An ICMP message by its Cisco name, as the `[lo, hi]` of the ICMP
+/// dimension (`type << 8 | code`; a type alone is all its codes).
+pub fn icmp_message(name: &str) -> Option<(u128, u128)> {
+    const MESSAGES: &[(&str, u8, Option<u8>)] = &[
+        ("echo-reply", 0, None),
+        ("unreachable", 3, None),
+        ("net-unreachable", 3, Some(0)),
+        ("host-unreachable", 3, Some(1)),
+        ("protocol-unreachable", 3, Some(2)),
+        ("port-unreachable", 3, Some(3)),
+        ("packet-too-big", 3, Some(4)),
+        ("source-route-failed", 3, Some(5)),
+        ("network-unknown", 3, Some(6)),
+        ("net-unknown", 3, Some(6)),
+        ("host-unknown", 3, Some(7)),
+        ("host-isolated", 3, Some(8)),
+        ("dod-net-prohibited", 3, Some(9)),
+        ("net-prohibited", 3, Some(9)),
+        ("dod-host-prohibited", 3, Some(10)),
+        ("host-prohibited", 3, Some(10)),
+        ("net-tos-unreachable", 3, Some(11)),
+        ("host-tos-unreachable", 3, Some(12)),
+        ("administratively-prohibited", 3, Some(13)),
+        ("host-precedence-unreachable", 3, Some(14)),
+        ("precedence-unreachable", 3, Some(15)),
+        ("source-quench", 4, None),
+        ("redirect", 5, None),
+        ("net-redirect", 5, Some(0)),
+        ("host-redirect", 5, Some(1)),
+        ("net-tos-redirect", 5, Some(2)),
+        ("host-tos-redirect", 5, Some(3)),
+        ("alternate-address", 6, None),
+        ("echo", 8, None),
+        ("router-advertisement", 9, None),
+        ("router-solicitation", 10, None),
+        ("time-exceeded", 11, None),
+        ("ttl-exceeded", 11, Some(0)),
+        ("reassembly-timeout", 11, Some(1)),
+        ("parameter-problem", 12, None),
+        ("general-parameter-problem", 12, Some(0)),
+        ("option-missing", 12, Some(1)),
+        ("no-room-for-option", 12, Some(2)),
+        ("timestamp-request", 13, None),
+        ("timestamp-reply", 14, None),
+        ("information-request", 15, None),
+        ("information-reply", 16, None),
+        ("mask-request", 17, None),
+        ("mask-reply", 18, None),
+        ("traceroute", 30, None),
+        ("conversion-error", 31, None),
+        ("mobile-redirect", 32, None),
+    ];
+    let &(_, t, code) = MESSAGES.iter().find(|(n, _, _)| *n == name)?;
+    let base = (t as u128) << 8;
+    Some(match code {
+        Some(c) => (base | c as u128, base | c as u128),
+        None => (base, base | 0xff),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A wildcard's set holds exactly the addresses that agree with the
+        /// base on the bits the wildcard clears.
+        #[test]
+        fn wildcards_are_exact(base in any::<u32>(), wild in any::<u32>(), probe in any::<u32>()) {
+            // Keep the piece count small enough to build.
+            let wild = wild & 0x0fff_00ff;
+            let set = wildcard(base.into(), wild.into()).expect("small");
+            let inside = (probe ^ base) & !wild == 0;
+            prop_assert_eq!(set.contains(probe as u128), inside);
+            let member = (base & !wild) | (probe & wild);
+            prop_assert!(set.contains(member as u128));
+        }
+    }
+
+    #[test]
+    fn wildcard_shapes() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let w = wildcard(a("192.168.1.0"), a("0.0.0.254")).unwrap();
+        assert_eq!(w.ranges().len(), 128);
+        assert!(w.contains(u32::from(a("192.168.1.10")) as u128));
+        assert!(!w.contains(u32::from(a("192.168.1.11")) as u128));
+        assert_eq!(
+            wildcard(a("10.0.0.0"), a("0.255.255.255"))
+                .unwrap()
+                .ranges(),
+            &[(0x0a00_0000, 0x0aff_ffff)]
+        );
+        assert!(wildcard(a("0.0.0.0"), a("255.255.255.254")).is_none());
+        assert_eq!(wildcard(a("1.2.3.4"), a("0.0.0.0")).unwrap().len(), 1);
+        assert!(netmask(a("10.1.0.0"), a("255.255.0.0")).is_some());
+        assert!(netmask(a("10.1.0.0"), a("255.0.255.0")).is_none());
+    }
+}
