@@ -251,7 +251,7 @@ mod tests {
         #[test]
         fn wildcards_are_exact(base in any::<u32>(), wild in any::<u32>(), probe in any::<u32>()) {
             // Keep the piece count small enough to build.
-            let wild = wild & 0x0fff_00ff;
+            let wild = wild & 0x000f_00ff;
             let set = wildcard(base.into(), wild.into()).expect("small");
             let inside = (probe ^ base) & !wild == 0;
             prop_assert_eq!(set.contains(probe as u128), inside);
