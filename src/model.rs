@@ -93,11 +93,15 @@ impl Hook {
     }
 }
 
-/// What a base chain is for: NAT chains see only the first packet of a connection.
+/// Which packets of a connection a base chain sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChainKind {
+    /// Every packet.
     Filter,
-    Nat,
+    /// Only those that open a connection: NAT chains (consulted once per
+    /// connection), and access lists whose replies cannot be placed (a
+    /// `show access-lists` listing binds none to an interface).
+    Opening,
 }
 
 /// Where a base chain attaches.
@@ -225,6 +229,10 @@ pub struct Policy {
     pub notes: Vec<String>,
     /// The network around the firewall, where the export describes it.
     pub topology: Option<Topology>,
+    /// Whether the export binds its lists to no interface (a `show
+    /// access-lists` listing): they stand for the dialler's outbound path
+    /// only, so traffic towards the dialler cannot be checked.
+    pub unbound: bool,
 }
 
 /// Interfaces with their subnets, and routes: what a router's configuration

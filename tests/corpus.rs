@@ -54,6 +54,7 @@ fn each_file(files: Vec<std::path::PathBuf>, f: impl Fn(&Path)) {
             .trim_start_matches("corpus/")
             .trim_end_matches("/ruleset.rules")
             .trim_end_matches("/ruleset.nft")
+            .trim_end_matches("/ruleset.ios")
             .replace("/ruleset.json", "-json")
             .replace('/', "__");
         let mut settings = insta::Settings::clone_current();
@@ -111,6 +112,12 @@ fn invalid_inputs_are_refused_with_a_located_error() {
 fn apply_fixes(text: &str, fixes: &[String]) -> String {
     if fixes.iter().all(|f| f.starts_with("nft ")) {
         return apply_nft_fixes(text, fixes);
+    }
+    // IOS configuration lines, in order: a list opened again, its entries.
+    if fixes.iter().all(|f| {
+        f.starts_with("ip access-list ") || f.starts_with("ipv6 access-list ") || f.starts_with(' ')
+    }) {
+        return format!("{text}\n{}\n", fixes.join("\n"));
     }
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     // Later positions first, so that earlier positions still mean what they meant.

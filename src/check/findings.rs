@@ -22,7 +22,7 @@ pub(super) struct RawFinding {
     /// The requirement traffic the set is part of, for rendering.
     context: PacketSet,
     rules: Vec<(RuleRef, Role)>,
-    fixes: Vec<Suggestion>,
+    pub(super) fixes: Vec<Suggestion>,
     reason: Option<String>,
 }
 
@@ -443,7 +443,8 @@ impl Checker<'_> {
             .collect()
     }
 
-    pub(super) fn render_finding(&self, f: &RawFinding) -> report::Finding {
+    /// A finding for the report, with its fixes already written.
+    pub(super) fn render_finding(&self, f: &RawFinding, fix: &[String]) -> report::Finding {
         // In the order the packets meet them (the blocking rule before the
         // one it shadows), which is not always the file's order (`-I`,
         // `insert rule`, chains of several files).
@@ -452,11 +453,7 @@ impl Checker<'_> {
             .iter()
             .map(|&(r, role)| cite(self.policy, r, role))
             .collect();
-        let fix: Vec<String> = f
-            .fixes
-            .iter()
-            .map(|s| crate::frontend::write_fix(self.policy, s))
-            .collect();
+
         report::Finding {
             kind: f.kind,
             space: render_within(&f.set, &f.context, &self.names),

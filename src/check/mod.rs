@@ -14,7 +14,7 @@ use crate::report::{
     Input, OptionResult, OptionStatus, Report, RequirementResult, SiteView, Status, Verdict,
     Warning,
 };
-use crate::requirements::{Requirement, RequirementSet, Severity};
+use crate::requirements::{Endpoint, Place, Requirement, RequirementSet, Severity};
 use crate::site::{Mode, Site};
 use crate::space::{Names, PacketSet};
 use std::collections::HashMap;
@@ -247,9 +247,14 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn requirement(&self, r: &Requirement) -> Evaluated {
         let (mut parts, mut notes) = spaces::build(r, self.site, &self.policy.families);
-        // Traffic within the dialler's own subnet never meets the router.
-        let outward =
-            r.from == crate::requirements::Endpoint::Named(crate::requirements::Place::Dialler);
+        let outward = r.from == Endpoint::Named(Place::Dialler);
+        if self.policy.unbound && !outward && !parts.is_empty() {
+            parts.clear();
+            notes.push("not checked: the export binds no list to an interface, so none is known to stand on the management PCs' path".into());
+        }
+        // Traffic within the dialler's own subnet never meets the router: it
+        // works, whatever the rules say.
+        let mut works = PacketSet::empty();
         for part in &mut parts {
             let local = topology::local(
                 &part.space,
@@ -263,6 +268,7 @@ impl Checker<'_> {
                     crate::space::render_within(&local, &part.space, &self.names)
                 ));
                 part.space = part.space.difference(&local);
+                works = works.union(&local);
             }
         }
         if parts.is_empty() {
@@ -274,8 +280,7 @@ impl Checker<'_> {
                 by_interface: false,
             };
         }
-        let mut space = PacketSet::empty();
-        let mut works = PacketSet::empty();
+        let mut space = works.clone();
         let mut unknown = PacketSet::empty();
         let mut found = Vec::new();
         let mut broad_rules = Vec::new();
@@ -285,7 +290,7 @@ impl Checker<'_> {
             works = works.union(&res.works);
             unknown = unknown.union(&res.unknown);
             found.extend(res.findings);
-            if r.from == crate::requirements::Endpoint::Named(crate::requirements::Place::Dialler) {
+            if outward {
                 broad_rules.extend(res.broad_rules);
             }
         }
@@ -300,7 +305,17 @@ impl Checker<'_> {
             Status::Partial
         };
         let by_interface = found.iter().any(|f| f.depends_on_interfaces());
-        let findings = found.iter().map(|f| self.render_finding(f)).collect();
+        // Fixes are written together: entries for one place get distinct numbers.
+        let suggestions: Vec<&crate::model::Suggestion> =
+            found.iter().flat_map(|f| &f.fixes).collect();
+        let mut texts = crate::frontend::write_fixes(self.policy, &suggestions).into_iter();
+        let findings = found
+            .iter()
+            .map(|f| {
+                let fix: Vec<String> = texts.by_ref().take(f.fixes.len()).collect();
+                self.render_finding(f, &fix)
+            })
+            .collect();
         Evaluated {
             status,
             findings,

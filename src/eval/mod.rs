@@ -40,7 +40,7 @@ fn base_chain_scope(b: &BaseChain) -> PacketSet {
             None => return PacketSet::empty(),
         };
     }
-    if b.kind == ChainKind::Nat {
+    if b.kind == ChainKind::Opening {
         c = c
             .with(Dim::State, IntervalSet::point(State::NEW))
             .expect("a state is never empty");

@@ -180,58 +180,115 @@ pub fn port(name: &str, udp: bool) -> Option<u16> {
         .map(|&(_, p)| p)
 }
 
+/// ICMP messages by their Cisco names: (name, type, code).
+const MESSAGES: &[(&str, u8, Option<u8>)] = &[
+    ("echo-reply", 0, None),
+    ("unreachable", 3, None),
+    ("net-unreachable", 3, Some(0)),
+    ("host-unreachable", 3, Some(1)),
+    ("protocol-unreachable", 3, Some(2)),
+    ("port-unreachable", 3, Some(3)),
+    ("packet-too-big", 3, Some(4)),
+    ("source-route-failed", 3, Some(5)),
+    ("network-unknown", 3, Some(6)),
+    ("net-unknown", 3, Some(6)),
+    ("host-unknown", 3, Some(7)),
+    ("host-isolated", 3, Some(8)),
+    ("dod-net-prohibited", 3, Some(9)),
+    ("net-prohibited", 3, Some(9)),
+    ("dod-host-prohibited", 3, Some(10)),
+    ("host-prohibited", 3, Some(10)),
+    ("net-tos-unreachable", 3, Some(11)),
+    ("host-tos-unreachable", 3, Some(12)),
+    ("administratively-prohibited", 3, Some(13)),
+    ("host-precedence-unreachable", 3, Some(14)),
+    ("precedence-unreachable", 3, Some(15)),
+    ("source-quench", 4, None),
+    ("redirect", 5, None),
+    ("net-redirect", 5, Some(0)),
+    ("host-redirect", 5, Some(1)),
+    ("net-tos-redirect", 5, Some(2)),
+    ("host-tos-redirect", 5, Some(3)),
+    ("alternate-address", 6, None),
+    ("echo", 8, None),
+    ("router-advertisement", 9, None),
+    ("router-solicitation", 10, None),
+    ("time-exceeded", 11, None),
+    ("ttl-exceeded", 11, Some(0)),
+    ("reassembly-timeout", 11, Some(1)),
+    ("parameter-problem", 12, None),
+    ("general-parameter-problem", 12, Some(0)),
+    ("option-missing", 12, Some(1)),
+    ("no-room-for-option", 12, Some(2)),
+    ("timestamp-request", 13, None),
+    ("timestamp-reply", 14, None),
+    ("information-request", 15, None),
+    ("information-reply", 16, None),
+    ("mask-request", 17, None),
+    ("mask-reply", 18, None),
+    ("traceroute", 30, None),
+    ("conversion-error", 31, None),
+    ("mobile-redirect", 32, None),
+];
+
+/// ICMPv6 messages by the names of IOS IPv6 lists: (name, type, code).
+const MESSAGES6: &[(&str, u8, Option<u8>)] = &[
+    ("unreachable", 1, None),
+    ("no-admin", 1, Some(1)),
+    ("port-unreachable", 1, Some(4)),
+    ("packet-too-big", 2, None),
+    ("time-exceeded", 3, None),
+    ("hop-limit", 3, Some(0)),
+    ("reassembly-timeout", 3, Some(1)),
+    ("parameter-problem", 4, None),
+    ("header", 4, Some(0)),
+    ("next-header", 4, Some(1)),
+    ("echo-request", 128, None),
+    ("echo", 128, None),
+    ("echo-reply", 129, None),
+    ("mld-query", 130, None),
+    ("mld-report", 131, None),
+    ("mld-reduction", 132, None),
+    ("router-solicitation", 133, None),
+    ("router-advertisement", 134, None),
+    ("nd-ns", 135, None),
+    ("nd-na", 136, None),
+    ("redirect", 137, None),
+    ("router-renumbering", 138, None),
+];
+
+/// An ICMP (`v6`: ICMPv6) message by its Cisco name, as the `[lo, hi]` of
+/// the ICMP dimension (`type << 8 | code`; a type alone is all its codes).
+pub fn icmp_message_of(name: &str, v6: bool) -> Option<(u128, u128)> {
+    if !v6 {
+        return icmp_message(name);
+    }
+    let &(_, t, code) = MESSAGES6.iter().find(|(n, _, _)| *n == name)?;
+    let base = (t as u128) << 8;
+    Some(match code {
+        Some(c) => (base | c as u128, base | c as u128),
+        None => (base, base | 0xff),
+    })
+}
+
+/// The Cisco name of a whole ICMP (`v6`: ICMPv6) type, if it has one.
+pub fn icmp_type_name(t: u8, v6: bool) -> Option<&'static str> {
+    if v6 {
+        MESSAGES6
+            .iter()
+            .find(|(_, ty, c)| *ty == t && c.is_none())
+            .map(|(n, _, _)| *n)
+    } else {
+        MESSAGES
+            .iter()
+            .find(|(_, ty, c)| *ty == t && c.is_none())
+            .map(|(n, _, _)| *n)
+    }
+}
+
 /// An ICMP message by its Cisco name, as the `[lo, hi]` of the ICMP
 /// dimension (`type << 8 | code`; a type alone is all its codes).
 pub fn icmp_message(name: &str) -> Option<(u128, u128)> {
-    const MESSAGES: &[(&str, u8, Option<u8>)] = &[
-        ("echo-reply", 0, None),
-        ("unreachable", 3, None),
-        ("net-unreachable", 3, Some(0)),
-        ("host-unreachable", 3, Some(1)),
-        ("protocol-unreachable", 3, Some(2)),
-        ("port-unreachable", 3, Some(3)),
-        ("packet-too-big", 3, Some(4)),
-        ("source-route-failed", 3, Some(5)),
-        ("network-unknown", 3, Some(6)),
-        ("net-unknown", 3, Some(6)),
-        ("host-unknown", 3, Some(7)),
-        ("host-isolated", 3, Some(8)),
-        ("dod-net-prohibited", 3, Some(9)),
-        ("net-prohibited", 3, Some(9)),
-        ("dod-host-prohibited", 3, Some(10)),
-        ("host-prohibited", 3, Some(10)),
-        ("net-tos-unreachable", 3, Some(11)),
-        ("host-tos-unreachable", 3, Some(12)),
-        ("administratively-prohibited", 3, Some(13)),
-        ("host-precedence-unreachable", 3, Some(14)),
-        ("precedence-unreachable", 3, Some(15)),
-        ("source-quench", 4, None),
-        ("redirect", 5, None),
-        ("net-redirect", 5, Some(0)),
-        ("host-redirect", 5, Some(1)),
-        ("net-tos-redirect", 5, Some(2)),
-        ("host-tos-redirect", 5, Some(3)),
-        ("alternate-address", 6, None),
-        ("echo", 8, None),
-        ("router-advertisement", 9, None),
-        ("router-solicitation", 10, None),
-        ("time-exceeded", 11, None),
-        ("ttl-exceeded", 11, Some(0)),
-        ("reassembly-timeout", 11, Some(1)),
-        ("parameter-problem", 12, None),
-        ("general-parameter-problem", 12, Some(0)),
-        ("option-missing", 12, Some(1)),
-        ("no-room-for-option", 12, Some(2)),
-        ("timestamp-request", 13, None),
-        ("timestamp-reply", 14, None),
-        ("information-request", 15, None),
-        ("information-reply", 16, None),
-        ("mask-request", 17, None),
-        ("mask-reply", 18, None),
-        ("traceroute", 30, None),
-        ("conversion-error", 31, None),
-        ("mobile-redirect", 32, None),
-    ];
     let &(_, t, code) = MESSAGES.iter().find(|(n, _, _)| *n == name)?;
     let base = (t as u128) << 8;
     Some(match code {

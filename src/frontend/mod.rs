@@ -89,11 +89,18 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
     .into())
 }
 
-/// A suggested rule in the policy's own syntax.
-pub fn write_fix(policy: &Policy, s: &Suggestion) -> String {
+/// Suggested rules in the policy's own syntax, written together so that
+/// rules that go to one place do not claim the same number there.
+pub fn write_fixes(policy: &Policy, suggestions: &[&Suggestion]) -> Vec<String> {
     match policy.format {
-        Format::Iptables => iptables::fix::write(policy, s),
-        Format::Nft | Format::NftJson => nft::fix::write(policy, s),
-        Format::CiscoIos => ios::fix::write(policy, s),
+        Format::Iptables => suggestions
+            .iter()
+            .map(|s| iptables::fix::write(policy, s))
+            .collect(),
+        Format::Nft | Format::NftJson => suggestions
+            .iter()
+            .map(|s| nft::fix::write(policy, s))
+            .collect(),
+        Format::CiscoIos => ios::fix::write_all(policy, suggestions),
     }
 }

@@ -3,64 +3,108 @@
 //! number that puts it in its place (`ip access-list extended 101` /
 //! ` 15 permit udp host 192.168.1.10 any`).
 
+use crate::frontend::cisco;
 use crate::model::{Action, Policy, Suggestion};
-use crate::space::dim::{Family, TcpFlag, addr, icmp, proto};
+use crate::space::dim::{Family, TcpFlag, addr, proto};
 use crate::space::{Cube, Dim, IntervalSet};
+use std::collections::HashMap;
 
-pub fn write(policy: &Policy, s: &Suggestion) -> String {
-    let chain = &policy.chains[s.chain];
-    let rules = &chain.rules;
-    let header = policy
-        .chains
-        .get(s.chain)
-        .and_then(|c| c.base.as_ref())
+/// The suggestions of one report part, each as configuration lines. Entries
+/// that go to the same place of a list get distinct sequence numbers; where
+/// the numbers leave no room, the list is renumbered first (10, 20, …).
+pub fn write_all(policy: &Policy, suggestions: &[&Suggestion]) -> Vec<String> {
+    let bodies: Vec<Vec<String>> = suggestions.iter().map(|s| entries(policy, s)).collect();
+    // How many entries go before each (chain, position).
+    let mut wanted: HashMap<(usize, usize), u32> = HashMap::new();
+    for (s, b) in suggestions.iter().zip(&bodies) {
+        *wanted.entry((s.chain, s.position)).or_default() += b.len() as u32;
+    }
+    let renumber: Vec<usize> = wanted
+        .iter()
+        .filter(|&(&(chain, position), &n)| {
+            let (lo, hi) = bounds(&policy.chains[chain].rules, position, false);
+            hi.is_some_and(|hi| hi - lo <= n)
+        })
+        .map(|(&(chain, _), _)| chain)
+        .collect();
+    let mut used: HashMap<(usize, usize), u32> = HashMap::new();
+    let mut said_renumber: Vec<usize> = Vec::new();
+    suggestions
+        .iter()
+        .zip(bodies)
+        .map(|(s, body)| {
+            let chain = &policy.chains[s.chain];
+            let reseq = renumber.contains(&s.chain);
+            let (lo, hi) = bounds(&chain.rules, s.position, reseq);
+            let n = wanted[&(s.chain, s.position)];
+            let step = hi.map_or(10, |hi| (hi - lo) / (n + 1)).max(1);
+            let mut out = String::new();
+            if reseq && !said_renumber.contains(&s.chain) {
+                said_renumber.push(s.chain);
+                out.push_str(&format!("ip access-list resequence {} 10 10\n", chain.name));
+            }
+            out.push_str(&format!("{} {}", list_kind(policy, s), chain.name));
+            let verb = if s.action == Action::Accept {
+                "permit"
+            } else {
+                "deny"
+            };
+            for entry in body {
+                let k = used.entry((s.chain, s.position)).or_default();
+                *k += 1;
+                out.push_str(&format!("\n {} {verb} {entry}", lo + *k * step));
+            }
+            out
+        })
+        .collect()
+}
+
+/// The numbers around `position` (the one before, or 0; the one at it, if
+/// any), as they are or after renumbering by 10.
+fn bounds(rules: &[crate::model::Rule], position: usize, renumbered: bool) -> (u32, Option<u32>) {
+    let number = |i: usize| -> Option<u32> {
+        if renumbered {
+            (i < rules.len()).then(|| 10 * (i as u32 + 1))
+        } else {
+            rules.get(i).and_then(|r| r.number)
+        }
+    };
+    let lo = position.checked_sub(1).and_then(number).unwrap_or(0);
+    (lo, number(position))
+}
+
+/// `ip access-list standard|extended` or `ipv6 access-list`, as the list is.
+fn list_kind(policy: &Policy, s: &Suggestion) -> &'static str {
+    let header = policy.chains[s.chain]
+        .base
+        .as_ref()
         .and_then(|b| b.policy.as_ref())
-        .map(|r| policy.text(r.span))
-        .unwrap_or("");
-    let standard = is_standard(header);
+        .map_or("", |r| policy.text(r.span));
+    let v6 = s.matches.get(Dim::Family).is_single() == Some(Family::Ipv6 as u128);
+    match (v6, is_standard(header)) {
+        (true, _) => "ipv6 access-list",
+        (false, true) => "ip access-list standard",
+        (false, false) => "ip access-list extended",
+    }
+}
+
+/// The entries (without number and verb) that together match the suggestion:
+/// one per source and destination prefix.
+fn entries(policy: &Policy, s: &Suggestion) -> Vec<String> {
     let c = &s.matches;
     let family = c
         .get(Dim::Family)
         .is_single()
         .map_or(Family::Ipv4, Family::from_value);
-    // The place: between the numbers around the position, or after the last.
-    let before = s
-        .position
-        .checked_sub(1)
-        .and_then(|i| rules.get(i))
-        .and_then(|r| r.number);
-    let after = rules.get(s.position).and_then(|r| r.number);
-    let (reseq, seq) = match (before, after) {
-        (b, Some(a)) if a > b.unwrap_or(0) + 1 => {
-            (false, b.unwrap_or(0) + (a - b.unwrap_or(0)) / 2)
-        }
-        (_, Some(_)) => (true, 10 * s.position as u32 + 5),
-        (b, None) => (false, b.unwrap_or(0) + 10),
-    };
-    let verb = if s.action == Action::Accept {
-        "permit"
-    } else {
-        "deny"
-    };
-    let kind = if family == Family::Ipv6 {
-        "ipv6 access-list"
-    } else if standard {
-        "ip access-list standard"
-    } else {
-        "ip access-list extended"
-    };
-    let mut out = String::new();
-    if reseq {
-        out.push_str(&format!("ip access-list resequence {} 10 10\n", chain.name));
+    let standard = list_kind(policy, s) == "ip access-list standard";
+    let srcs = addresses(c.get(Dim::Src), family);
+    if standard {
+        return srcs;
     }
-    out.push_str(&format!("{kind} {}\n", chain.name));
-    let entry = if standard {
-        addresses(c.get(Dim::Src), family)
-    } else {
-        extended(c, family)
-    };
-    out.push_str(&format!(" {seq} {verb} {entry}"));
-    out
+    let dsts = addresses(c.get(Dim::Dst), family);
+    srcs.iter()
+        .flat_map(|src| dsts.iter().map(move |dst| extended(c, family, src, dst)))
+        .collect()
 }
 
 /// Whether the list's declaration is a standard one.
@@ -76,7 +120,7 @@ fn is_standard(header: &str) -> bool {
 }
 
 /// `PROTO SRC [PORTS] DST [PORTS] [established | ICMP message]`.
-fn extended(c: &Cube, family: Family) -> String {
+fn extended(c: &Cube, family: Family, src: &str, dst: &str) -> String {
     let p = c.get(Dim::Proto).is_single().map(|p| p as u8);
     let name = match p {
         Some(proto::ICMPV6) if family == Family::Ipv6 => "icmp".to_string(),
@@ -85,11 +129,11 @@ fn extended(c: &Cube, family: Family) -> String {
         None => "ip".into(),
     };
     let ports = matches!(p, Some(proto::TCP | proto::UDP));
-    let mut parts = vec![name, addresses(c.get(Dim::Src), family)];
+    let mut parts = vec![name, src.to_string()];
     if ports {
         parts.extend(port_spec(c.get(Dim::Sport)));
     }
-    parts.push(addresses(c.get(Dim::Dst), family));
+    parts.push(dst.to_string());
     if ports {
         parts.extend(port_spec(c.get(Dim::Dport)));
     }
@@ -104,38 +148,45 @@ fn extended(c: &Cube, family: Family) -> String {
             parts.push("established".into());
         }
     }
+    // One ICMP type: by name (echo and echo-reply have only code 0), or as
+    // `TYPE CODE` for one code of another type.
     if matches!(p, Some(proto::ICMP | proto::ICMPV6))
         && let [(lo, hi)] = c.get(Dim::Icmp).ranges()
         && lo >> 8 == hi >> 8
-        && *lo & 0xff == 0
-        && *hi & 0xff == 0xff
     {
         let t = (lo >> 8) as u8;
+        let all_codes = *lo & 0xff == 0 && *hi & 0xff == 0xff;
+        let v6 = family == Family::Ipv6;
         parts.push(match (t, family) {
-            (8, Family::Ipv4) | (128, Family::Ipv6) => "echo".into(),
-            (0, Family::Ipv4) | (129, Family::Ipv6) => "echo-reply".into(),
-            _ => icmp::type_name(t, family == Family::Ipv6)
-                .map_or_else(|| t.to_string(), str::to_string),
+            (8, Family::Ipv4) if all_codes || *hi & 0xff == 0 => "echo".into(),
+            (128, Family::Ipv6) if all_codes || *hi & 0xff == 0 => "echo-request".into(),
+            (0, Family::Ipv4) | (129, Family::Ipv6) if all_codes || *hi & 0xff == 0 => {
+                "echo-reply".into()
+            }
+            _ if all_codes => {
+                cisco::icmp_type_name(t, v6).map_or_else(|| t.to_string(), str::to_string)
+            }
+            _ if lo == hi => format!("{t} {}", lo & 0xff),
+            _ => t.to_string(),
         });
     }
     parts.join(" ")
 }
 
-/// `any`, `host A`, or `A WILDCARD` for the first prefix of the set (the
-/// requirement spaces a fix is written for are one prefix wide).
-fn addresses(s: &IntervalSet, family: Family) -> String {
-    if *s == IntervalSet::range(0, family.addr_max()) {
-        return "any".into();
+/// `any`, or each prefix of the set as `host A` or `A WILDCARD`.
+fn addresses(s: &IntervalSet, family: Family) -> Vec<String> {
+    if *s == IntervalSet::range(0, family.addr_max()) || s.is_empty() {
+        return vec!["any".into()];
     }
-    let Some(&(lo, hi)) = s.ranges().first() else {
-        return "any".into();
-    };
-    let net = addr::range_to_prefixes(lo, hi, family)[0];
-    match net {
-        n if n.prefix_len() == n.max_prefix_len() => format!("host {}", n.addr()),
-        ipnet::IpNet::V4(n) => format!("{} {}", n.network(), n.hostmask()),
-        n => n.to_string(),
-    }
+    s.ranges()
+        .iter()
+        .flat_map(|&(lo, hi)| addr::range_to_prefixes(lo, hi, family))
+        .map(|n| match n {
+            n if n.prefix_len() == n.max_prefix_len() => format!("host {}", n.addr()),
+            ipnet::IpNet::V4(n) => format!("{} {}", n.network(), n.hostmask()),
+            n => n.to_string(),
+        })
+        .collect()
 }
 
 /// `eq P`, `range A B`, or nothing for every port.

@@ -20,6 +20,9 @@ use std::sync::OnceLock;
 
 type Res<T> = Result<T, InputError>;
 
+/// How an entry's error begins when it names an object-group no line defines.
+const UNDEFINED_GROUP: &str = "undefined object-group";
+
 /// What lowering gives the policy.
 pub struct Lowered {
     pub chains: Vec<Chain>,
@@ -80,11 +83,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     // Every ACL's rules, lowered once, whatever the number of its bindings.
     let mut acls: HashMap<&str, (&Acl<'_>, Vec<Rule>)> = HashMap::new();
     for acl in &cfg.acls {
-        let family = if acl.kind == AclKind::Ipv6 {
-            Family::Ipv6
-        } else {
-            Family::Ipv4
-        };
+        let family = acl_family(acl);
         if !families.contains(&family) {
             families.push(family);
         }
@@ -121,39 +120,37 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                     );
                 }
             }
-            let family = if acl.kind == AclKind::Ipv6 {
-                Family::Ipv6
-            } else {
-                Family::Ipv4
-            };
             let dir = if b.inbound { "in" } else { "out" };
-            chains.push(Chain {
-                table: format!("{dir} {name}"),
-                name: acl.name.to_string(),
-                base: Some(BaseChain {
-                    hook: if b.inbound {
-                        Hook::Ingress
-                    } else {
-                        Hook::Egress
-                    },
-                    priority: 0,
-                    kind: ChainKind::Filter,
-                    family: Some(family),
-                    policy: Some(Rule {
-                        matches: OnceLock::from(PacketSet::from(Cube::family(family))),
-                        opaque: None,
-                        action: Action::Drop,
-                        span: cx.span(&acl.header),
-                        written: None,
-                        number: None,
-                        kind: RuleKind::Policy,
-                    }),
-                    devices: Some(IntervalSet::point(iface::encode(&name))),
-                }),
-                rules,
-                span: Some(cx.span(&b.line)),
-            });
+            let base = Base {
+                hook: if b.inbound {
+                    Hook::Ingress
+                } else {
+                    Hook::Egress
+                },
+                priority: 0,
+                kind: ChainKind::Filter,
+                devices: Some(IntervalSet::point(iface::encode(&name))),
+            };
+            chains.push(cx.chain(acl, rules, format!("{dir} {name}"), base, cx.span(&b.line)));
         }
+    }
+    // A listing binds nothing: each list stands on the dialler's path, for
+    // the packets that open its connections only.
+    if cfg.listing {
+        for (k, acl) in cfg.acls.iter().enumerate() {
+            let base = Base {
+                hook: Hook::Forward,
+                priority: k as i32,
+                kind: ChainKind::Opening,
+                devices: None,
+            };
+            let rules = acls[acl.name].1.clone();
+            chains.push(cx.chain(acl, rules, "listing".into(), base, cx.span(&acl.header)));
+        }
+        notes.push(format!(
+            "{path}: show access-lists output binds no ACL to an interface: each of its {} ACLs is applied in turn to the dialler's connection-opening packets, and replies are not checked",
+            cfg.acls.len()
+        ));
     }
     if !cfg.listing {
         for acl in &cfg.acls {
@@ -180,6 +177,14 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     })
 }
 
+/// Where a list's chain attaches.
+struct Base {
+    hook: Hook,
+    priority: i32,
+    kind: ChainKind,
+    devices: Option<IntervalSet>,
+}
+
 struct Cx<'s, 'a> {
     path: &'s str,
     text: &'s str,
@@ -198,6 +203,40 @@ impl<'a> Cx<'_, 'a> {
         expected: impl Into<String>,
     ) -> InputError {
         InputError::at(self.path, self.text, w.at, w.text.len(), message, expected)
+    }
+
+    /// A list as a base chain, its implicit deny the policy.
+    fn chain(
+        &self,
+        acl: &Acl<'_>,
+        rules: Vec<Rule>,
+        table: String,
+        base: Base,
+        span: Span,
+    ) -> Chain {
+        let family = acl_family(acl);
+        Chain {
+            table,
+            name: acl.name.to_string(),
+            base: Some(BaseChain {
+                hook: base.hook,
+                priority: base.priority,
+                kind: base.kind,
+                family: Some(family),
+                policy: Some(Rule {
+                    matches: OnceLock::from(PacketSet::from(Cube::family(family))),
+                    opaque: None,
+                    action: Action::Drop,
+                    span: self.span(&acl.header),
+                    written: None,
+                    number: None,
+                    kind: RuleKind::Policy,
+                }),
+                devices: base.devices,
+            }),
+            rules,
+            span: Some(span),
+        }
     }
 
     fn line_of(&self, at: usize) -> u32 {
@@ -221,8 +260,22 @@ impl<'a> Cx<'_, 'a> {
         let mut top = 0;
         for line in &acl.entries {
             let w = &line.words;
-            let (seq, body) = match w[0].text.parse::<u32>() {
-                Ok(n) if w.len() > 1 => (Some(n), &w[1..]),
+            if w[0].text == "resequence" {
+                let (start, step) = (self.number(&w[1])?, self.number(&w[2])?);
+                numbered.sort_by_key(|(n, _)| *n);
+                seen.clear();
+                for (k, (n, r)) in numbered.iter_mut().enumerate() {
+                    *n = start + k as u32 * step;
+                    r.number = Some(*n);
+                    seen.insert(*n, w[0]);
+                }
+                top = numbered.last().map_or(0, |(n, _)| *n);
+                continue;
+            }
+            // `10 permit …`, or `sequence 10 permit …` as some versions print it.
+            let skip = usize::from(w[0].text == "sequence" && w.len() > 2);
+            let (seq, body) = match w[skip].text.parse::<u32>() {
+                Ok(n) if w.len() > skip + 1 => (Some(n), &w[skip + 1..]),
                 _ => (None, &w[..]),
             };
             let Some(rule) = self.entry(acl, family, body, line)? else {
@@ -303,21 +356,25 @@ impl<'a> Cx<'_, 'a> {
         let set = if acl.kind == AclKind::Standard {
             let src = self.standard_source(&mut p)?;
             side(all, Dim::Src, src, &mut opaque)
+        } else if acl.kind == AclKind::Ipv6Standard {
+            let src = self.address(&mut p, family)?;
+            side(all, Dim::Src, src, &mut opaque)
         } else {
-            self.extended(&mut p, family, all, &mut opaque)?
+            match self.extended(&mut p, family, all.clone(), &mut opaque) {
+                Ok(set) => set,
+                // An object-group the export does not define: IOS refuses to
+                // bind one, so its members are not known; the entry may or
+                // may not match.
+                Err(e) if e.message.starts_with(UNDEFINED_GROUP) => {
+                    return Ok(Some(make(all, Some(e.message), action)));
+                }
+                Err(e) => return Err(e),
+            }
         };
         // What may follow in any list: logging, and show-access-lists counters.
         while let Some(x) = p.peek() {
             match x.text {
-                "log" | "log-input" => {
-                    p.i += 1;
-                    // An optional cookie word.
-                    if p.peek()
-                        .is_some_and(|c| !is_option(c.text) && !c.text.starts_with('('))
-                    {
-                        p.i += 1;
-                    }
-                }
+                "log" | "log-input" => p.log(),
                 t if t.starts_with('(') => p.i = w.len(),
                 _ => {
                     return Err(self.err(
@@ -378,10 +435,13 @@ impl<'a> Cx<'_, 'a> {
         // A service object-group stands for protocols and ports.
         let (mut set, protocol) = if pw.text == "object-group" {
             let name = p.next("an object-group name")?;
-            (
-                all.intersect(&self.service_group(&name, &mut Vec::new())?),
-                None,
-            )
+            let group = match self.groups.get(name.text) {
+                Some(g) if g.kind == GroupKind::Protocol => {
+                    self.protocol_group(&name, &mut Vec::new())?
+                }
+                _ => self.service_group(&name, &mut Vec::new())?,
+            };
+            (all.intersect(&group), None)
         } else {
             let n = match (pw.text, family) {
                 ("ip", Family::Ipv4) | ("ipv4", _) | ("ipv6", Family::Ipv6) => None,
@@ -440,10 +500,11 @@ impl<'a> Cx<'_, 'a> {
                     }
                     opaque.push(join(&p.w[start..p.i]));
                 }
-                "fragments" => {
+                "fragments" | "tracked" => {
                     p.i += 1;
-                    opaque.push("fragments".into());
+                    opaque.push(x.text.into());
                 }
+                "log" | "log-input" => p.log(),
                 "reflect" => {
                     // The entry itself is exact; the state it leaves is read by `evaluate`.
                     p.i += 1;
@@ -452,9 +513,12 @@ impl<'a> Cx<'_, 'a> {
                         p.i += 2;
                     }
                 }
-                t if icmp && (cisco::icmp_message(t).is_some() || t.parse::<u8>().is_ok()) => {
+                t if icmp
+                    && (cisco::icmp_message_of(t, family == Family::Ipv6).is_some()
+                        || t.parse::<u8>().is_ok()) =>
+                {
                     p.i += 1;
-                    let range = match cisco::icmp_message(t) {
+                    let range = match cisco::icmp_message_of(t, family == Family::Ipv6) {
                         Some(r) => r,
                         None => {
                             let ty = t.parse::<u8>().expect("checked") as u128;
@@ -487,7 +551,7 @@ impl<'a> Cx<'_, 'a> {
                 let ip = self.ip(&a, family)?;
                 Ok(Ok(IntervalSet::point(addr::value(ip))))
             }
-            "object-group" | "addrgroup" => {
+            "object-group" | "addrgroup" | "net-group" => {
                 let name = p.next("an object-group name")?;
                 self.network_group(&name, &mut Vec::new())
             }
@@ -547,6 +611,10 @@ impl<'a> Cx<'_, 'a> {
                 format!("`{}` compares ports, which only TCP and UDP have", op.text),
                 "expected ports only after tcp or udp",
             ));
+        }
+        if matches!(op.text, "port-group" | "portgroup") {
+            let name = p.next("a port object-group name")?;
+            return self.port_group(&name, protocol, &mut Vec::new());
         }
         let udp = protocol == Some(proto::UDP);
         let port = |p: &mut Cursor<'_, 'a>| -> Res<u128> {
@@ -674,6 +742,14 @@ impl<'a> Cx<'_, 'a> {
                     let (lo, hi) = addr::prefix_range(ipnet::IpNet::V4(net.trunc()));
                     out = out.union(&IntervalSet::range(lo, hi));
                 }
+                _ if w.get(1).is_some_and(|m| m.text.starts_with('/')) => {
+                    let t = format!("{}{}", w[0].text, w[1].text);
+                    let net: ipnet::Ipv4Net = t.parse().map_err(|_| {
+                        self.err(&w[0], format!("`{t}` is not a prefix"), "expected A /LEN")
+                    })?;
+                    let (lo, hi) = addr::prefix_range(ipnet::IpNet::V4(net.trunc()));
+                    out = out.union(&IntervalSet::range(lo, hi));
+                }
                 _ => {
                     let a: Ipv4Addr = self.v4(&w[0])?.into();
                     let m = w.get(1).ok_or_else(|| {
@@ -732,8 +808,17 @@ impl<'a> Cx<'_, 'a> {
                             q.i += 1;
                             s = s.restrict(Dim::Sport, &self.ports(&mut q, Some(pr), true)?);
                         }
-                        if q.peek().is_some() {
-                            s = s.restrict(Dim::Dport, &self.ports(&mut q, Some(pr), true)?);
+                        match q.peek() {
+                            // A bare port is `eq` it.
+                            Some(x) if cisco::port(x.text, pr == proto::UDP).is_some() => {
+                                q.i += 1;
+                                let port = cisco::port(x.text, pr == proto::UDP).expect("checked");
+                                s = s.restrict(Dim::Dport, &IntervalSet::point(port as u128));
+                            }
+                            Some(_) => {
+                                s = s.restrict(Dim::Dport, &self.ports(&mut q, Some(pr), true)?);
+                            }
+                            None => {}
                         }
                         p.i = q.i;
                         set = set.union(&s);
@@ -783,6 +868,96 @@ impl<'a> Cx<'_, 'a> {
         Ok(out)
     }
 
+    /// A protocol object-group (`protocol-object tcp`, `group-object NAME`).
+    fn protocol_group(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<PacketSet> {
+        let g = self.group(name, GroupKind::Protocol, stack)?;
+        let mut out = PacketSet::empty();
+        for m in &g.members {
+            let w = &m.words;
+            match (w[0].text, w.get(1)) {
+                ("description", _) => {}
+                ("protocol-object", Some(x)) => {
+                    let all: PacketSet = Cube::full().into();
+                    let set = match x.text {
+                        "ip" | "ipv4" | "ipv6" => all,
+                        t => {
+                            let n = cisco::protocol(t).ok_or_else(|| {
+                                self.err(
+                                    x,
+                                    format!("`{t}` is not a protocol"),
+                                    "expected a protocol name or number",
+                                )
+                            })?;
+                            all.restrict(Dim::Proto, &IntervalSet::point(n as u128))
+                        }
+                    };
+                    out = out.union(&set);
+                }
+                ("group-object", Some(inner)) => {
+                    stack.push(name.text.to_string());
+                    let s = self.protocol_group(inner, stack)?;
+                    stack.pop();
+                    out = out.union(&s);
+                }
+                _ => {
+                    return Err(self.err(
+                        &w[0],
+                        format!(
+                            "unsupported construct `{}` in a protocol object-group",
+                            w[0].text
+                        ),
+                        "expected protocol-object PROTOCOL or group-object NAME",
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A port object-group's ports (`eq P`, `range A B`, …, `group-object NAME`).
+    fn port_group(
+        &self,
+        name: &Word<'_>,
+        protocol: Option<u8>,
+        stack: &mut Vec<String>,
+    ) -> Res<IntervalSet> {
+        let g = self.group(name, GroupKind::Port, stack)?;
+        let mut out = IntervalSet::empty();
+        for m in &g.members {
+            let w = &m.words;
+            match w[0].text {
+                "description" => {}
+                "group-object" => {
+                    let inner = w.get(1).ok_or_else(|| {
+                        self.err(
+                            &w[0],
+                            "group-object without a name",
+                            "expected group-object NAME",
+                        )
+                    })?;
+                    stack.push(name.text.to_string());
+                    out = out.union(&self.port_group(inner, protocol, stack)?);
+                    stack.pop();
+                }
+                _ => {
+                    let mut q = Cursor { w, i: 0, cx: self };
+                    out = out.union(&self.ports(&mut q, protocol, true)?);
+                    if let Some(extra) = q.peek() {
+                        return Err(self.err(
+                            &extra,
+                            format!(
+                                "unsupported construct `{}` in a port object-group",
+                                extra.text
+                            ),
+                            "expected the end of the line",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn group(
         &self,
         name: &Word<'_>,
@@ -805,10 +980,20 @@ impl<'a> Cx<'_, 'a> {
             )),
             None => Err(self.err(
                 name,
-                format!("no object-group {}", name.text),
+                format!("{UNDEFINED_GROUP} {}", name.text),
                 "expected an object-group defined in this configuration",
             )),
         }
+    }
+
+    fn number(&self, w: &Word<'_>) -> Res<u32> {
+        w.text.parse().map_err(|_| {
+            self.err(
+                w,
+                format!("`{}` is not a number", w.text),
+                "expected a number",
+            )
+        })
     }
 
     fn v4(&self, w: &Word<'_>) -> Res<u32> {
@@ -902,6 +1087,13 @@ impl<'a> Cx<'_, 'a> {
     }
 }
 
+fn acl_family(acl: &Acl<'_>) -> Family {
+    match acl.kind {
+        AclKind::Ipv6 | AclKind::Ipv6Standard => Family::Ipv6,
+        _ => Family::Ipv4,
+    }
+}
+
 /// Narrows one address side, or records why it is not modelled.
 fn side(set: PacketSet, d: Dim, s: Side, opaque: &mut Vec<String>) -> PacketSet {
     match s {
@@ -924,7 +1116,10 @@ fn flags_with(bits: u8, set: bool) -> IntervalSet {
 }
 
 fn is_port_op(w: &str) -> bool {
-    matches!(w, "eq" | "neq" | "lt" | "gt" | "range")
+    matches!(
+        w,
+        "eq" | "neq" | "lt" | "gt" | "range" | "port-group" | "portgroup"
+    )
 }
 
 /// Words that start an option of an entry rather than continue a port list.
@@ -950,6 +1145,7 @@ fn is_option(w: &str) -> bool {
             | "urg"
             | "match-all"
             | "match-any"
+            | "tracked"
     )
 }
 
@@ -985,6 +1181,17 @@ impl<'a> Cursor<'_, 'a> {
                     format!("expected {expected}"),
                 ))
             }
+        }
+    }
+
+    /// `log` or `log-input`, and the cookie word it may carry.
+    fn log(&mut self) {
+        self.i += 1;
+        if self
+            .peek()
+            .is_some_and(|c| !is_option(c.text) && !c.text.starts_with('('))
+        {
+            self.i += 1;
         }
     }
 

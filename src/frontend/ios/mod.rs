@@ -12,8 +12,9 @@ use crate::model::{Format, Policy, SourceFile};
 
 /// Reads one IOS configuration into a policy, which keeps the text.
 pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
-    let cfg = parse::parse(path, &text)?;
+    let cfg = parse::parse(&text);
     let lowered = lower::lower(path, &text, &cfg)?;
+    let unbound = cfg.listing;
     Ok(Policy {
         format: Format::CiscoIos,
         files: vec![SourceFile {
@@ -25,6 +26,7 @@ pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
         matcher: None,
         notes: lowered.notes,
         topology: Some(lowered.topology),
+        unbound,
     })
 }
 

@@ -5,8 +5,6 @@
 //! skipped with their indented block; every line of an ACL or object group
 //! is kept for `lower` to understand or refuse.
 
-use crate::diag::InputError;
-
 /// A word of a line and where it starts in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Word<'a> {
@@ -28,6 +26,8 @@ pub enum AclKind {
     Standard,
     Extended,
     Ipv6,
+    /// `ipv6 access-list standard`: sources only.
+    Ipv6Standard,
 }
 
 /// An access list: where it is declared, and its entries in file order
@@ -44,6 +44,10 @@ pub struct Acl<'a> {
 pub enum GroupKind {
     Network,
     Service,
+    /// `object-group port` / `object-group ip port`: port ranges.
+    Port,
+    /// `object-group protocol`: protocols.
+    Protocol,
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +130,7 @@ fn lines(text: &str) -> impl Iterator<Item = (bool, Line<'_>)> {
 }
 
 /// Reads the structure of a configuration.
-pub fn parse<'a>(path: &str, text: &'a str) -> Result<Config<'a>, InputError> {
+pub fn parse(text: &str) -> Config<'_> {
     let mut cfg = Config::default();
     let mut block = Block::None;
     for (indented, line) in lines(text) {
@@ -180,20 +184,65 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Config<'a>, InputError> {
                     &line,
                 ))
             }
+            [
+                "ipv6",
+                "access-list",
+                kind @ ("standard" | "extended"),
+                _,
+                ..,
+            ] => {
+                let kind = if *kind == "standard" {
+                    AclKind::Ipv6Standard
+                } else {
+                    AclKind::Ipv6
+                };
+                Block::Acl(acl_index(&mut cfg, line.words[3].text, kind, &line))
+            }
             ["ipv6", "access-list", _, ..] => Block::Acl(acl_index(
                 &mut cfg,
                 line.words[2].text,
                 AclKind::Ipv6,
                 &line,
             )),
-            ["object-group", kind @ ("network" | "service"), _] => {
-                let kind = if *kind == "network" {
-                    GroupKind::Network
+            // `access-list NAME extended|standard ENTRY`: a named list a line at a time.
+            ["access-list", _, kind @ ("extended" | "standard"), _, ..] => {
+                let kind = if *kind == "standard" {
+                    AclKind::Standard
                 } else {
-                    GroupKind::Service
+                    AclKind::Extended
                 };
+                let i = acl_index(&mut cfg, line.words[1].text, kind, &line);
+                let mut entry = line.clone();
+                entry.words.drain(..3);
+                entry.start = entry.words[0].at;
+                cfg.acls[i].entries.push(entry);
+                Block::None
+            }
+            // Renumbering, kept in the list's entries where it happened:
+            // `resequence START STEP`.
+            ["ip", "access-list", "resequence", name, _, _] => {
+                if let Some(i) = cfg.acls.iter().position(|a| a.name == *name) {
+                    let mut marker = line.clone();
+                    marker.words = vec![line.words[2], line.words[4], line.words[5]];
+                    cfg.acls[i].entries.push(marker);
+                }
+                Block::None
+            }
+            // A list removed before it is written again.
+            [
+                "no",
+                "ip" | "ipv6",
+                "access-list",
+                "standard" | "extended",
+                name,
+            ] => {
+                cfg.acls.retain(|a| a.name != *name);
+                Block::None
+            }
+            ["object-group", rest @ ..] if group_kind(rest).is_some() => {
+                let (kind, name) = group_kind(rest).expect("checked");
                 cfg.groups.push(Group {
-                    name: line.words[2],
+                    name: line.words[1 + name],
                     kind,
                     members: Vec::new(),
                 });
@@ -220,17 +269,21 @@ pub fn parse<'a>(path: &str, text: &'a str) -> Result<Config<'a>, InputError> {
             _ => Block::Skip,
         };
     }
-    if cfg.acls.is_empty() && cfg.interfaces.is_empty() {
-        return Err(InputError::at(
-            path,
-            text,
-            0,
-            1,
-            "no access list and no interface in this configuration",
-            "expected `show running-config` or `show access-lists` output of IOS",
-        ));
-    }
-    Ok(cfg)
+    cfg
+}
+
+/// The kind of an `object-group` line and the index of its name among the
+/// words after `object-group`.
+fn group_kind(w: &[&str]) -> Option<(GroupKind, usize)> {
+    Some(match w {
+        ["network", "ipv4" | "ipv6", _] => (GroupKind::Network, 2),
+        ["network", _] => (GroupKind::Network, 1),
+        ["service", _] => (GroupKind::Service, 1),
+        ["port", _] => (GroupKind::Port, 1),
+        ["ip", "port", _] => (GroupKind::Port, 2),
+        ["protocol", _] => (GroupKind::Protocol, 1),
+        _ => return None,
+    })
 }
 
 /// The kind of a `show access-lists` header, if the line is one.

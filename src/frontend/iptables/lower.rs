@@ -28,10 +28,10 @@ fn builtins(table: &str) -> &'static [(&'static str, Hook, i32, ChainKind)] {
             ("POSTROUTING", Postrouting, -150, Filter),
         ],
         "nat" => &[
-            ("PREROUTING", Prerouting, -100, Nat),
-            ("INPUT", Input, 100, Nat),
-            ("OUTPUT", Output, -100, Nat),
-            ("POSTROUTING", Postrouting, 100, Nat),
+            ("PREROUTING", Prerouting, -100, Opening),
+            ("INPUT", Input, 100, Opening),
+            ("OUTPUT", Output, -100, Opening),
+            ("POSTROUTING", Postrouting, 100, Opening),
         ],
         "filter" => &[
             ("INPUT", Input, 0, Filter),
@@ -483,6 +483,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             })),
             notes: Vec::new(),
             topology: None,
+            unbound: false,
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
             let rule = policy.rule(cycle.rule);

@@ -111,7 +111,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                         _ => None,
                     };
                     let kind = if b.kind.is("nat") {
-                        ChainKind::Nat
+                        ChainKind::Opening
                     } else {
                         ChainKind::Filter
                     };

@@ -43,6 +43,7 @@ fn finish(
         matcher: None,
         notes,
         topology: None,
+        unbound: false,
     };
     if let Some(cycle) = crate::graph::find_loop(&policy) {
         let rule = policy.rule(cycle.rule);
