@@ -1,8 +1,56 @@
-//! What the Cisco front-ends share: addresses with wildcard or subnet masks,
-//! the port, protocol and ICMP message names of IOS and ASA.
+//! What the Cisco front-ends share: configuration lines cut into words,
+//! addresses with wildcard or subnet masks, the port, protocol and ICMP
+//! message names of IOS and ASA.
 
 use crate::space::IntervalSet;
 use std::net::Ipv4Addr;
+
+/// A word of a line and where it starts in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word<'a> {
+    pub text: &'a str,
+    pub at: usize,
+}
+
+/// One line of the file: its words, and the byte range of its text (without
+/// leading blanks and line end).
+#[derive(Debug, Clone)]
+pub struct Line<'a> {
+    pub words: Vec<Word<'a>>,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Splits the text into lines of words (comments and blank lines dropped).
+pub fn lines(text: &str) -> impl Iterator<Item = (bool, Line<'_>)> {
+    let mut offset = 0;
+    text.split_inclusive('\n').filter_map(move |raw| {
+        let base = offset;
+        offset += raw.len();
+        let body = raw.trim_end_matches(['\n', '\r']);
+        let trimmed = body.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('!') {
+            return None;
+        }
+        let indented = trimmed.len() < body.len();
+        let start = base + (body.len() - trimmed.len());
+        let mut words = Vec::new();
+        let mut pos = start;
+        for w in trimmed.split_ascii_whitespace() {
+            let at = pos + text[pos..].find(w).expect("the word is in the line");
+            words.push(Word { text: w, at });
+            pos = at + w.len();
+        }
+        Some((
+            indented,
+            Line {
+                words,
+                start,
+                end: base + body.trim_end().len(),
+            },
+        ))
+    })
+}
 
 /// Past this many ranges a non-contiguous wildcard is not represented (it
 /// is kept as an unmodelled condition instead): `0.0.0.254` is 128 ranges,

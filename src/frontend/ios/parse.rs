@@ -5,21 +5,8 @@
 //! skipped with their indented block; every line of an ACL or object group
 //! is kept for `lower` to understand or refuse.
 
-/// A word of a line and where it starts in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Word<'a> {
-    pub text: &'a str,
-    pub at: usize,
-}
-
-/// One line of the file: its words, and the byte range of its text (without
-/// leading blanks and line end).
-#[derive(Debug, Clone)]
-pub struct Line<'a> {
-    pub words: Vec<Word<'a>>,
-    pub start: usize,
-    pub end: usize,
-}
+use crate::frontend::cisco::lines;
+pub use crate::frontend::cisco::{Line, Word};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AclKind {
@@ -96,37 +83,6 @@ enum Block {
     Acl(usize),
     Group(usize),
     Interface(usize),
-}
-
-/// Splits the text into lines of words (comments and blank lines dropped).
-fn lines(text: &str) -> impl Iterator<Item = (bool, Line<'_>)> {
-    let mut offset = 0;
-    text.split_inclusive('\n').filter_map(move |raw| {
-        let base = offset;
-        offset += raw.len();
-        let body = raw.trim_end_matches(['\n', '\r']);
-        let trimmed = body.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('!') {
-            return None;
-        }
-        let indented = trimmed.len() < body.len();
-        let start = base + (body.len() - trimmed.len());
-        let mut words = Vec::new();
-        let mut pos = start;
-        for w in trimmed.split_ascii_whitespace() {
-            let at = pos + text[pos..].find(w).expect("the word is in the line");
-            words.push(Word { text: w, at });
-            pos = at + w.len();
-        }
-        Some((
-            indented,
-            Line {
-                words,
-                start,
-                end: base + body.trim_end().len(),
-            },
-        ))
-    })
 }
 
 /// Reads the structure of a configuration.
