@@ -48,6 +48,7 @@ pub enum FormatArg {
     Nft,
     NftJson,
     CiscoIos,
+    CiscoAsa,
 }
 
 impl From<FormatArg> for Format {
@@ -57,6 +58,7 @@ impl From<FormatArg> for Format {
             FormatArg::Nft => Format::Nft,
             FormatArg::NftJson => Format::NftJson,
             FormatArg::CiscoIos => Format::CiscoIos,
+            FormatArg::CiscoAsa => Format::CiscoAsa,
         }
     }
 }

@@ -117,6 +117,10 @@ pub struct BaseChain {
     /// The interface names an ingress (egress) chain sees packets arrive on
     /// (leave by); `None` for every interface.
     pub devices: Option<IntervalSet>,
+    /// The packets the chain sees, where not every packet of its hook: a
+    /// stateful firewall lets the rest through (ASA: the packets of a known
+    /// connection bypass its access lists).
+    pub scope: Option<PacketSet>,
 }
 
 pub type ChainId = usize;
@@ -195,6 +199,7 @@ pub enum Format {
     Nft,
     NftJson,
     CiscoIos,
+    CiscoAsa,
 }
 
 impl Format {
@@ -204,6 +209,7 @@ impl Format {
             Format::Nft => "nft",
             Format::NftJson => "nft-json",
             Format::CiscoIos => "cisco-ios",
+            Format::CiscoAsa => "cisco-asa",
         }
     }
 }

@@ -22,8 +22,9 @@ pub enum Verdict {
 }
 
 /// The packets a base chain sees out of those that reach its hook: those of its
-/// family, of its devices (ingress, egress) and, for NAT chains, only those
-/// that open a connection.
+/// family, of its devices (ingress, egress), of its own scope (stateful
+/// access lists) and, for chains of opening packets, only those that open a
+/// connection.
 fn base_chain_scope(b: &BaseChain) -> PacketSet {
     let mut c = Cube::full();
     if let Some(f) = b.family {
@@ -45,5 +46,8 @@ fn base_chain_scope(b: &BaseChain) -> PacketSet {
             .with(Dim::State, IntervalSet::point(State::NEW))
             .expect("a state is never empty");
     }
-    c.into()
+    match &b.scope {
+        Some(scope) => scope.intersect(&c.into()),
+        None => c.into(),
+    }
 }

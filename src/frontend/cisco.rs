@@ -2,7 +2,8 @@
 //! addresses with wildcard or subnet masks, the port, protocol and ICMP
 //! message names of IOS and ASA.
 
-use crate::space::IntervalSet;
+use crate::model::{Chain, Topology};
+use crate::space::{Family, IntervalSet};
 use std::net::Ipv4Addr;
 
 /// A word of a line and where it starts in the file.
@@ -50,6 +51,51 @@ pub fn lines(text: &str) -> impl Iterator<Item = (bool, Line<'_>)> {
             },
         ))
     })
+}
+
+/// What lowering gives the policy.
+pub struct Lowered {
+    pub chains: Vec<Chain>,
+    pub families: Vec<Family>,
+    pub notes: Vec<String>,
+    pub topology: Topology,
+}
+
+/// Cisco's short interface names (`Gi0/1` for `GigabitEthernet0/1`): rules
+/// match interfaces by these, which fit the 16 bytes of the interface dimension.
+const SHORT_NAMES: &[(&str, &str)] = &[
+    ("GigabitEthernet", "Gi"),
+    ("FastEthernet", "Fa"),
+    ("TenGigabitEthernet", "Te"),
+    ("TwentyFiveGigE", "Twe"),
+    ("FortyGigabitEthernet", "Fo"),
+    ("HundredGigE", "Hu"),
+    ("Ethernet", "Et"),
+    ("Serial", "Se"),
+    ("Vlan", "Vl"),
+    ("Port-channel", "Po"),
+    ("Loopback", "Lo"),
+    ("Tunnel", "Tu"),
+    ("Dialer", "Di"),
+    ("Virtual-Template", "Vt"),
+    ("Cellular", "Ce"),
+    ("Multilink", "Mu"),
+];
+
+/// The short form of an interface name as IOS accepts it abbreviated.
+pub fn short_name(name: &str) -> String {
+    let split = name
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(name.len());
+    let (kind, rest) = name.split_at(split);
+    match SHORT_NAMES.iter().find(|(full, short)| {
+        kind.len() >= short.len()
+            && full.len() >= kind.len()
+            && full[..kind.len()].eq_ignore_ascii_case(kind)
+    }) {
+        Some((_, short)) => format!("{short}{rest}"),
+        None => name.to_string(),
+    }
 }
 
 /// Past this many ranges a non-contiguous wildcard is not represented (it

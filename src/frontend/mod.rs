@@ -1,6 +1,7 @@
 //! Vendor front-ends: each reads one export format into the policy model and
 //! writes suggested rules back in that format. Nothing here knows Octalarm.
 
+pub mod asa;
 pub mod cisco;
 pub mod ios;
 pub mod iptables;
@@ -50,6 +51,7 @@ pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy
         Format::Nft => nft::load(path, text)?,
         Format::NftJson => nft::load_json(path, text)?,
         Format::CiscoIos => ios::load(path, text)?,
+        Format::CiscoAsa => asa::load(path, text)?,
     })
 }
 
@@ -68,6 +70,10 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
     if nft::json::detect(text) {
         return Ok(Format::NftJson);
     }
+    // Before iptables: an ASA configuration starts with `: Saved`.
+    if asa::detect(text) {
+        return Ok(Format::CiscoAsa);
+    }
     if nft::detect(text) {
         return Ok(Format::Nft);
     }
@@ -84,7 +90,7 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
         first,
         1,
         "cannot tell the format of this file",
-        "expected iptables-save output, an nftables ruleset, nft -j JSON or a Cisco IOS configuration (give --format to choose)",
+        "expected iptables-save output, an nftables ruleset, nft -j JSON, or a Cisco IOS or ASA configuration (give --format to choose)",
     )
     .into())
 }
@@ -102,5 +108,9 @@ pub fn write_fixes(policy: &Policy, suggestions: &[&Suggestion]) -> Vec<String> 
             .map(|s| nft::fix::write(policy, s))
             .collect(),
         Format::CiscoIos => ios::fix::write_all(policy, suggestions),
+        Format::CiscoAsa => suggestions
+            .iter()
+            .map(|s| asa::fix::write(policy, s))
+            .collect(),
     }
 }

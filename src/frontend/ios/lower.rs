@@ -8,7 +8,7 @@
 
 use super::parse::{Acl, AclKind, Config, GroupKind, Line, Word};
 use crate::diag::InputError;
-use crate::frontend::cisco;
+use crate::frontend::cisco::{self, Lowered, short_name};
 use crate::model::{
     Action, BaseChain, Chain, ChainKind, Hook, Interface, Rule, RuleKind, Span, Topology,
 };
@@ -22,51 +22,6 @@ type Res<T> = Result<T, InputError>;
 
 /// How an entry's error begins when it names an object-group no line defines.
 const UNDEFINED_GROUP: &str = "undefined object-group";
-
-/// What lowering gives the policy.
-pub struct Lowered {
-    pub chains: Vec<Chain>,
-    pub families: Vec<Family>,
-    pub notes: Vec<String>,
-    pub topology: Topology,
-}
-
-/// Cisco's short interface names (`Gi0/1` for `GigabitEthernet0/1`): rules
-/// match interfaces by these, which fit the 16 bytes of the interface dimension.
-const SHORT_NAMES: &[(&str, &str)] = &[
-    ("GigabitEthernet", "Gi"),
-    ("FastEthernet", "Fa"),
-    ("TenGigabitEthernet", "Te"),
-    ("TwentyFiveGigE", "Twe"),
-    ("FortyGigabitEthernet", "Fo"),
-    ("HundredGigE", "Hu"),
-    ("Ethernet", "Et"),
-    ("Serial", "Se"),
-    ("Vlan", "Vl"),
-    ("Port-channel", "Po"),
-    ("Loopback", "Lo"),
-    ("Tunnel", "Tu"),
-    ("Dialer", "Di"),
-    ("Virtual-Template", "Vt"),
-    ("Cellular", "Ce"),
-    ("Multilink", "Mu"),
-];
-
-/// The short form of an interface name as IOS accepts it abbreviated.
-pub fn short_name(name: &str) -> String {
-    let split = name
-        .find(|c: char| c.is_ascii_digit())
-        .unwrap_or(name.len());
-    let (kind, rest) = name.split_at(split);
-    match SHORT_NAMES.iter().find(|(full, short)| {
-        kind.len() >= short.len()
-            && full.len() >= kind.len()
-            && full[..kind.len()].eq_ignore_ascii_case(kind)
-    }) {
-        Some((_, short)) => format!("{short}{rest}"),
-        None => name.to_string(),
-    }
-}
 
 pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     let lines: Vec<usize> = std::iter::once(0)
@@ -233,6 +188,7 @@ impl<'a> Cx<'_, 'a> {
                     kind: RuleKind::Policy,
                 }),
                 devices: base.devices,
+                scope: None,
             }),
             rules,
             span: Some(span),

@@ -423,6 +423,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         kind,
                         family: Some(self.family),
                         devices: None,
+                        scope: None,
                         policy: Some(Rule {
                             matches: std::sync::OnceLock::from(PacketSet::from(Cube::family(
                                 self.family,

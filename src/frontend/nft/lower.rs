@@ -136,6 +136,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                         let at = line_span(src, &span, &b.policy.unwrap_or(b.hook));
                         BaseChain {
                             devices,
+                            scope: None,
                             hook,
                             priority: b.priority,
                             kind,
