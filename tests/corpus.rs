@@ -55,6 +55,7 @@ fn each_file(files: Vec<std::path::PathBuf>, f: impl Fn(&Path)) {
             .trim_end_matches("/ruleset.rules")
             .trim_end_matches("/ruleset.nft")
             .trim_end_matches("/ruleset.ios")
+            .trim_end_matches("/ruleset.asa")
             .replace("/ruleset.json", "-json")
             .replace('/', "__");
         let mut settings = insta::Settings::clone_current();
@@ -113,10 +114,15 @@ fn apply_fixes(text: &str, fixes: &[String]) -> String {
     if fixes.iter().all(|f| f.starts_with("nft ")) {
         return apply_nft_fixes(text, fixes);
     }
-    // IOS configuration lines, in order: a list opened again, its entries.
-    if fixes.iter().all(|f| {
-        f.starts_with("ip access-list ") || f.starts_with("ipv6 access-list ") || f.starts_with(' ')
-    }) {
+    // ASA and IOS configuration lines, in order (a list opened again, its entries).
+    let cisco = [
+        "ip access-list ",
+        "ipv6 access-list ",
+        " ",
+        "access-list ",
+        "access-group ",
+    ];
+    if fixes.iter().all(|f| cisco.iter().any(|p| f.starts_with(p))) {
         return format!("{text}\n{}\n", fixes.join("\n"));
     }
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();

@@ -515,11 +515,14 @@ fn stateless_reply(mut core: Cube, forward: &PacketSet) -> Cube {
                     core = core.with(Dim::Flags, ack_or_rst).expect("not empty");
                 }
             }
+            // The replies' own ICMP types: echo replies for echo requests.
             proto::ICMP | proto::ICMPV6 => {
-                let reply = if p == proto::ICMP { 0u128 } else { 129 };
-                core = core
-                    .with(Dim::Icmp, IntervalSet::range(reply << 8, reply << 8 | 0xff))
-                    .expect("not empty");
+                let replies = flow::replies(forward);
+                let types = replies
+                    .cubes()
+                    .iter()
+                    .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(Dim::Icmp)));
+                core = core.with(Dim::Icmp, types).expect("not empty");
             }
             _ => {}
         }

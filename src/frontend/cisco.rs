@@ -30,7 +30,8 @@ pub fn lines(text: &str) -> impl Iterator<Item = (bool, Line<'_>)> {
         offset += raw.len();
         let body = raw.trim_end_matches(['\n', '\r']);
         let trimmed = body.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('!') {
+        // `!` comments (and ASA's `:` ones).
+        if trimmed.is_empty() || trimmed.starts_with(['!', ':']) {
             return None;
         }
         let indented = trimmed.len() < body.len();
@@ -151,6 +152,7 @@ pub fn protocol(name: &str) -> Option<u8> {
     let n = match name {
         "icmp" => 1,
         "igmp" => 2,
+        "igrp" => 9,
         "ipinip" => 4,
         "tcp" => 6,
         "udp" => 17,

@@ -71,7 +71,7 @@ fn detect(path: &str, text: &str) -> Result<Format, Error> {
         return Ok(Format::NftJson);
     }
     // Before iptables: an ASA configuration starts with `: Saved`.
-    if asa::detect(text) {
+    if asa::detect(text) || (path.ends_with(".asa") && ios::detect(text)) {
         return Ok(Format::CiscoAsa);
     }
     if nft::detect(text) {

@@ -376,14 +376,15 @@ impl<'a> Cx<'_, 'a> {
                 )
             }
         };
-        let ports = matches!(protocol, Some(proto::TCP | proto::UDP));
+        // Ports follow TCP and UDP, and a protocol object-group that may hold them.
+        let ports = matches!(protocol, Some(proto::TCP | proto::UDP)) || pw.text == "object-group";
         for (destination, port_dim) in [(false, Dim::Sport), (true, Dim::Dport)] {
             match self.address(p)? {
                 Ok(side) if destination => set = set.intersect(&to_destinations(&side)),
                 Ok(side) => set = set.intersect(&side),
                 Err(why) => opaque.push(why),
             }
-            if ports && self.ports_follow(p) {
+            if ports && self.ports_follow(p, destination) {
                 match self.ports(p, protocol)? {
                     Ok(s) => set = set.restrict(port_dim, &s),
                     Err(why) => opaque.push(why),
@@ -391,9 +392,14 @@ impl<'a> Cx<'_, 'a> {
             }
         }
         let icmp = matches!(protocol, Some(proto::ICMP | proto::ICMPV6));
+        let v6 = protocol == Some(proto::ICMPV6);
         while let Some(x) = p.peek() {
             p.i += 1;
             match x.text {
+                // `interval N` stands alone in show access-list output.
+                "interval" => {
+                    p.next("a number")?;
+                }
                 "log" => {
                     // `log [LEVEL] [interval N]`, `log disable`
                     while p.peek().is_some_and(|y| {
@@ -421,12 +427,19 @@ impl<'a> Cx<'_, 'a> {
                     opaque.push(format!("time-range {}", t.text));
                 }
                 t if t.starts_with("(hitcnt=") || t.starts_with("0x") => {}
-                "object-group" if icmp => {
+                "object-group"
+                    if icmp
+                        || p.peek()
+                            .and_then(|n| self.objects.get(n.text))
+                            .is_some_and(|o| o.kind == "icmp-type") =>
+                {
                     let name = p.next("an icmp-type object-group")?;
                     set = set.restrict(Dim::Icmp, &self.icmp_group(&name, &mut Vec::new())?);
                 }
-                t if icmp && (cisco::icmp_message(t).is_some() || t.parse::<u8>().is_ok()) => {
-                    let (lo, hi) = match cisco::icmp_message(t) {
+                t if icmp
+                    && (cisco::icmp_message_of(t, v6).is_some() || t.parse::<u8>().is_ok()) =>
+                {
+                    let (lo, hi) = match cisco::icmp_message_of(t, v6) {
                         Some(r) => r,
                         None => {
                             let ty = t.parse::<u8>().expect("checked") as u128;
@@ -522,7 +535,7 @@ impl<'a> Cx<'_, 'a> {
             self.err(
                 m,
                 format!("`{}` is not a contiguous subnet mask", m.text),
-                "expected a mask such as 255.255.255.0",
+                "expected a mask such as 255.255.255.0 (ASA takes no masks with holes)",
             )
         })?;
         Ok(sources(Family::Ipv4, range))
@@ -774,10 +787,17 @@ impl<'a> Cx<'_, 'a> {
                     },
                     Some(m)
                         if matches!(pr, proto::ICMP | proto::ICMPV6)
-                            && cisco::icmp_message(m).is_some() =>
+                            && cisco::icmp_message_of(m, pr == proto::ICMPV6).is_some() =>
                     {
                         q.i += 1;
-                        let (lo, hi) = cisco::icmp_message(m).expect("checked");
+                        let (mut lo, mut hi) =
+                            cisco::icmp_message_of(m, pr == proto::ICMPV6).expect("checked");
+                        // `TYPE CODE`: one code of the type.
+                        if let Some(code) = q.peek().and_then(|c| c.text.parse::<u8>().ok()) {
+                            q.i += 1;
+                            lo = (lo & !0xff) | code as u128;
+                            hi = lo;
+                        }
                         s = s.restrict(Dim::Icmp, &IntervalSet::range(lo, hi));
                     }
                     _ => break,
@@ -875,13 +895,17 @@ impl<'a> Cx<'_, 'a> {
 
     /// Whether ports come next: an operator, or an object-group of services
     /// (one of addresses would be the next address).
-    fn ports_follow(&self, p: &Cursor<'_, 'a>) -> bool {
+    /// After the destination, an object-group the export does not define
+    /// can only be one of ports.
+    fn ports_follow(&self, p: &Cursor<'_, 'a>, destination: bool) -> bool {
         match (p.peek(), p.w.get(p.i + 1)) {
             (Some(x), _) if is_port_op(x.text) => true,
-            (Some(x), Some(name)) if x.text == "object-group" => self
-                .objects
-                .get(name.text)
-                .is_some_and(|o| o.kind == "service"),
+            (Some(x), Some(name)) if x.text == "object-group" => {
+                match self.objects.get(name.text) {
+                    Some(o) => o.kind == "service",
+                    None => destination,
+                }
+            }
             _ => false,
         }
     }

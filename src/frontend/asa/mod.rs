@@ -37,5 +37,10 @@ pub fn detect(text: &str) -> bool {
             || l.starts_with("nameif ")
             || l.starts_with("security-level ")
             || (l.starts_with("access-group ") && l.contains(" interface "))
+            || (l.starts_with("access-list ")
+                && (l.contains(" any4") || l.contains(" object ") || l.contains(" line ")))
+            || l.starts_with("network-object ")
+            || l.starts_with("clear configure access-list ")
+            || l.starts_with("object network ")
     })
 }

@@ -95,22 +95,34 @@ pub fn parse(text: &str) -> Config<'_> {
                 });
                 Block::Interface(cfg.interfaces.len() - 1)
             }
-            ["object" | "object-group", kind, _, rest @ ..] => {
-                cfg.objects.push(Object {
-                    group: w[0] == "object-group",
-                    kind,
-                    protocol: rest.first().copied(),
-                    name: line.words[2],
-                    members: Vec::new(),
-                });
-                Block::Object(cfg.objects.len() - 1)
+            ["object" | "object-group", kind, name, rest @ ..] => {
+                // An object written again (`object network X` / ` nat …`) gains the new lines.
+                match cfg.objects.iter().position(|o| o.name.text == *name) {
+                    Some(i) => Block::Object(i),
+                    None => {
+                        cfg.objects.push(Object {
+                            group: w[0] == "object-group",
+                            kind,
+                            protocol: rest.first().copied(),
+                            name: line.words[2],
+                            members: Vec::new(),
+                        });
+                        Block::Object(cfg.objects.len() - 1)
+                    }
+                }
             }
+            // `show access-list` headers: `access-list NAME; 12 elements; …`,
+            // `access-list cached ACL log flows: …`.
+            ["access-list", name, ..] if name.ends_with(';') || *name == "cached" => Block::None,
             ["access-list", name, kind, ..]
                 if !matches!(*kind, "webtype" | "ethertype" | "standard") =>
             {
-                // `access-list NAME [line N] [extended] ENTRY`
+                // `access-list NAME [line N] [extended] ENTRY`: at line N
+                // (remarks count), or at the end.
                 let mut skip = 2;
+                let mut at = None;
                 if *kind == "line" {
+                    at = w.get(3).and_then(|n| n.parse::<usize>().ok());
                     skip += 2;
                 }
                 if w.get(skip) == Some(&"extended") {
@@ -121,7 +133,9 @@ pub fn parse(text: &str) -> Config<'_> {
                     let mut entry = line.clone();
                     entry.words.drain(..skip);
                     entry.start = entry.words[0].at;
-                    cfg.acls[i].entries.push(entry);
+                    let entries = &mut cfg.acls[i].entries;
+                    let k = at.map_or(entries.len(), |n| n.saturating_sub(1).min(entries.len()));
+                    entries.insert(k, entry);
                 }
                 Block::None
             }

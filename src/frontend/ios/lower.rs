@@ -217,7 +217,14 @@ impl<'a> Cx<'_, 'a> {
         for line in &acl.entries {
             let w = &line.words;
             if w[0].text == "resequence" {
-                let (start, step) = (self.number(&w[1])?, self.number(&w[2])?);
+                let [_, start, step] = w.as_slice() else {
+                    return Err(self.err(
+                        &w[0],
+                        "resequence without a start and a step",
+                        "expected ip access-list resequence NAME START STEP",
+                    ));
+                };
+                let (start, step) = (self.number(start)?, self.number(step)?);
                 numbered.sort_by_key(|(n, _)| *n);
                 seen.clear();
                 for (k, (n, r)) in numbered.iter_mut().enumerate() {
@@ -230,10 +237,18 @@ impl<'a> Cx<'_, 'a> {
             }
             // `10 permit …`, or `sequence 10 permit …` as some versions print it.
             let skip = usize::from(w[0].text == "sequence" && w.len() > 2);
-            let (seq, body) = match w[skip].text.parse::<u32>() {
+            let (mut seq, mut body) = match w[skip].text.parse::<u32>() {
                 Ok(n) if w.len() > skip + 1 => (Some(n), &w[skip + 1..]),
                 _ => (None, &w[..]),
             };
+            // IPv6 listings put it last: `permit … sequence 10`.
+            if let Some(k) = body.iter().position(|x| x.text == "sequence")
+                && let Some(n) = body.get(k + 1).and_then(|x| x.text.parse::<u32>().ok())
+                && k > 0
+            {
+                seq = Some(n);
+                body = &body[..k];
+            }
             let Some(rule) = self.entry(acl, family, body, line)? else {
                 continue;
             };
@@ -612,9 +627,16 @@ impl<'a> Cx<'_, 'a> {
                     IntervalSet::range(v + 1, 0xffff)
                 }
             }
-            _ => {
+            "range" => {
                 let (a, b) = (port(p)?, port(p)?);
                 IntervalSet::range(a.min(b), a.max(b))
+            }
+            other => {
+                return Err(self.err(
+                    &op,
+                    format!("`{other}` is not a port operator"),
+                    "expected eq, neq, lt, gt, range or port-group",
+                ));
             }
         })
     }

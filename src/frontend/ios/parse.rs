@@ -197,12 +197,19 @@ pub fn parse(text: &str) -> Config<'_> {
             }
             ["object-group", rest @ ..] if group_kind(rest).is_some() => {
                 let (kind, name) = group_kind(rest).expect("checked");
-                cfg.groups.push(Group {
-                    name: line.words[1 + name],
-                    kind,
-                    members: Vec::new(),
-                });
-                Block::Group(cfg.groups.len() - 1)
+                let name = line.words[1 + name];
+                // A group written again gains the new members.
+                match cfg.groups.iter().position(|g| g.name.text == name.text) {
+                    Some(i) => Block::Group(i),
+                    None => {
+                        cfg.groups.push(Group {
+                            name,
+                            kind,
+                            members: Vec::new(),
+                        });
+                        Block::Group(cfg.groups.len() - 1)
+                    }
+                }
             }
             ["interface", _, ..] => {
                 cfg.interfaces.push(Interface {
