@@ -95,5 +95,27 @@ fn nft(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, load, check, nft);
+/// A Cisco IOS configuration with a 50k-entry list of object-groups.
+fn ios(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ios");
+    g.sample_size(10);
+    let reqs = RequirementSet::builtin();
+    let site = site();
+    let n = 50_000;
+    let text = synth::ios_config(n);
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    g.bench_with_input(BenchmarkId::new("load", n), &text, |b, t| {
+        b.iter(|| {
+            octaverify::frontend::load("bench.ios", black_box(t.clone().into_bytes()), None)
+                .unwrap()
+        })
+    });
+    let policy = octaverify::frontend::load("bench.ios", text.into_bytes(), None).unwrap();
+    g.bench_with_input(BenchmarkId::new("check", n), &policy, |b, p| {
+        b.iter(|| octaverify::check::check(black_box(p), &site, &reqs).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parse, load, check, nft, ios);
 criterion_main!(benches);

@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::space::dim::{TcpFlag, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
@@ -32,6 +33,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
         text,
         lines,
         groups: cfg.groups.iter().map(|g| (g.name.text, g)).collect(),
+        resolved: RefCell::default(),
     };
     let mut notes = Vec::new();
     let mut families = Vec::new();
@@ -145,6 +147,16 @@ struct Cx<'s, 'a> {
     text: &'s str,
     lines: Vec<usize>,
     groups: HashMap<&'a str, &'s super::parse::Group<'a>>,
+    /// Groups already resolved (by name; a group means the same wherever it
+    /// is used), so that a large list that names them often is fast.
+    resolved: RefCell<HashMap<String, Resolved>>,
+}
+
+/// What a group stands for, once resolved.
+#[derive(Clone)]
+enum Resolved {
+    Network(Side),
+    Service(PacketSet),
 }
 
 /// One address side of an entry: the addresses, or an unmodelled reason.
@@ -673,6 +685,17 @@ impl<'a> Cx<'_, 'a> {
     /// A network object-group's addresses (`host A`, `A MASK`, `range A B`,
     /// `any`, `group-object NAME`, `description …`).
     fn network_group(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<Side> {
+        if let Some(Resolved::Network(s)) = self.resolved.borrow().get(name.text) {
+            return Ok(s.clone());
+        }
+        let side = self.network_members(name, stack)?;
+        self.resolved
+            .borrow_mut()
+            .insert(name.text.to_string(), Resolved::Network(side.clone()));
+        Ok(side)
+    }
+
+    fn network_members(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<Side> {
         let g = self.group(name, GroupKind::Network, stack)?;
         let mut out = IntervalSet::empty();
         for m in &g.members {
@@ -755,6 +778,17 @@ impl<'a> Cx<'_, 'a> {
     /// A service object-group's packets: `tcp|udp|tcp-udp [source OP P] [OP P]`,
     /// `icmp [MESSAGE]`, a protocol name or number, `group-object NAME`.
     fn service_group(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<PacketSet> {
+        if let Some(Resolved::Service(s)) = self.resolved.borrow().get(name.text) {
+            return Ok(s.clone());
+        }
+        let set = self.service_members(name, stack)?;
+        self.resolved
+            .borrow_mut()
+            .insert(name.text.to_string(), Resolved::Service(set.clone()));
+        Ok(set)
+    }
+
+    fn service_members(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<PacketSet> {
         let g = self.group(name, GroupKind::Service, stack)?;
         let mut out = PacketSet::empty();
         for m in &g.members {
