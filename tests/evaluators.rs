@@ -2,7 +2,9 @@
 //! rulesets (several tables, user chains, jumps, gotos, RETURN, negations,
 //! unmodelled matches and targets), on random nftables rulesets (several
 //! base chains per hook, named and anonymous sets, concatenations, verdict
-//! maps, tcp flags, rate limits) and random packets.
+//! maps, tcp flags, rate limits), on random ASA configurations (interface
+//! and global lists, security levels, stateful scope, ICMP inspection) and
+//! random packets.
 
 use octaverify::eval::concrete;
 use octaverify::eval::symbolic;
@@ -327,6 +329,76 @@ fn gen_nft_ruleset(r: &mut Rng) -> String {
     text
 }
 
+/// A random ASA configuration: three interfaces named like the packets'
+/// (`nameif eth0` …) at random security levels, lists of random entries
+/// bound in, out or globally (or not at all), ICMP inspected or not.
+fn gen_asa_config(r: &mut Rng) -> String {
+    let mut s = String::from("ASA Version 9.8(4)\n");
+    for (k, name) in IFACE_NAMES.iter().enumerate() {
+        s += &format!(
+            "interface GigabitEthernet0/{k}\n nameif {name}\n security-level {}\n ip address 10.0.{k}.1 255.255.255.0\n",
+            r.pick(&["0", "50", "100"])
+        );
+    }
+    let addr = |r: &mut Rng| -> String {
+        match r.below(4) {
+            0 => "any".into(),
+            1 => format!("host 10.0.0.{}", r.below(9)),
+            2 => format!(
+                "10.0.0.{} 255.255.255.{}",
+                4 * r.below(2),
+                r.pick(&["252", "248"])
+            ),
+            _ => "object-group NETS".into(),
+        }
+    };
+    s += "object-group network NETS\n network-object host 10.0.0.3\n network-object 10.0.0.4 255.255.255.254\n";
+    for acl in ["A", "B", "G"] {
+        for _ in 0..1 + r.below(5) {
+            let verb = r.pick(&["permit", "deny"]);
+            let entry = match r.below(4) {
+                0 => format!("ip {} {}", addr(r), addr(r)),
+                1 => {
+                    let p = r.pick(&["tcp", "udp"]);
+                    let ports = match r.below(4) {
+                        0 => format!("eq {}", r.below(10)),
+                        1 => format!("range {} {}", r.below(4), 4 + r.below(5)),
+                        2 => format!("neq {}", r.below(10)),
+                        _ => format!("gt {}", r.below(8)),
+                    };
+                    format!("{p} {} {} {ports}", addr(r), addr(r))
+                }
+                2 => format!(
+                    "icmp {} {} {}",
+                    addr(r),
+                    addr(r),
+                    r.pick(&["echo", "echo-reply", "unreachable"])
+                ),
+                _ => format!("gre {} {}", addr(r), addr(r)),
+            };
+            let inactive = if r.chance(5) { " inactive" } else { "" };
+            s += &format!("access-list {acl} extended {verb} {entry}{inactive}\n");
+        }
+    }
+    for (acl, ifname) in [("A", r.pick(IFACE_NAMES)), ("B", r.pick(IFACE_NAMES))] {
+        match r.below(3) {
+            0 => s += &format!("access-group {acl} in interface {ifname}\n"),
+            1 => s += &format!("access-group {acl} out interface {ifname}\n"),
+            _ => {}
+        }
+    }
+    if r.chance(40) {
+        s += "access-group G global\n";
+    }
+    if r.chance(40) {
+        s += "same-security-traffic permit inter-interface\n";
+    }
+    if r.chance(50) {
+        s += "policy-map global_policy\n class inspection_default\n  inspect icmp\n";
+    }
+    s
+}
+
 fn gen_packet(r: &mut Rng) -> Packet {
     let mut p = Packet::default();
     p.set(Dim::Family, Family::Ipv4 as u128);
@@ -402,6 +474,14 @@ proptest! {
         let mut r = Rng(seed);
         let text = gen_ruleset(&mut r);
         agree("random.rules", text, &mut r)?;
+    }
+
+    /// Random ASA configurations.
+    #[test]
+    fn symbolic_agrees_with_concrete_on_asa_configs(seed in 1u64..u64::MAX) {
+        let mut r = Rng(seed);
+        let text = gen_asa_config(&mut r);
+        agree("random.asa", text, &mut r)?;
     }
 
     /// Random nftables rulesets.

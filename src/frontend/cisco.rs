@@ -149,28 +149,40 @@ pub fn netmask(base: Ipv4Addr, mask: Ipv4Addr) -> Option<IntervalSet> {
 
 /// IP protocol names of Cisco ACLs (and numbers).
 pub fn protocol(name: &str) -> Option<u8> {
-    let n = match name {
-        "icmp" => 1,
-        "igmp" => 2,
-        "igrp" => 9,
-        "ipinip" => 4,
-        "tcp" => 6,
-        "udp" => 17,
-        "gre" => 47,
-        "esp" => 50,
-        "ahp" | "ah" => 51,
-        "icmp6" | "icmpv6" => 58,
-        "eigrp" => 88,
-        "ospf" => 89,
-        "nos" => 94,
-        "pim" => 103,
-        "pcp" => 108,
-        "snp" => 109,
-        "sctp" => 132,
-        _ => return name.parse().ok(),
-    };
-    Some(n)
+    PROTOCOLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, p)| p)
+        .or_else(|| name.parse().ok())
 }
+
+/// The Cisco name of a protocol number (the first of its names), if it has one.
+pub fn protocol_name(p: u8) -> Option<&'static str> {
+    PROTOCOLS.iter().find(|&&(_, n)| n == p).map(|&(n, _)| n)
+}
+
+/// Protocol names of Cisco lists, the usual one of each number first.
+const PROTOCOLS: &[(&str, u8)] = &[
+    ("icmp", 1),
+    ("igmp", 2),
+    ("ipinip", 4),
+    ("tcp", 6),
+    ("igrp", 9),
+    ("udp", 17),
+    ("gre", 47),
+    ("esp", 50),
+    ("ahp", 51),
+    ("ah", 51),
+    ("icmp6", 58),
+    ("icmpv6", 58),
+    ("eigrp", 88),
+    ("ospf", 89),
+    ("nos", 94),
+    ("pim", 103),
+    ("pcp", 108),
+    ("snp", 109),
+    ("sctp", 132),
+];
 
 /// A TCP or UDP port by number or by the name IOS or ASA gives it (`www`,
 /// `domain`, `https`, `ntp`, …); `udp` chooses the UDP table where the two

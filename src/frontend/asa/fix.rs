@@ -4,6 +4,7 @@
 //! written and bound, which then decides everything entering that
 //! interface.
 
+use crate::frontend::cisco;
 use crate::model::{Action, Policy, Suggestion};
 use crate::space::dim::{Family, addr, proto};
 use crate::space::{Cube, Dim, IntervalSet};
@@ -43,7 +44,7 @@ fn entries(c: &Cube) -> Vec<String> {
     let family = c.get(Dim::Family).is_single().map(Family::from_value);
     let p = c.get(Dim::Proto).is_single().map(|p| p as u8);
     let name = match p {
-        Some(p) => proto::name(p).map_or_else(|| p.to_string(), str::to_string),
+        Some(p) => cisco::protocol_name(p).map_or_else(|| p.to_string(), str::to_string),
         None => "ip".into(),
     };
     let ports = matches!(p, Some(proto::TCP | proto::UDP));

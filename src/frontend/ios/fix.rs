@@ -82,7 +82,8 @@ fn list_kind(policy: &Policy, s: &Suggestion) -> &'static str {
         .map_or("", |r| policy.text(r.span));
     let v6 = s.matches.get(Dim::Family).is_single() == Some(Family::Ipv6 as u128);
     match (v6, is_standard(header)) {
-        (true, _) => "ipv6 access-list",
+        (true, true) => "ipv6 access-list standard",
+        (true, false) => "ipv6 access-list",
         (false, true) => "ip access-list standard",
         (false, false) => "ip access-list extended",
     }
@@ -96,7 +97,7 @@ fn entries(policy: &Policy, s: &Suggestion) -> Vec<String> {
         .get(Dim::Family)
         .is_single()
         .map_or(Family::Ipv4, Family::from_value);
-    let standard = list_kind(policy, s) == "ip access-list standard";
+    let standard = list_kind(policy, s).ends_with("standard");
     let srcs = addresses(c.get(Dim::Src), family);
     if standard {
         return srcs;
@@ -111,7 +112,9 @@ fn entries(policy: &Policy, s: &Suggestion) -> Vec<String> {
 fn is_standard(header: &str) -> bool {
     let w: Vec<&str> = header.split_whitespace().collect();
     match w.as_slice() {
-        ["ip", "access-list", "standard", ..] | ["Standard", ..] => true,
+        ["ip" | "ipv6", "access-list", "standard", ..]
+        | ["Standard", ..]
+        | ["access-list", _, "standard", ..] => true,
         ["access-list", n, ..] => n
             .parse::<u32>()
             .is_ok_and(|n| (1..=99).contains(&n) || (1300..=1999).contains(&n)),
@@ -124,7 +127,7 @@ fn extended(c: &Cube, family: Family, src: &str, dst: &str) -> String {
     let p = c.get(Dim::Proto).is_single().map(|p| p as u8);
     let name = match p {
         Some(proto::ICMPV6) if family == Family::Ipv6 => "icmp".to_string(),
-        Some(p) => proto::name(p).map_or_else(|| p.to_string(), str::to_string),
+        Some(p) => cisco::protocol_name(p).map_or_else(|| p.to_string(), str::to_string),
         None if family == Family::Ipv6 => "ipv6".into(),
         None => "ip".into(),
     };

@@ -191,7 +191,9 @@ pub fn parse(text: &str) -> Config<'_> {
                 "access-list",
                 "standard" | "extended",
                 name,
-            ] => {
+            ]
+            | ["no", "ipv6", "access-list", name]
+            | ["no", "access-list", name] => {
                 cfg.acls.retain(|a| a.name != *name);
                 Block::None
             }
