@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::space::dim::{State, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
@@ -37,6 +38,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             .iter()
             .filter_map(|i| Some((i.nameif?, i)))
             .collect(),
+        resolved: RefCell::default(),
     };
     let mut notes = Vec::new();
     let mut acls: HashMap<&str, (&Acl<'_>, Vec<Rule>)> = HashMap::new();
@@ -165,6 +167,9 @@ struct Cx<'s, 'a> {
     objects: HashMap<&'a str, &'s Object<'a>>,
     names: HashMap<&'a str, Word<'a>>,
     interfaces: HashMap<&'a str, &'s super::parse::Interface<'a>>,
+    /// Objects already resolved, by kind and name: a large list that names
+    /// them often is fast.
+    resolved: RefCell<HashMap<(bool, &'a str), Maybe<PacketSet>>>,
 }
 
 impl<'a> Cx<'_, 'a> {
@@ -557,6 +562,24 @@ impl<'a> Cx<'_, 'a> {
 
     /// A network object or object-group's addresses.
     fn network(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {
+        self.once((true, name.text), || self.network_members(name, stack))
+    }
+
+    /// Resolves an object the first time it is named.
+    fn once(
+        &self,
+        key: (bool, &'a str),
+        resolve: impl FnOnce() -> Res<Maybe<PacketSet>>,
+    ) -> Res<Maybe<PacketSet>> {
+        if let Some(found) = self.resolved.borrow().get(&key) {
+            return Ok(found.clone());
+        }
+        let value = resolve()?;
+        self.resolved.borrow_mut().insert(key, value.clone());
+        Ok(value)
+    }
+
+    fn network_members(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {
         let Some(o) = self.object(name, "network", stack)? else {
             return Ok(Err(format!(
                 "network object {} (not defined in the export)",
@@ -641,7 +664,9 @@ impl<'a> Cx<'_, 'a> {
 
     /// A service object or object-group (protocols and ports), or a protocol group.
     fn service(&self, name: &Word<'a>) -> Res<Maybe<PacketSet>> {
-        self.service_in(name, &mut Vec::new())
+        self.once((false, name.text), || {
+            self.service_in(name, &mut Vec::new())
+        })
     }
 
     fn service_in(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {
