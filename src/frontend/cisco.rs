@@ -2,7 +2,8 @@
 //! addresses with wildcard or subnet masks, the port, protocol and ICMP
 //! message names of IOS and ASA.
 
-use crate::model::{Chain, Topology};
+use crate::diag::InputError;
+use crate::model::{Chain, Span, Topology};
 use crate::space::{Family, IntervalSet};
 use std::net::Ipv4Addr;
 
@@ -96,6 +97,105 @@ pub fn short_name(name: &str) -> String {
     }) {
         Some((_, short)) => format!("{short}{rest}"),
         None => name.to_string(),
+    }
+}
+
+/// A configuration's text, for errors located at a word and for the spans
+/// of rules.
+pub struct Source<'s> {
+    pub path: &'s str,
+    pub text: &'s str,
+    /// Where each line starts.
+    lines: Vec<usize>,
+}
+
+impl<'s> Source<'s> {
+    pub fn new(path: &'s str, text: &'s str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source { path, text, lines }
+    }
+
+    pub fn err(
+        &self,
+        w: &Word<'_>,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> InputError {
+        InputError::at(self.path, self.text, w.at, w.text.len(), message, expected)
+    }
+
+    /// The 1-based line of a byte offset.
+    pub fn line_of(&self, at: usize) -> u32 {
+        self.lines.partition_point(|&s| s <= at) as u32
+    }
+
+    pub fn span(&self, l: &Line<'_>) -> Span {
+        Span {
+            file: 0,
+            line: self.line_of(l.start),
+            start: l.start,
+            end: l.end,
+        }
+    }
+}
+
+/// The words of one line, read left to right.
+pub struct Cursor<'w, 'a> {
+    pub w: &'w [Word<'a>],
+    pub i: usize,
+    pub src: &'w Source<'w>,
+}
+
+impl<'a> Cursor<'_, 'a> {
+    pub fn peek(&self) -> Option<Word<'a>> {
+        self.w.get(self.i).copied()
+    }
+
+    /// The next word, or an error just past the last one saying what was expected.
+    pub fn next(&mut self, expected: &str) -> Result<Word<'a>, InputError> {
+        match self.w.get(self.i) {
+            Some(w) => {
+                self.i += 1;
+                Ok(*w)
+            }
+            None => {
+                let last = self.w.last().expect("lines have words");
+                Err(InputError::at(
+                    self.src.path,
+                    self.src.text,
+                    last.at + last.text.len(),
+                    1,
+                    "the entry ends too early",
+                    format!("expected {expected}"),
+                ))
+            }
+        }
+    }
+
+    pub fn expect(&mut self, word: &str) -> Result<(), InputError> {
+        let w = self.next(&format!("`{word}`"))?;
+        if w.text == word {
+            Ok(())
+        } else {
+            Err(self.src.err(
+                &w,
+                format!("unexpected `{}`", w.text),
+                format!("expected `{word}`"),
+            ))
+        }
+    }
+}
+
+/// One port range of a suggested entry: `eq P`, `range A B`, or nothing for
+/// every port (and for several ranges, which one entry cannot name).
+pub fn port_spec(s: &IntervalSet) -> Option<String> {
+    match s.ranges() {
+        [(0, 0xffff)] | [(1, 0xffff)] => None,
+        [(a, b)] if a == b => Some(format!("eq {a}")),
+        [(a, b)] => Some(format!("range {a} {b}")),
+        _ => None,
     }
 }
 

@@ -54,11 +54,11 @@ fn entries(c: &Cube) -> Vec<String> {
     for s in &srcs {
         for d in &dsts {
             let mut parts = vec![name.clone(), s.clone()];
-            if ports && let Some(sp) = port_spec(c.get(Dim::Sport)) {
+            if ports && let Some(sp) = cisco::port_spec(c.get(Dim::Sport)) {
                 parts.push(sp);
             }
             parts.push(d.clone());
-            if ports && let Some(dp) = port_spec(c.get(Dim::Dport)) {
+            if ports && let Some(dp) = cisco::port_spec(c.get(Dim::Dport)) {
                 parts.push(dp);
             }
             if matches!(p, Some(proto::ICMP | proto::ICMPV6))
@@ -94,13 +94,4 @@ fn addresses(s: &IntervalSet, family: Option<Family>) -> Vec<String> {
             n => n.to_string(),
         })
         .collect()
-}
-
-fn port_spec(s: &IntervalSet) -> Option<String> {
-    match s.ranges() {
-        [(0, 0xffff)] | [(1, 0xffff)] => None,
-        [(a, b)] if a == b => Some(format!("eq {a}")),
-        [(a, b)] => Some(format!("range {a} {b}")),
-        _ => None,
-    }
 }

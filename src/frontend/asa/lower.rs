@@ -8,13 +8,13 @@
 
 use super::parse::{Acl, Config, Line, Object, Word};
 use crate::diag::InputError;
-use crate::frontend::cisco::{self, Lowered, short_name};
+use crate::frontend::cisco::{self, Cursor, Lowered, Source, short_name};
 use crate::model::{
     Action, BaseChain, Chain, ChainKind, Hook, Interface, Rule, RuleKind, Span, Topology,
 };
 use crate::space::dim::{State, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
@@ -26,11 +26,7 @@ type Maybe<T> = Result<T, String>;
 
 pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     let cx = Cx {
-        path,
-        text,
-        lines: std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect(),
+        src: Source::new(path, text),
         objects: cfg.objects.iter().map(|o| (o.name.text, o)).collect(),
         names: cfg.names.iter().map(|(a, n)| (n.text, *a)).collect(),
         interfaces: cfg
@@ -39,6 +35,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             .filter_map(|i| Some((i.nameif?, i)))
             .collect(),
         resolved: RefCell::default(),
+        depth: Cell::new(0),
     };
     let mut notes = Vec::new();
     let mut acls: HashMap<&str, (&Acl<'_>, Vec<Rule>)> = HashMap::new();
@@ -73,7 +70,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                     name: acl.name.to_string(),
                     base: None,
                     rules: rules.clone(),
-                    span: Some(cx.span(&b.line)),
+                    span: Some(cx.src.span(&b.line)),
                 });
                 global = Some((chains.len() - 1, b));
             }
@@ -88,7 +85,8 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     for i in &live {
         let name = i.nameif.expect("named");
         let binding = |inbound: bool| {
-            cfg.bindings.iter().find(|b| {
+            // A later access-group replaces an earlier one, as on the ASA.
+            cfg.bindings.iter().rev().find(|b| {
                 b.on.is_some_and(|(dir, on)| dir == inbound && on.text == name)
             })
         };
@@ -99,7 +97,12 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                 if hook == Hook::Ingress { "in" } else { "out" }
             ),
             name: acl.name.to_string(),
-            base: Some(cx.base(hook, devices.clone(), scope.clone(), cx.span(&acl.header))),
+            base: Some(cx.base(
+                hook,
+                devices.clone(),
+                scope.clone(),
+                cx.src.span(&acl.header),
+            )),
             rules,
             span: Some(span),
         };
@@ -118,7 +121,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                 if let Some((gc, gb)) = g {
                     rules.push(cx.jump(gc, gb));
                 }
-                chains.push(stateful(Hook::Ingress, rules, acl, cx.span(&b.line)));
+                chains.push(stateful(Hook::Ingress, rules, acl, cx.src.span(&b.line)));
             }
             (None, Some((gc, gb))) => {
                 let (acl, _) = acls[gb.acl.text];
@@ -126,7 +129,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                     Hook::Ingress,
                     vec![cx.jump(gc, gb)],
                     acl,
-                    cx.span(&gb.line),
+                    cx.src.span(&gb.line),
                 ));
             }
             (None, None) => {
@@ -137,7 +140,12 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             match acls.get(b.acl.text) {
                 Some((acl, rules)) => {
                     bound.push(acl.name);
-                    chains.push(stateful(Hook::Egress, rules.clone(), acl, cx.span(&b.line)));
+                    chains.push(stateful(
+                        Hook::Egress,
+                        rules.clone(),
+                        acl,
+                        cx.src.span(&b.line),
+                    ));
                 }
                 None => notes.push(cx.undefined(b)),
             }
@@ -147,7 +155,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
         if !bound.contains(&acl.name) {
             notes.push(format!(
                 "{path}:{}: access list {} is bound to no interface (not evaluated)",
-                cx.line_of(acl.header.start),
+                cx.src.line_of(acl.header.start),
                 acl.name
             ));
         }
@@ -161,45 +169,23 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
 }
 
 struct Cx<'s, 'a> {
-    path: &'s str,
-    text: &'s str,
-    lines: Vec<usize>,
+    src: Source<'s>,
     objects: HashMap<&'a str, &'s Object<'a>>,
     names: HashMap<&'a str, Word<'a>>,
     interfaces: HashMap<&'a str, &'s super::parse::Interface<'a>>,
     /// Objects already resolved, by kind and name: a large list that names
     /// them often is fast.
     resolved: RefCell<HashMap<(bool, &'a str), Maybe<PacketSet>>>,
+    /// How deep object resolution is nested.
+    depth: Cell<usize>,
 }
 
 impl<'a> Cx<'_, 'a> {
-    fn err(
-        &self,
-        w: &Word<'_>,
-        message: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> InputError {
-        InputError::at(self.path, self.text, w.at, w.text.len(), message, expected)
-    }
-
-    fn line_of(&self, at: usize) -> u32 {
-        self.lines.partition_point(|&s| s <= at) as u32
-    }
-
-    fn span(&self, l: &Line<'_>) -> Span {
-        Span {
-            file: 0,
-            line: self.line_of(l.start),
-            start: l.start,
-            end: l.end,
-        }
-    }
-
     fn undefined(&self, b: &super::parse::Binding<'_>) -> String {
         format!(
             "{}:{}: access list {} is bound but not defined (ASA refuses that; not evaluated)",
-            self.path,
-            self.line_of(b.line.start),
+            self.src.path,
+            self.src.line_of(b.line.start),
             b.acl.text
         )
     }
@@ -216,7 +202,7 @@ impl<'a> Cx<'_, 'a> {
             matches: OnceLock::from(matches),
             opaque,
             action,
-            span: self.span(line),
+            span: self.src.span(line),
             written: None,
             number: None,
             kind,
@@ -296,15 +282,15 @@ impl<'a> Cx<'_, 'a> {
         Chain {
             table: format!("in {name}"),
             name: format!("security-level {mine}"),
-            base: Some(self.base(Hook::Ingress, devices, scope, self.span(&line))),
+            base: Some(self.base(Hook::Ingress, devices, scope, self.src.span(&line))),
             rules,
-            span: Some(self.span(&line)),
+            span: Some(self.src.span(&line)),
         }
     }
 
     fn line_start(&self, at: usize) -> usize {
-        let s = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
-        s + (self.text[s..].len() - self.text[s..].trim_start().len())
+        let s = self.src.text[..at].rfind('\n').map_or(0, |i| i + 1);
+        s + (self.src.text[s..].len() - self.src.text[s..].trim_start().len())
     }
 
     /// A list's entries as rules, numbered as ASA numbers its lines (remarks
@@ -318,7 +304,7 @@ impl<'a> Cx<'_, 'a> {
                 "permit" => Action::Accept,
                 "deny" => Action::Drop,
                 _ => {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &w[0],
                         format!(
                             "unsupported construct `{}` in access list {}",
@@ -328,17 +314,26 @@ impl<'a> Cx<'_, 'a> {
                     ));
                 }
             };
-            if w.iter().any(|x| x.text == "inactive") {
+            // `inactive` ends an entry; show output writes `(inactive)`.
+            let inactive = w.windows(2).any(|p| {
+                p[1].text == "inactive"
+                    && !matches!(p[0].text, "object" | "object-group" | "time-range")
+            }) || w.iter().any(|x| x.text == "(inactive)");
+            if inactive {
                 notes.push(format!(
                     "{}:{}: an inactive entry of {} (not evaluated, as ASA does not)",
-                    self.path,
-                    self.line_of(line.start),
+                    self.src.path,
+                    self.src.line_of(line.start),
                     acl.name
                 ));
                 continue;
             }
             let mut opaque = Vec::new();
-            let mut p = Cursor { w, i: 1, cx: self };
+            let mut p = Cursor {
+                w,
+                i: 1,
+                src: &self.src,
+            };
             let set = self.entry(&mut p, &mut opaque)?;
             let rule = self.rule(
                 set,
@@ -373,7 +368,7 @@ impl<'a> Cx<'_, 'a> {
             "ip" => (all, None),
             t => {
                 let n = cisco::protocol(t).ok_or_else(|| {
-                    self.err(&pw, format!("`{t}` is not a protocol"), "expected ip, tcp, udp, icmp, a protocol name or number, object NAME or object-group NAME")
+                    self.src.err(&pw, format!("`{t}` is not a protocol"), "expected ip, tcp, udp, icmp, a protocol name or number, object NAME or object-group NAME")
                 })?;
                 (
                     all.restrict(Dim::Proto, &IntervalSet::point(n as u128)),
@@ -444,23 +439,26 @@ impl<'a> Cx<'_, 'a> {
                 t if icmp
                     && (cisco::icmp_message_of(t, v6).is_some() || t.parse::<u8>().is_ok()) =>
                 {
-                    let (lo, hi) = match cisco::icmp_message_of(t, v6) {
-                        Some(r) => r,
-                        None => {
-                            let ty = t.parse::<u8>().expect("checked") as u128;
-                            match p.peek().and_then(|c| c.text.parse::<u8>().ok()) {
-                                Some(code) => {
-                                    p.i += 1;
-                                    (ty << 8 | code as u128, ty << 8 | code as u128)
-                                }
-                                None => (ty << 8, ty << 8 | 0xff),
-                            }
+                    // A type by name or number, and an optional code.
+                    let ty = match cisco::icmp_message_of(t, v6) {
+                        Some((lo, _)) => lo >> 8,
+                        None => t.parse::<u8>().expect("checked") as u128,
+                    };
+                    let (lo, hi) = match (
+                        cisco::icmp_message_of(t, v6),
+                        p.peek().and_then(|c| c.text.parse::<u8>().ok()),
+                    ) {
+                        (_, Some(code)) => {
+                            p.i += 1;
+                            (ty << 8 | code as u128, ty << 8 | code as u128)
                         }
+                        (Some(r), None) => r,
+                        (None, None) => (ty << 8, ty << 8 | 0xff),
                     };
                     set = set.restrict(Dim::Icmp, &IntervalSet::range(lo, hi));
                 }
                 _ => {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &x,
                         format!("unsupported construct `{}` in an access list entry", x.text),
                         "expected the end of the entry, or log, time-range, inactive, an ICMP type",
@@ -511,7 +509,7 @@ impl<'a> Cx<'_, 'a> {
             }
             t if t.contains('/') => {
                 let net: ipnet::IpNet = t.parse().map_err(|_| {
-                    self.err(
+                    self.src.err(
                         &w,
                         format!("`{t}` is not a prefix"),
                         "expected an address/length prefix",
@@ -530,14 +528,14 @@ impl<'a> Cx<'_, 'a> {
     /// An address and a subnet mask (ASA writes masks, not wildcards).
     fn masked(&self, a: IpAddr, m: &Word<'_>) -> Res<PacketSet> {
         let (IpAddr::V4(a4), Ok(mask)) = (a, m.text.parse::<Ipv4Addr>()) else {
-            return Err(self.err(
+            return Err(self.src.err(
                 m,
                 format!("`{}` is not a subnet mask", m.text),
                 "expected a mask such as 255.255.255.0",
             ));
         };
         let range = cisco::netmask(a4, mask).ok_or_else(|| {
-            self.err(
+            self.src.err(
                 m,
                 format!("`{}` is not a contiguous subnet mask", m.text),
                 "expected a mask such as 255.255.255.0 (ASA takes no masks with holes)",
@@ -552,7 +550,7 @@ impl<'a> Cx<'_, 'a> {
         }
         match self.names.get(w.text).and_then(|a| a.text.parse().ok()) {
             Some(a) => Ok(a),
-            None => Err(self.err(
+            None => Err(self.src.err(
                 w,
                 format!("`{}` is not an address or a name given to one", w.text),
                 "expected an address such as 192.168.1.10",
@@ -562,19 +560,33 @@ impl<'a> Cx<'_, 'a> {
 
     /// A network object or object-group's addresses.
     fn network(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {
-        self.once((true, name.text), || self.network_members(name, stack))
+        self.once(true, name, || self.network_members(name, stack))
     }
 
     /// Resolves an object the first time it is named.
     fn once(
         &self,
-        key: (bool, &'a str),
+        network: bool,
+        name: &Word<'a>,
         resolve: impl FnOnce() -> Res<Maybe<PacketSet>>,
     ) -> Res<Maybe<PacketSet>> {
+        let key = (network, name.text);
         if let Some(found) = self.resolved.borrow().get(&key) {
             return Ok(found.clone());
         }
-        let value = resolve()?;
+        // Objects that name each other through port groups would recurse
+        // without end; real nesting is shallow.
+        if self.depth.get() > 64 {
+            return Err(self.src.err(
+                name,
+                format!("object {} nests too deep (does it name itself?)", name.text),
+                "expected objects that do not nest into themselves",
+            ));
+        }
+        self.depth.set(self.depth.get() + 1);
+        let value = resolve();
+        self.depth.set(self.depth.get() - 1);
+        let value = value?;
         self.resolved.borrow_mut().insert(key, value.clone());
         Ok(value)
     }
@@ -591,7 +603,7 @@ impl<'a> Cx<'_, 'a> {
             let w = &m.words;
             let word = |k: usize| {
                 w.get(k).ok_or_else(|| {
-                    self.err(
+                    self.src.err(
                         &w[w.len() - 1],
                         "the line ends too early",
                         "expected an address",
@@ -603,7 +615,8 @@ impl<'a> Cx<'_, 'a> {
                 "host" => host(self.ip(word(1)?)?),
                 "subnet" => match word(1)?.text.contains('/') {
                     true => prefix(word(1)?.text.parse().map_err(|_| {
-                        self.err(word(1).expect("there"), "not a prefix", "expected A/LEN")
+                        self.src
+                            .err(word(1).expect("there"), "not a prefix", "expected A/LEN")
                     })?),
                     false => self.masked(self.ip(word(1)?)?, word(2)?)?,
                 },
@@ -633,7 +646,8 @@ impl<'a> Cx<'_, 'a> {
                         }
                     }
                     t if t.contains('/') => prefix(t.parse().map_err(|_| {
-                        self.err(word(1).expect("there"), "not a prefix", "expected A/LEN")
+                        self.src
+                            .err(word(1).expect("there"), "not a prefix", "expected A/LEN")
                     })?),
                     _ => self.masked(self.ip(word(1)?)?, word(2)?)?,
                 },
@@ -647,7 +661,7 @@ impl<'a> Cx<'_, 'a> {
                     }
                 }
                 t => {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &w[0],
                         format!(
                             "unsupported construct `{t}` in network object {}",
@@ -664,9 +678,7 @@ impl<'a> Cx<'_, 'a> {
 
     /// A service object or object-group (protocols and ports), or a protocol group.
     fn service(&self, name: &Word<'a>) -> Res<Maybe<PacketSet>> {
-        self.once((false, name.text), || {
-            self.service_in(name, &mut Vec::new())
-        })
+        self.once(false, name, || self.service_in(name, &mut Vec::new()))
     }
 
     fn service_in(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {
@@ -679,7 +691,11 @@ impl<'a> Cx<'_, 'a> {
         let mut out = PacketSet::empty();
         for m in &o.members {
             let w = &m.words;
-            let mut q = Cursor { w, i: 1, cx: self };
+            let mut q = Cursor {
+                w,
+                i: 1,
+                src: &self.src,
+            };
             let set = match (o.kind, w[0].text) {
                 (_, "description") => continue,
                 (_, "group-object") => {
@@ -698,7 +714,7 @@ impl<'a> Cx<'_, 'a> {
                         "ip" => PacketSet::universe(),
                         _ => {
                             let n = cisco::protocol(t.text).ok_or_else(|| {
-                                self.err(
+                                self.src.err(
                                     &t,
                                     format!("`{}` is not a protocol", t.text),
                                     "expected a protocol name or number",
@@ -717,7 +733,11 @@ impl<'a> Cx<'_, 'a> {
                     };
                     let mut s = PacketSet::empty();
                     for &pr in protos {
-                        let mut r = Cursor { w, i: 1, cx: self };
+                        let mut r = Cursor {
+                            w,
+                            i: 1,
+                            src: &self.src,
+                        };
                         let ports = match self.ports(&mut r, Some(pr))? {
                             Ok(v) => v,
                             Err(why) => return Ok(Err(why)),
@@ -750,7 +770,7 @@ impl<'a> Cx<'_, 'a> {
                     }
                 }
                 (kind, t) => {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &w[0],
                         format!("unsupported construct `{t}` in {kind} object {}", name.text),
                         "expected a member line of the object",
@@ -758,7 +778,7 @@ impl<'a> Cx<'_, 'a> {
                 }
             };
             if let Some(extra) = q.peek() {
-                return Err(self.err(
+                return Err(self.src.err(
                     &extra,
                     format!(
                         "unsupported construct `{}` in object {}",
@@ -779,7 +799,7 @@ impl<'a> Cx<'_, 'a> {
             "tcp-udp" => vec![proto::TCP, proto::UDP],
             "ip" => return Ok(Ok(PacketSet::universe())),
             p => vec![cisco::protocol(p).ok_or_else(|| {
-                self.err(
+                self.src.err(
                     &t,
                     format!("`{p}` is not a protocol"),
                     "expected tcp, udp, tcp-udp, icmp or a protocol",
@@ -836,7 +856,7 @@ impl<'a> Cx<'_, 'a> {
     /// An icmp-type object-group's types.
     fn icmp_group(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<IntervalSet> {
         let o = self.object(name, "icmp-type", stack)?.ok_or_else(|| {
-            self.err(
+            self.src.err(
                 name,
                 format!("no icmp-type object-group {}", name.text),
                 "expected an object-group defined in the export",
@@ -856,7 +876,7 @@ impl<'a> Cx<'_, 'a> {
                                 .map(|n| ((n as u128) << 8, (n as u128) << 8 | 0xff))
                         })
                         .ok_or_else(|| {
-                            self.err(
+                            self.src.err(
                                 t,
                                 format!("`{}` is not an ICMP type", t.text),
                                 "expected an ICMP type name or number",
@@ -870,7 +890,7 @@ impl<'a> Cx<'_, 'a> {
                     stack.pop();
                 }
                 (t, _) => {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &w[0],
                         format!(
                             "unsupported construct `{t}` in icmp-type object-group {}",
@@ -887,7 +907,7 @@ impl<'a> Cx<'_, 'a> {
     /// An object by name; `kind` checks it (`""`: any kind of service).
     fn object(&self, name: &Word<'a>, kind: &str, stack: &[&'a str]) -> Res<Option<&Object<'a>>> {
         if stack.contains(&name.text) {
-            return Err(self.err(
+            return Err(self.src.err(
                 name,
                 format!("object {} contains itself", name.text),
                 "expected objects that do not nest into themselves",
@@ -902,7 +922,7 @@ impl<'a> Cx<'_, 'a> {
             o.kind == kind
         };
         if !fits {
-            return Err(self.err(
+            return Err(self.src.err(
                 name,
                 format!("object {} is a {} object here", name.text, o.kind),
                 format!(
@@ -942,7 +962,7 @@ impl<'a> Cx<'_, 'a> {
         let port = |p: &mut Cursor<'_, 'a>| -> Res<u128> {
             let w = p.next("a port")?;
             cisco::port(w.text, udp).map(u128::from).ok_or_else(|| {
-                self.err(
+                self.src.err(
                     &w,
                     format!("`{}` is not a port or a port name", w.text),
                     "expected a number 0-65535 or an ASA port name (https, domain, www, …)",
@@ -1075,36 +1095,4 @@ fn prefix(n: ipnet::IpNet) -> PacketSet {
 
 fn is_port_op(w: &str) -> bool {
     matches!(w, "eq" | "neq" | "lt" | "gt" | "range")
-}
-
-struct Cursor<'w, 'a> {
-    w: &'w [Word<'a>],
-    i: usize,
-    cx: &'w Cx<'w, 'a>,
-}
-
-impl<'a> Cursor<'_, 'a> {
-    fn peek(&self) -> Option<Word<'a>> {
-        self.w.get(self.i).copied()
-    }
-
-    fn next(&mut self, expected: &str) -> Res<Word<'a>> {
-        match self.w.get(self.i) {
-            Some(w) => {
-                self.i += 1;
-                Ok(*w)
-            }
-            None => {
-                let last = self.w.last().expect("entries have words");
-                Err(InputError::at(
-                    self.cx.path,
-                    self.cx.text,
-                    last.at + last.text.len(),
-                    1,
-                    "the entry ends too early",
-                    format!("expected {expected}"),
-                ))
-            }
-        }
-    }
 }

@@ -113,7 +113,12 @@ pub fn parse(text: &str) -> Config<'_> {
             }
             // `show access-list` headers: `access-list NAME; 12 elements; …`,
             // `access-list cached ACL log flows: …`.
-            ["access-list", name, ..] if name.ends_with(';') || *name == "cached" => Block::None,
+            ["access-list", name, ..]
+                if name.ends_with(';')
+                    || matches!(*name, "cached" | "alert-interval" | "deny-flow-max") =>
+            {
+                Block::None
+            }
             ["access-list", name, kind, ..]
                 if !matches!(*kind, "webtype" | "ethertype" | "standard") =>
             {

@@ -192,20 +192,18 @@ fn addresses(s: &IntervalSet, family: Family) -> Vec<String> {
         .collect()
 }
 
-/// `eq P`, `range A B`, or nothing for every port.
+/// `eq P`, `range A B`, `eq P Q …` (IOS takes up to ten ports), or nothing
+/// for every port.
 fn port_spec(s: &IntervalSet) -> Option<String> {
-    match s.ranges() {
-        [(0, 0xffff)] | [(1, 0xffff)] => None,
-        [(a, b)] if a == b => Some(format!("eq {a}")),
-        [(a, b)] => Some(format!("range {a} {b}")),
-        r => Some(format!(
-            "eq {}",
-            r.iter()
-                .flat_map(|&(a, b)| a..=b)
-                .take(10)
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        )),
+    if s.ranges().len() < 2 {
+        return cisco::port_spec(s);
     }
+    let ports: Vec<String> = s
+        .ranges()
+        .iter()
+        .flat_map(|&(a, b)| a..=b)
+        .take(11)
+        .map(|p| p.to_string())
+        .collect();
+    (ports.len() <= 10).then(|| format!("eq {}", ports.join(" ")))
 }

@@ -8,7 +8,7 @@
 
 use super::parse::{Acl, AclKind, Config, GroupKind, Line, Word};
 use crate::diag::InputError;
-use crate::frontend::cisco::{self, Lowered, short_name};
+use crate::frontend::cisco::{self, Cursor, Lowered, Source, short_name};
 use crate::model::{
     Action, BaseChain, Chain, ChainKind, Hook, Interface, Rule, RuleKind, Span, Topology,
 };
@@ -25,13 +25,8 @@ type Res<T> = Result<T, InputError>;
 const UNDEFINED_GROUP: &str = "undefined object-group";
 
 pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
-    let lines: Vec<usize> = std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
     let cx = Cx {
-        path,
-        text,
-        lines,
+        src: Source::new(path, text),
         groups: cfg.groups.iter().map(|g| (g.name.text, g)).collect(),
         resolved: RefCell::default(),
     };
@@ -60,7 +55,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             let Some((acl, rules)) = acls.get(b.acl.text) else {
                 notes.push(format!(
                     "{path}:{}: ACL {} bound to {} is not defined, and IOS lets every packet through it",
-                    cx.line_of(b.line.start),
+                    cx.src.line_of(b.line.start),
                     b.acl.text,
                     i.name.text
                 ));
@@ -88,7 +83,13 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                 kind: ChainKind::Filter,
                 devices: Some(IntervalSet::point(iface::encode(&name))),
             };
-            chains.push(cx.chain(acl, rules, format!("{dir} {name}"), base, cx.span(&b.line)));
+            chains.push(cx.chain(
+                acl,
+                rules,
+                format!("{dir} {name}"),
+                base,
+                cx.src.span(&b.line),
+            ));
         }
     }
     // A listing binds nothing: each list stands on the dialler's path, for
@@ -102,7 +103,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                 devices: None,
             };
             let rules = acls[acl.name].1.clone();
-            chains.push(cx.chain(acl, rules, "listing".into(), base, cx.span(&acl.header)));
+            chains.push(cx.chain(acl, rules, "listing".into(), base, cx.src.span(&acl.header)));
         }
         notes.push(format!(
             "{path}: show access-lists output binds no ACL to an interface: each of its {} ACLs is applied in turn to the dialler's connection-opening packets, and replies are not checked",
@@ -114,7 +115,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             if !bound.contains(&acl.name) {
                 notes.push(format!(
                     "{path}:{}: ACL {} is bound to no interface (not evaluated)",
-                    cx.line_of(acl.header.start),
+                    cx.src.line_of(acl.header.start),
                     acl.name
                 ));
             }
@@ -123,7 +124,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     if !cfg.nat.is_empty() {
         notes.push(format!(
             "{path}:{}: source NAT (ip nat) is not modelled: the ACLs of its outside interfaces are unknown",
-            cx.line_of(cfg.nat[0].start)
+            cx.src.line_of(cfg.nat[0].start)
         ));
     }
     Ok(Lowered {
@@ -143,9 +144,7 @@ struct Base {
 }
 
 struct Cx<'s, 'a> {
-    path: &'s str,
-    text: &'s str,
-    lines: Vec<usize>,
+    src: Source<'s>,
     groups: HashMap<&'a str, &'s super::parse::Group<'a>>,
     /// Groups already resolved (by name; a group means the same wherever it
     /// is used), so that a large list that names them often is fast.
@@ -163,15 +162,6 @@ enum Resolved {
 type Side = Result<IntervalSet, String>;
 
 impl<'a> Cx<'_, 'a> {
-    fn err(
-        &self,
-        w: &Word<'_>,
-        message: impl Into<String>,
-        expected: impl Into<String>,
-    ) -> InputError {
-        InputError::at(self.path, self.text, w.at, w.text.len(), message, expected)
-    }
-
     /// A list as a base chain, its implicit deny the policy.
     fn chain(
         &self,
@@ -194,7 +184,7 @@ impl<'a> Cx<'_, 'a> {
                     matches: OnceLock::from(PacketSet::from(Cube::family(family))),
                     opaque: None,
                     action: Action::Drop,
-                    span: self.span(&acl.header),
+                    span: self.src.span(&acl.header),
                     written: None,
                     number: None,
                     kind: RuleKind::Policy,
@@ -204,19 +194,6 @@ impl<'a> Cx<'_, 'a> {
             }),
             rules,
             span: Some(span),
-        }
-    }
-
-    fn line_of(&self, at: usize) -> u32 {
-        self.lines.partition_point(|&s| s <= at) as u32
-    }
-
-    fn span(&self, l: &Line<'_>) -> Span {
-        Span {
-            file: 0,
-            line: self.line_of(l.start),
-            start: l.start,
-            end: l.end,
         }
     }
 
@@ -230,7 +207,7 @@ impl<'a> Cx<'_, 'a> {
             let w = &line.words;
             if w[0].text == "resequence" {
                 let [_, start, step] = w.as_slice() else {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &w[0],
                         "resequence without a start and a step",
                         "expected ip access-list resequence NAME START STEP",
@@ -267,7 +244,7 @@ impl<'a> Cx<'_, 'a> {
             let n = seq.unwrap_or(top + 10);
             if let Some(first) = seen.insert(n, w[0]) {
                 let _ = first;
-                return Err(self.err(
+                return Err(self.src.err(
                     &w[0],
                     format!("sequence number {n} is used twice in ACL {}", acl.name),
                     "expected a sequence number the list does not have yet",
@@ -298,7 +275,7 @@ impl<'a> Cx<'_, 'a> {
             matches: OnceLock::from(matches),
             opaque,
             action,
-            span: self.span(line),
+            span: self.src.span(line),
             written: None,
             number: None,
             kind: RuleKind::Rule,
@@ -320,21 +297,25 @@ impl<'a> Cx<'_, 'a> {
                 )));
             }
             "dynamic" => {
-                return Err(self.err(
+                return Err(self.src.err(
                     &w[0],
                     "unsupported construct: a dynamic (lock-and-key) entry",
                     "expected permit, deny or remark",
                 ));
             }
             _ => {
-                return Err(self.err(
+                return Err(self.src.err(
                     &w[0],
                     format!("unsupported construct `{}` in ACL {}", w[0].text, acl.name),
                     "expected permit, deny or remark",
                 ));
             }
         };
-        let mut p = Cursor { w, i: 1, cx: self };
+        let mut p = Cursor {
+            w,
+            i: 1,
+            src: &self.src,
+        };
         let mut opaque = Vec::new();
         let set = if acl.kind == AclKind::Standard {
             let src = self.standard_source(&mut p)?;
@@ -357,10 +338,10 @@ impl<'a> Cx<'_, 'a> {
         // What may follow in any list: logging, and show-access-lists counters.
         while let Some(x) = p.peek() {
             match x.text {
-                "log" | "log-input" => p.log(),
+                "log" | "log-input" => log(&mut p),
                 t if t.starts_with('(') => p.i = w.len(),
                 _ => {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &x,
                         format!("unsupported construct `{}` in an ACL entry", x.text),
                         "expected the end of the entry, or one of its options (log, established, an ICMP message, time-range, dscp, …)",
@@ -430,7 +411,7 @@ impl<'a> Cx<'_, 'a> {
                 ("ip", Family::Ipv4) | ("ipv4", _) | ("ipv6", Family::Ipv6) => None,
                 ("icmp", Family::Ipv6) => Some(proto::ICMPV6),
                 (t, _) => Some(cisco::protocol(t).ok_or_else(|| {
-                    self.err(&pw, format!("`{t}` is not a protocol"), "expected ip, tcp, udp, icmp, a protocol name or number, or object-group NAME")
+                    self.src.err(&pw, format!("`{t}` is not a protocol"), "expected ip, tcp, udp, icmp, a protocol name or number, or object-group NAME")
                 })?),
             };
             let set = match n {
@@ -487,7 +468,7 @@ impl<'a> Cx<'_, 'a> {
                     p.i += 1;
                     opaque.push(x.text.into());
                 }
-                "log" | "log-input" => p.log(),
+                "log" | "log-input" => log(p),
                 "reflect" => {
                     // The entry itself is exact; the state it leaves is read by `evaluate`.
                     p.i += 1;
@@ -540,14 +521,14 @@ impl<'a> Cx<'_, 'a> {
             }
             t if t.contains('/') => {
                 let net: ipnet::IpNet = t.parse().map_err(|_| {
-                    self.err(
+                    self.src.err(
                         &w,
                         format!("`{t}` is not a prefix"),
                         "expected an address/length prefix",
                     )
                 })?;
                 if Family::of(net.addr()) != family {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &w,
                         format!("`{t}` is of the other address family"),
                         format!("expected an {} prefix", family.name()),
@@ -566,7 +547,7 @@ impl<'a> Cx<'_, 'a> {
 
     fn wildcard(&self, a: Ipv4Addr, m: &Word<'_>) -> Res<Side> {
         let wild: Ipv4Addr = m.text.parse().map_err(|_| {
-            self.err(
+            self.src.err(
                 m,
                 format!("`{}` is not a wildcard mask", m.text),
                 "expected a wildcard mask such as 0.0.0.255",
@@ -589,7 +570,7 @@ impl<'a> Cx<'_, 'a> {
     ) -> Res<IntervalSet> {
         let op = p.next("a port operator")?;
         if !allowed {
-            return Err(self.err(
+            return Err(self.src.err(
                 &op,
                 format!("`{}` compares ports, which only TCP and UDP have", op.text),
                 "expected ports only after tcp or udp",
@@ -603,7 +584,7 @@ impl<'a> Cx<'_, 'a> {
         let port = |p: &mut Cursor<'_, 'a>| -> Res<u128> {
             let w = p.next("a port")?;
             cisco::port(w.text, udp).map(u128::from).ok_or_else(|| {
-                self.err(
+                self.src.err(
                     &w,
                     format!("`{}` is not a port or a port name", w.text),
                     "expected a number 0-65535 or an IOS port name (www, domain, https, ntp, …)",
@@ -644,7 +625,7 @@ impl<'a> Cx<'_, 'a> {
                 IntervalSet::range(a.min(b), a.max(b))
             }
             other => {
-                return Err(self.err(
+                return Err(self.src.err(
                     &op,
                     format!("`{other}` is not a port operator"),
                     "expected eq, neq, lt, gt, range or port-group",
@@ -659,7 +640,7 @@ impl<'a> Cx<'_, 'a> {
         while let Some(x) = p.peek().filter(|x| x.text.starts_with(['+', '-'])) {
             p.i += 1;
             let bit = TcpFlag::parse_list(&x.text[1..]).ok_or_else(|| {
-                self.err(
+                self.src.err(
                     &x,
                     format!("`{}` is not a TCP flag", &x.text[1..]),
                     "expected +FLAG or -FLAG (ack, fin, psh, rst, syn, urg)",
@@ -704,14 +685,15 @@ impl<'a> Cx<'_, 'a> {
                 "description" => {}
                 "host" => {
                     let a = w.get(1).ok_or_else(|| {
-                        self.err(&w[0], "host without an address", "expected host A")
+                        self.src
+                            .err(&w[0], "host without an address", "expected host A")
                     })?;
                     out = out.union(&IntervalSet::point(self.v4(a)? as u128));
                 }
                 "any" => out = IntervalSet::range(0, u32::MAX as u128),
                 "range" => {
                     let (Some(a), Some(b)) = (w.get(1), w.get(2)) else {
-                        return Err(self.err(
+                        return Err(self.src.err(
                             &w[0],
                             "range without two addresses",
                             "expected range A B",
@@ -722,7 +704,7 @@ impl<'a> Cx<'_, 'a> {
                 }
                 "group-object" => {
                     let inner = w.get(1).ok_or_else(|| {
-                        self.err(
+                        self.src.err(
                             &w[0],
                             "group-object without a name",
                             "expected group-object NAME",
@@ -738,7 +720,8 @@ impl<'a> Cx<'_, 'a> {
                 }
                 t if t.contains('/') => {
                     let net: ipnet::Ipv4Net = t.parse().map_err(|_| {
-                        self.err(&w[0], format!("`{t}` is not a prefix"), "expected A/LEN")
+                        self.src
+                            .err(&w[0], format!("`{t}` is not a prefix"), "expected A/LEN")
                     })?;
                     let (lo, hi) = addr::prefix_range(ipnet::IpNet::V4(net.trunc()));
                     out = out.union(&IntervalSet::range(lo, hi));
@@ -746,7 +729,8 @@ impl<'a> Cx<'_, 'a> {
                 _ if w.get(1).is_some_and(|m| m.text.starts_with('/')) => {
                     let t = format!("{}{}", w[0].text, w[1].text);
                     let net: ipnet::Ipv4Net = t.parse().map_err(|_| {
-                        self.err(&w[0], format!("`{t}` is not a prefix"), "expected A /LEN")
+                        self.src
+                            .err(&w[0], format!("`{t}` is not a prefix"), "expected A /LEN")
                     })?;
                     let (lo, hi) = addr::prefix_range(ipnet::IpNet::V4(net.trunc()));
                     out = out.union(&IntervalSet::range(lo, hi));
@@ -754,20 +738,20 @@ impl<'a> Cx<'_, 'a> {
                 _ => {
                     let a: Ipv4Addr = self.v4(&w[0])?.into();
                     let m = w.get(1).ok_or_else(|| {
-                        self.err(
+                        self.src.err(
                             &w[0],
                             "an address without its mask",
                             "expected A MASK (a subnet mask)",
                         )
                     })?;
                     let mask: Ipv4Addr = m.text.parse().map_err(|_| {
-                        self.err(
+                        self.src.err(
                             m,
                             format!("`{}` is not a mask", m.text),
                             "expected a subnet mask such as 255.255.255.0",
                         )
                     })?;
-                    let s = cisco::netmask(a, mask).ok_or_else(|| self.err(m, format!("`{}` is not a contiguous subnet mask", m.text), "expected a subnet mask such as 255.255.255.0 (object groups take masks, not wildcards)"))?;
+                    let s = cisco::netmask(a, mask).ok_or_else(|| self.src.err(m, format!("`{}` is not a contiguous subnet mask", m.text), "expected a subnet mask such as 255.255.255.0 (object groups take masks, not wildcards)"))?;
                     out = out.union(&s);
                 }
             }
@@ -793,7 +777,11 @@ impl<'a> Cx<'_, 'a> {
         let mut out = PacketSet::empty();
         for m in &g.members {
             let w = &m.words;
-            let mut p = Cursor { w, i: 1, cx: self };
+            let mut p = Cursor {
+                w,
+                i: 1,
+                src: &self.src,
+            };
             let set = match w[0].text {
                 "description" => continue,
                 "group-object" => {
@@ -811,7 +799,11 @@ impl<'a> Cx<'_, 'a> {
                     };
                     let mut set = PacketSet::empty();
                     for &pr in protos {
-                        let mut q = Cursor { w, i: 1, cx: self };
+                        let mut q = Cursor {
+                            w,
+                            i: 1,
+                            src: &self.src,
+                        };
                         let mut s: PacketSet = Cube::full()
                             .restrict(Dim::Proto, &IntervalSet::point(pr as u128))
                             .expect("a protocol")
@@ -839,7 +831,7 @@ impl<'a> Cx<'_, 'a> {
                 }
                 t => {
                     let n = cisco::protocol(t).ok_or_else(|| {
-                        self.err(
+                        self.src.err(
                             &w[0],
                             format!("`{t}` is not a service"),
                             "expected tcp, udp, tcp-udp, icmp, a protocol, or group-object NAME",
@@ -853,7 +845,7 @@ impl<'a> Cx<'_, 'a> {
                         && let Some(x) = p.peek()
                     {
                         let (lo, hi) = cisco::icmp_message(x.text).ok_or_else(|| {
-                            self.err(
+                            self.src.err(
                                 &x,
                                 format!("`{}` is not an ICMP message", x.text),
                                 "expected an ICMP message name (echo, echo-reply, unreachable, …)",
@@ -866,7 +858,7 @@ impl<'a> Cx<'_, 'a> {
                 }
             };
             if let Some(extra) = p.peek() {
-                return Err(self.err(
+                return Err(self.src.err(
                     &extra,
                     format!(
                         "unsupported construct `{}` in a service object-group",
@@ -894,7 +886,7 @@ impl<'a> Cx<'_, 'a> {
                         "ip" | "ipv4" | "ipv6" => all,
                         t => {
                             let n = cisco::protocol(t).ok_or_else(|| {
-                                self.err(
+                                self.src.err(
                                     x,
                                     format!("`{t}` is not a protocol"),
                                     "expected a protocol name or number",
@@ -912,7 +904,7 @@ impl<'a> Cx<'_, 'a> {
                     out = out.union(&s);
                 }
                 _ => {
-                    return Err(self.err(
+                    return Err(self.src.err(
                         &w[0],
                         format!(
                             "unsupported construct `{}` in a protocol object-group",
@@ -941,7 +933,7 @@ impl<'a> Cx<'_, 'a> {
                 "description" => {}
                 "group-object" => {
                     let inner = w.get(1).ok_or_else(|| {
-                        self.err(
+                        self.src.err(
                             &w[0],
                             "group-object without a name",
                             "expected group-object NAME",
@@ -952,10 +944,14 @@ impl<'a> Cx<'_, 'a> {
                     stack.pop();
                 }
                 _ => {
-                    let mut q = Cursor { w, i: 0, cx: self };
+                    let mut q = Cursor {
+                        w,
+                        i: 0,
+                        src: &self.src,
+                    };
                     out = out.union(&self.ports(&mut q, protocol, true)?);
                     if let Some(extra) = q.peek() {
-                        return Err(self.err(
+                        return Err(self.src.err(
                             &extra,
                             format!(
                                 "unsupported construct `{}` in a port object-group",
@@ -977,7 +973,7 @@ impl<'a> Cx<'_, 'a> {
         stack: &[String],
     ) -> Res<&super::parse::Group<'a>> {
         if stack.iter().any(|s| s == name.text) {
-            return Err(self.err(
+            return Err(self.src.err(
                 name,
                 format!("object-group {} contains itself", name.text),
                 "expected object-groups that do not nest into themselves",
@@ -985,12 +981,12 @@ impl<'a> Cx<'_, 'a> {
         }
         match self.groups.get(name.text) {
             Some(g) if g.kind == kind => Ok(g),
-            Some(_) => Err(self.err(
+            Some(_) => Err(self.src.err(
                 name,
                 format!("object-group {} is of the other kind", name.text),
                 "expected a network group for addresses, a service group for the protocol",
             )),
-            None => Err(self.err(
+            None => Err(self.src.err(
                 name,
                 format!("{UNDEFINED_GROUP} {}", name.text),
                 "expected an object-group defined in this configuration",
@@ -1000,7 +996,7 @@ impl<'a> Cx<'_, 'a> {
 
     fn number(&self, w: &Word<'_>) -> Res<u32> {
         w.text.parse().map_err(|_| {
-            self.err(
+            self.src.err(
                 w,
                 format!("`{}` is not a number", w.text),
                 "expected a number",
@@ -1010,7 +1006,7 @@ impl<'a> Cx<'_, 'a> {
 
     fn v4(&self, w: &Word<'_>) -> Res<u32> {
         w.text.parse::<Ipv4Addr>().map(u32::from).map_err(|_| {
-            self.err(
+            self.src.err(
                 w,
                 format!("`{}` is not an IPv4 address", w.text),
                 "expected an address such as 192.168.1.10",
@@ -1021,7 +1017,7 @@ impl<'a> Cx<'_, 'a> {
     fn ip(&self, w: &Word<'_>, family: Family) -> Res<IpAddr> {
         match w.text.parse::<IpAddr>() {
             Ok(a) if Family::of(a) == family => Ok(a),
-            _ => Err(self.err(
+            _ => Err(self.src.err(
                 w,
                 format!("`{}` is not an {} address", w.text, family.name()),
                 "expected an address of the list's family",
@@ -1044,14 +1040,14 @@ impl<'a> Cx<'_, 'a> {
                     }
                     Some(a) if a.parse::<Ipv4Addr>().is_ok() => {
                         let m = w.get(3).ok_or_else(|| {
-                            self.err(
+                            self.src.err(
                                 &w[2],
                                 "an address without its mask",
                                 "expected ip address A MASK",
                             )
                         })?;
                         let mask: Ipv4Addr = m.text.parse().map_err(|_| {
-                            self.err(
+                            self.src.err(
                                 m,
                                 format!("`{}` is not a mask", m.text),
                                 "expected a subnet mask",
@@ -1165,58 +1161,12 @@ fn join(w: &[Word<'_>]) -> String {
     w.iter().map(|x| x.text).collect::<Vec<_>>().join(" ")
 }
 
-struct Cursor<'w, 'a> {
-    w: &'w [Word<'a>],
-    i: usize,
-    cx: &'w Cx<'w, 'a>,
-}
-
-impl<'a> Cursor<'_, 'a> {
-    fn peek(&self) -> Option<Word<'a>> {
-        self.w.get(self.i).copied()
-    }
-
-    fn next(&mut self, expected: &str) -> Res<Word<'a>> {
-        match self.w.get(self.i) {
-            Some(w) => {
-                self.i += 1;
-                Ok(*w)
-            }
-            None => {
-                let last = self.w.last().expect("entries have words");
-                Err(InputError::at(
-                    self.cx.path,
-                    self.cx.text,
-                    last.at + last.text.len(),
-                    1,
-                    "the entry ends too early",
-                    format!("expected {expected}"),
-                ))
-            }
-        }
-    }
-
-    /// `log` or `log-input`, and the cookie word it may carry.
-    fn log(&mut self) {
-        self.i += 1;
-        if self
-            .peek()
-            .is_some_and(|c| !is_option(c.text) && !c.text.starts_with('('))
-        {
-            self.i += 1;
-        }
-    }
-
-    fn expect(&mut self, word: &str) -> Res<()> {
-        let w = self.next(&format!("`{word}`"))?;
-        if w.text == word {
-            Ok(())
-        } else {
-            Err(self.cx.err(
-                &w,
-                format!("unexpected `{}`", w.text),
-                format!("expected `{word}`"),
-            ))
-        }
+/// `log` or `log-input`, and the cookie word it may carry.
+fn log(p: &mut Cursor<'_, '_>) {
+    p.i += 1;
+    if p.peek()
+        .is_some_and(|c| !is_option(c.text) && !c.text.starts_with('('))
+    {
+        p.i += 1;
     }
 }
