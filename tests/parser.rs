@@ -332,3 +332,145 @@ proptest! {
         }
     }
 }
+
+/// Words of Cisco IOS and ASA configurations and near misses.
+const CISCO_WORDS: &[&str] = &[
+    "access-list",
+    "ip",
+    "ipv6",
+    "extended",
+    "standard",
+    "permit",
+    "deny",
+    "remark",
+    "tcp",
+    "udp",
+    "icmp",
+    "gre",
+    "any",
+    "any4",
+    "host",
+    "192.168.1.10",
+    "10.0.0.0",
+    "0.0.0.255",
+    "0.0.0.254",
+    "255.255.255.0",
+    "255.0.255.0",
+    "10.0.0.0/8",
+    "eq",
+    "neq",
+    "lt",
+    "gt",
+    "range",
+    "www",
+    "domain",
+    "https",
+    "65536",
+    "established",
+    "echo",
+    "echo-reply",
+    "log",
+    "time-range",
+    "inactive",
+    "object",
+    "object-group",
+    "network",
+    "service",
+    "protocol",
+    "icmp-type",
+    "port",
+    "network-object",
+    "service-object",
+    "port-object",
+    "group-object",
+    "G",
+    "H",
+    "interface",
+    "Gi0/1",
+    "nameif",
+    "inside",
+    "security-level",
+    "100",
+    "access-group",
+    "in",
+    "out",
+    "global",
+    "route",
+    "outside",
+    "0.0.0.0",
+    "line",
+    "1",
+    "10",
+    "sequence",
+    "resequence",
+    "no",
+    "Extended",
+    "IP",
+    "list",
+    "101",
+    "(3",
+    "matches)",
+    "match-all",
+    "+syn",
+    "-ack",
+    "same-security-traffic",
+    "inter-interface",
+    "policy-map",
+    "inspect",
+    "!",
+    ":",
+    "fqdn",
+    "a.example",
+    "net-group",
+    "port-group",
+    "protocol-object",
+    "icmp-object",
+    "é",
+];
+
+fn cisco_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (
+            prop::bool::ANY,
+            prop::collection::vec(prop::sample::select(CISCO_WORDS), 1..10),
+        ),
+        0..25,
+    )
+    .prop_map(|lines| {
+        lines
+            .into_iter()
+            .map(|(indent, w)| format!("{}{}", if indent { " " } else { "" }, w.join(" ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Any IOS-like or ASA-like text is loaded and checked, or refused at
+    /// a line of the input, never a panic.
+    #[test]
+    fn cisco_soup_never_panics(text in cisco_text(), asa in prop::bool::ANY) {
+        let format = if asa { octaverify::model::Format::CiscoAsa } else { octaverify::model::Format::CiscoIos };
+        match octaverify::frontend::load("soup.cfg", text.clone().into_bytes(), Some(format)) {
+            Ok(policy) => {
+                let o = octaverify::site::Overrides {
+                    dialler: Some(vec!["192.168.1.10".parse().unwrap()]),
+                    management: Some(vec!["10.0.0.30/32".parse().unwrap()]),
+                    config: Some("/dev/null".into()),
+                    ..Default::default()
+                };
+                let site = octaverify::site::Site::load(std::path::Path::new("soup.cfg"), &o).unwrap();
+                let reqs = octaverify::requirements::RequirementSet::builtin();
+                prop_assert!(octaverify::check::check(&policy, &site, &reqs).is_ok());
+            }
+            Err(octaverify::diag::Error::Input(e)) => {
+                let n = text.split('\n').count().max(1) as u32;
+                prop_assert!(e.line >= 1 && e.line <= n, "line {} of {}", e.line, n);
+                let _ = e.render(false);
+            }
+            Err(_) => {}
+        }
+    }
+}
