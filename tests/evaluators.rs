@@ -394,7 +394,7 @@ fn gen_asa_config(r: &mut Rng) -> String {
         s += "same-security-traffic permit inter-interface\n";
     }
     if r.chance(50) {
-        s += "policy-map global_policy\n class inspection_default\n  inspect icmp\n";
+        s += "policy-map global_policy\n class inspection_default\n  inspect icmp\nservice-policy global_policy global\n";
     }
     s
 }

@@ -48,7 +48,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
         .with(Dim::State, IntervalSet::point(State::NEW))
         .expect("a state")
         .into();
-    if !cfg.inspect_icmp {
+    if !cfg.inspects_icmp() {
         for p in [proto::ICMP, proto::ICMPV6] {
             scope = scope.union(
                 &Cube::full()

@@ -58,8 +58,20 @@ pub struct Config<'a> {
     pub names: Vec<(Word<'a>, Word<'a>)>,
     pub same_security_inter: bool,
     pub same_security_intra: bool,
-    /// An `inspect icmp` line under a policy-map.
-    pub inspect_icmp: bool,
+    pub policy_maps: Vec<&'a str>,
+    /// The policy-maps (by index) that hold an `inspect icmp` line.
+    pub inspecting_icmp: Vec<usize>,
+    /// The policy-map `service-policy NAME global` applies.
+    pub global_policy: Option<&'a str>,
+}
+
+impl Config<'_> {
+    /// Whether the global policy inspects ICMP, which makes it stateful.
+    pub fn inspects_icmp(&self) -> bool {
+        self.inspecting_icmp
+            .iter()
+            .any(|&i| Some(self.policy_maps[i]) == self.global_policy)
+    }
 }
 
 enum Block {
@@ -67,7 +79,8 @@ enum Block {
     Skip,
     Interface(usize),
     Object(usize),
-    PolicyMap,
+    /// A policy-map, by its name's index in `policy_maps`.
+    PolicyMap(usize),
 }
 
 pub fn parse(text: &str) -> Config<'_> {
@@ -79,7 +92,11 @@ pub fn parse(text: &str) -> Config<'_> {
             match block {
                 Block::Interface(i) => interface_line(&mut cfg.interfaces[i], &w, line),
                 Block::Object(i) => cfg.objects[i].members.push(line),
-                Block::PolicyMap => cfg.inspect_icmp |= w == ["inspect", "icmp"],
+                Block::PolicyMap(i) => {
+                    if w == ["inspect", "icmp"] {
+                        cfg.inspecting_icmp.push(i);
+                    }
+                }
                 Block::None | Block::Skip => {}
             }
             continue;
@@ -152,6 +169,8 @@ pub fn parse(text: &str) -> Config<'_> {
                 });
                 Block::None
             }
+            // `control-plane`: traffic to the ASA itself, not through it.
+            ["access-group", _, _, "interface", _, "control-plane"] => Block::None,
             ["access-group", _, dir @ ("in" | "out"), "interface", _, ..] => {
                 let inbound = *dir == "in";
                 cfg.bindings.push(Binding {
@@ -174,7 +193,14 @@ pub fn parse(text: &str) -> Config<'_> {
                 cfg.same_security_intra |= *which == "intra-interface";
                 Block::None
             }
-            ["policy-map", ..] => Block::PolicyMap,
+            ["policy-map", name] => {
+                cfg.policy_maps.push(name);
+                Block::PolicyMap(cfg.policy_maps.len() - 1)
+            }
+            ["service-policy", name, "global"] => {
+                cfg.global_policy = Some(name);
+                Block::None
+            }
             // PIX: `nameif HARDWARE NAME securityN`.
             ["nameif", hw, name, _] => {
                 if let Some(i) = cfg.interfaces.iter_mut().find(|i| i.hardware.text == *hw) {
