@@ -182,3 +182,27 @@ fn trace_shows_rules_of_included_files_and_of_json_as_nft() {
         "{out}"
     );
 }
+
+#[test]
+fn strict_makes_advisories_fail() {
+    // The compliant case lets the dialler open UDP into internal networks:
+    // an advisory, which only `--strict` makes a failure.
+    let file = "corpus/iptables/compliant/ruleset.rules";
+    let (code, out, _) = octaverify(&[file]);
+    assert_eq!(code, 0);
+    assert!(out.contains("warning[internal-reach]"), "{out}");
+    let (code, out, _) = octaverify(&[file, "--strict"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("NON-COMPLIANT (--strict)"), "{out}");
+    let (code, json, _) = octaverify(&[file, "--strict", "--output", "json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["verdict"], "non-compliant");
+    let advisory = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == "internal-reach")
+        .unwrap();
+    assert_eq!(advisory["advisory"], true);
+}

@@ -45,6 +45,8 @@ pub(super) struct PartResult {
     pub findings: Vec<RawFinding>,
     /// Rules that accept the dialler's traffic with a broader source.
     pub broad_rules: Vec<RuleRef>,
+    /// Rules that accept traffic for DNS names by address.
+    pub pinned_rules: Vec<RuleRef>,
 }
 
 /// Reply packets whose fate is unknown for a reason no rule carries.
@@ -93,6 +95,7 @@ impl Checker<'_> {
         findings.extend(self.unknown_findings(&unknown, &part.space, &fwd, &rep, loose));
         PartResult {
             broad_rules: self.broad_rules(&fwd, &works, part),
+            pinned_rules: self.pinned_rules(&fwd, &works, part),
             works,
             unknown,
             findings,
@@ -361,16 +364,23 @@ impl Checker<'_> {
         out
     }
 
-    /// Explicit accept rules that take the dialler's working traffic with a
-    /// written source broader than the dialler (a rule with no source at all
-    /// is a general rule, not a mistaken dialler address).
-    fn broad_rules(&self, fwd: &Outcome, works: &PacketSet, part: &Part) -> Vec<RuleRef> {
+    /// Explicit accept rules that take some of the part's working traffic and
+    /// whose written `dim` addresses, in the part's family, `flag` picks out
+    /// (a rule that writes no address there matches every address).
+    fn accepting_rules(
+        &self,
+        fwd: &Outcome,
+        works: &PacketSet,
+        part: &Part,
+        dim: Dim,
+        flag: impl Fn(&IntervalSet) -> bool,
+    ) -> Vec<RuleRef> {
+        let any = IntervalSet::range(0, part.family.addr_max());
         fwd.decisions
             .iter()
             .filter(|d| d.verdict == Verdict::Accept && d.set.intersects(works))
             .filter(|d| {
                 let r = self.policy.rule(d.rule);
-                let any = IntervalSet::range(0, part.family.addr_max());
                 r.kind == RuleKind::Rule
                     && r.action == Action::Accept
                     && self
@@ -379,47 +389,77 @@ impl Checker<'_> {
                         .cubes()
                         .iter()
                         .any(|c| {
-                            let src = c.get(Dim::Src);
-                            c.get(Dim::Family).contains(part.family as u128)
-                                && *src != any
-                                && !src.is_subset(&part.sources)
+                            let a = c.get(dim);
+                            c.get(Dim::Family).contains(part.family as u128) && *a != any && flag(a)
                         })
             })
             .map(|d| d.rule)
             .collect()
     }
 
-    pub(super) fn broad_source_warning(&self, r: RuleRef) -> Warning {
+    /// Accept rules with a written source broader than the dialler (a rule
+    /// with no source at all is a general rule, not a mistaken dialler address).
+    fn broad_rules(&self, fwd: &Outcome, works: &PacketSet, part: &Part) -> Vec<RuleRef> {
+        self.accepting_rules(fwd, works, part, Dim::Src, |s| !s.is_subset(&part.sources))
+    }
+
+    /// Accept rules that let traffic meant for DNS names through by written
+    /// destination addresses (a rule open to the whole internet pins nothing).
+    fn pinned_rules(&self, fwd: &Outcome, works: &PacketSet, part: &Part) -> Vec<RuleRef> {
+        if !part.by_name {
+            return Vec::new();
+        }
+        let internet = super::spaces::internet(part.family, crate::site::Internet::Global);
+        self.accepting_rules(fwd, works, part, Dim::Dst, |d| !internet.is_subset(d))
+    }
+
+    /// The addresses a rule writes in `dim`, in the family of its first cube
+    /// that writes some (an `inet` rule has cubes of both families).
+    fn written_addresses(&self, r: RuleRef, dim: Dim) -> String {
         let rule = self.policy.rule(r);
         let matches = self.policy.matches(r.chain, rule);
-        // The family of the first cube with a written source (an `inet` rule
-        // has cubes of both families).
+        let family_of = |c: &Cube| {
+            c.get(Dim::Family)
+                .min()
+                .map_or(Family::Ipv4, Family::from_value)
+        };
         let family = matches
             .cubes()
             .iter()
-            .find(|c| {
-                let f = c
-                    .get(Dim::Family)
-                    .min()
-                    .map_or(Family::Ipv4, Family::from_value);
-                *c.get(Dim::Src) != IntervalSet::range(0, f.addr_max())
-            })
-            .and_then(|c| c.get(Dim::Family).min())
-            .map_or(Family::Ipv4, Family::from_value);
-        let mut srcs = IntervalSet::empty();
+            .find(|c| *c.get(dim) != IntervalSet::range(0, family_of(c).addr_max()))
+            .map_or(Family::Ipv4, family_of);
+        let mut addrs = IntervalSet::empty();
         for c in matches.cubes() {
             if c.get(Dim::Family).contains(family as u128) {
-                srcs = srcs.union(c.get(Dim::Src));
+                addrs = addrs.union(c.get(dim));
             }
         }
+        crate::space::render::addresses(&addrs, family)
+    }
+
+    pub(super) fn broad_source_warning(&self, r: RuleRef) -> Warning {
         Warning {
             id: "broad-source",
             message: format!(
                 "line {} accepts the dialler's traffic with source {}, broader than the dialler itself: other hosts get the same access (the vendor's examples write 192.168.1.10/24, which is the whole 192.168.1.0/24); write the dialler's address as a /32",
-                rule.span.line,
-                crate::space::render::addresses(&srcs, family),
+                self.policy.rule(r).span.line,
+                self.written_addresses(r, Dim::Src),
             ),
             rules: vec![cite(self.policy, r, Role::Allowing)],
+            advisory: true,
+        }
+    }
+
+    pub(super) fn pinned_address_warning(&self, r: RuleRef) -> Warning {
+        Warning {
+            id: "pinned-address",
+            message: format!(
+                "line {} lets the dialler reach the Octalarm servers by address ({}), not by name: the vendor warns that these addresses change, and the rule then blocks the dialler; match the DNS names where the firewall can (ASA fqdn objects, a set a resolver keeps filled), or keep these addresses in step with [resolve]",
+                self.policy.rule(r).span.line,
+                self.written_addresses(r, Dim::Dst),
+            ),
+            rules: vec![cite(self.policy, r, Role::Allowing)],
+            advisory: true,
         }
     }
 
@@ -430,15 +470,16 @@ impl Checker<'_> {
             .iter()
             .zip(reached)
             .filter(|(c, seen)| !seen && !c.rules.is_empty())
-            .map(|(c, _)| Warning {
-                id: "unreachable-chain",
-                message: format!(
-                    "chain {} of table {} is never jumped to, so its {} rules never apply",
-                    c.name,
-                    c.table,
-                    c.rules.len()
-                ),
-                rules: Vec::new(),
+            .map(|(c, _)| {
+                Warning::plain(
+                    "unreachable-chain",
+                    format!(
+                        "chain {} of table {} is never jumped to, so its {} rules never apply",
+                        c.name,
+                        c.table,
+                        c.rules.len()
+                    ),
+                )
             })
             .collect()
     }

@@ -3,6 +3,7 @@
 //! findings: the failing sub-spaces, the deciding rules, a witness packet and a
 //! fix written by the policy's own front-end.
 
+mod advisories;
 mod findings;
 pub mod flow;
 pub mod spaces;
@@ -110,7 +111,7 @@ pub fn check(
         .min()
         .unwrap_or(OptionStatus::Fails);
     let ingress = option_status(&ingress_rows, site.strict, false);
-    let verdict = match egress.max(if ingress == OptionStatus::Skipped {
+    let mut verdict = match egress.max(if ingress == OptionStatus::Skipped {
         OptionStatus::Holds
     } else {
         ingress
@@ -124,42 +125,52 @@ pub fn check(
         requirement_rows.extend(rows.iter().cloned());
     }
     requirement_rows.extend(ingress_rows);
-    let mut broad: Vec<crate::model::RuleRef> = results
-        .values()
-        .flat_map(|e| e.broad_rules.iter().copied())
-        .collect();
-    broad.sort();
-    broad.dedup();
-    for r in broad {
+    let rules_of = |pick: fn(&Evaluated) -> &Vec<crate::model::RuleRef>| {
+        let mut v: Vec<_> = results
+            .values()
+            .flat_map(|e| pick(e).iter().copied())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for r in rules_of(|e| &e.broad_rules) {
         warnings.push(checker.broad_source_warning(r));
     }
+    for r in rules_of(|e| &e.pinned_rules) {
+        warnings.push(checker.pinned_address_warning(r));
+    }
+    warnings.extend(checker.advisories());
     warnings.extend(checker.unreachable_chain_warnings());
     if policy.forward_path().is_empty() {
-        warnings.push(Warning {
-            id: "no-forward-path",
-            message: "no chain of this export is on the forward path (ingress, prerouting, forward, postrouting or egress hooks): it filters nothing that crosses this firewall, so every requirement holds here; the dialler's traffic may still meet a firewall this export does not describe".into(),
-            rules: Vec::new(),
-        });
+        warnings.push(Warning::plain(
+            "no-forward-path",
+            "no chain of this export is on the forward path (ingress, prerouting, forward, postrouting or egress hooks): it filters nothing that crosses this firewall, so every requirement holds here; the dialler's traffic may still meet a firewall this export does not describe".into(),
+        ));
     }
-    warnings.extend(inferred.into_iter().map(|message| Warning {
-        id: "interfaces-inferred",
-        message,
-        rules: Vec::new(),
-    }));
+    warnings.extend(
+        inferred
+            .into_iter()
+            .map(|m| Warning::plain("interfaces-inferred", m)),
+    );
     // What the front-end read but left out of the evaluation.
-    warnings.extend(policy.notes.iter().map(|n| Warning {
-        id: "not-evaluated",
-        message: n.clone(),
-        rules: Vec::new(),
-    }));
+    warnings.extend(
+        policy
+            .notes
+            .iter()
+            .map(|n| Warning::plain("not-evaluated", n.clone())),
+    );
     let i = &site.interfaces;
     let unpinned = i.lan.is_none() || i.wan.is_none() || i.management.is_none();
     if unpinned && results.values().any(|e| e.by_interface) {
-        warnings.push(Warning {
-            id: "interfaces-unpinned",
-            message: "some findings hold only for some interface names: the rules match on interfaces and the site does not say which ones the traffic uses; set lan, wan and management under [interfaces] in octaverify.toml (or --lan/--wan) to check just those".into(),
-            rules: Vec::new(),
-        });
+        warnings.push(Warning::plain(
+            "interfaces-unpinned",
+            "some findings hold only for some interface names: the rules match on interfaces and the site does not say which ones the traffic uses; set lan, wan and management under [interfaces] in octaverify.toml (or --lan/--wan) to check just those".into(),
+        ));
+    }
+    // `--strict`: an advisory is a failure.
+    if site.strict && warnings.iter().any(|w| w.advisory) {
+        verdict = Verdict::NonCompliant;
     }
     Ok(Report {
         schema: crate::report::SCHEMA,
@@ -219,6 +230,7 @@ struct Evaluated {
     findings: Vec<crate::report::Finding>,
     notes: Vec<String>,
     broad_rules: Vec<crate::model::RuleRef>,
+    pinned_rules: Vec<crate::model::RuleRef>,
     /// Whether some finding holds only for some interface names.
     by_interface: bool,
 }
@@ -277,6 +289,7 @@ impl Checker<'_> {
                 findings: Vec::new(),
                 notes,
                 broad_rules: Vec::new(),
+                pinned_rules: Vec::new(),
                 by_interface: false,
             };
         }
@@ -284,6 +297,7 @@ impl Checker<'_> {
         let mut unknown = PacketSet::empty();
         let mut found = Vec::new();
         let mut broad_rules = Vec::new();
+        let mut pinned_rules = Vec::new();
         for part in parts.iter().filter(|p| !p.space.is_empty()) {
             let res = self.part(part);
             space = space.union(&part.space);
@@ -292,6 +306,7 @@ impl Checker<'_> {
             found.extend(res.findings);
             if outward {
                 broad_rules.extend(res.broad_rules);
+                pinned_rules.extend(res.pinned_rules);
             }
         }
         let failing = space.difference(&works).difference(&unknown);
@@ -321,6 +336,7 @@ impl Checker<'_> {
             findings,
             notes,
             broad_rules,
+            pinned_rules,
             by_interface,
         }
     }

@@ -68,6 +68,8 @@ pub struct Part {
     pub fix_cores: Vec<Cube>,
     /// Where replies go (the requirement's sources), for reply fixes.
     pub sources: IntervalSet,
+    /// Whether the destination is DNS names (resolved through `[resolve]`).
+    pub by_name: bool,
     /// The interfaces the dialler-side traffic uses, if configured.
     pub lan: Option<String>,
     pub wan: Option<String>,
@@ -167,11 +169,31 @@ pub fn build(req: &Requirement, site: &Site, families: &[Family]) -> (Vec<Part>,
             space: PacketSet::from_disjoint(cubes),
             fix_cores,
             sources: src,
+            by_name: matches!(req.to, Endpoint::Names(_)),
             lan,
             wan,
         });
     }
     (parts, notes)
+}
+
+/// The connection-opening packets of some kinds of traffic from `src` to
+/// `dst` in one family, on any interface.
+pub fn opening(f: Family, src: IntervalSet, dst: IntervalSet, traffic: &[Traffic]) -> PacketSet {
+    let Some(base) = Cube::family(f)
+        .with(Dim::Src, src)
+        .and_then(|c| c.with(Dim::Dst, dst))
+        .and_then(|c| c.with(Dim::State, IntervalSet::point(State::NEW)))
+    else {
+        return PacketSet::empty();
+    };
+    PacketSet::from_disjoint(
+        traffic
+            .iter()
+            .flat_map(|t| traffic_cubes(t, f))
+            .filter_map(|c| base.intersect(&c))
+            .collect(),
+    )
 }
 
 /// The cubes of one kind of traffic (protocol, ports, ICMP type, TCP flags of a

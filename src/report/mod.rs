@@ -149,4 +149,20 @@ pub struct Warning {
     pub id: &'static str,
     pub message: String,
     pub rules: Vec<RuleCite>,
+    /// An advisory of SPEC §4: the traffic works but grants more than the
+    /// dialler needs; it fails the check with `--strict`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub advisory: bool,
+}
+
+impl Warning {
+    /// A warning that cites no rule and is not an advisory.
+    pub fn plain(id: &'static str, message: String) -> Self {
+        Warning {
+            id,
+            message,
+            rules: Vec::new(),
+            advisory: false,
+        }
+    }
 }

@@ -90,9 +90,19 @@ pub fn render(r: &Report, color: bool) -> String {
     }
     for w in &r.warnings {
         let _ = writeln!(out);
-        let mut msg = Level::Warning.title(&w.message).id(w.id);
+        let title = if w.advisory {
+            format!("{} (advisory: fails with --strict)", w.message)
+        } else {
+            w.message.clone()
+        };
+        let mut msg = Level::Warning.title(&title).id(w.id);
         for c in &w.rules {
-            msg = msg.snippet(snippet(c, Level::Warning, role_label(c.role)));
+            let label = match c.role {
+                Role::Allowing => "accepts it",
+                Role::Policy => "policy: accepts what no rule matches",
+                r => role_label(r),
+            };
+            msg = msg.snippet(snippet(c, Level::Warning, label));
         }
         let _ = writeln!(out, "{}", renderer.render(msg));
     }
@@ -142,9 +152,19 @@ fn verdict_line(r: &Report) -> String {
                 o.failing,
                 if o.failing == 1 { "" } else { "s" }
             ),
+            _ if !ingress_fails(r) && r.warnings.iter().any(|w| w.advisory) => {
+                "NON-COMPLIANT (--strict): the advisories below fail".into()
+            }
             _ => "NON-COMPLIANT: a required ingress requirement is not allowed".into(),
         },
     }
+}
+
+/// Whether an ingress requirement that counts is blocked or partial.
+fn ingress_fails(r: &Report) -> bool {
+    r.requirements
+        .iter()
+        .any(|q| q.option.is_none() && matches!(q.status, Status::Blocked | Status::Partial))
 }
 
 fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {

@@ -1,0 +1,219 @@
+//! The advisories of SPEC §4 that are spaces of their own: traffic the
+//! dialler does not need, which the firewall lets through anyway. They are
+//! warnings that name the accepting rules, and fail the check with `--strict`.
+
+use super::findings::cite;
+use super::{Checker, spaces, topology};
+use crate::eval::Verdict;
+use crate::report::{Role, Warning};
+use crate::requirements::Traffic;
+use crate::space::dim::{addr, iface, proto};
+use crate::space::{Dim, Family, IntervalSet, PacketSet};
+use std::net::IpAddr;
+
+/// Internal networks (the seed's VLAN tip): private IPv4 space, shared
+/// address space and IPv6 unique local addresses.
+const INTERNAL: &[&str] = &[
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+];
+
+impl Checker<'_> {
+    /// The web interface reachable beyond the management PCs, and the dialler
+    /// reaching internal networks beyond its DNS servers, per dialler address.
+    pub(super) fn advisories(&self) -> Vec<Warning> {
+        let mut out = Vec::new();
+        for &d in &self.site.diallers {
+            let f = Family::of(d);
+            if !self.policy.families.contains(&f) {
+                continue;
+            }
+            out.extend(self.web_exposure(d, f));
+            out.extend(self.internal_reach(d, f));
+        }
+        out
+    }
+
+    /// TCP 80 to the dialler from any source but the management PCs (and the
+    /// dialler's own subnet, which does not cross the firewall).
+    fn web_exposure(&self, d: IpAddr, f: Family) -> Option<Warning> {
+        let mgmt = IntervalSet::from_ranges(
+            self.site
+                .management
+                .iter()
+                .filter(|n| Family::of(n.addr()) == f)
+                .map(|n| addr::prefix_range(*n))
+                .collect(),
+        );
+        if mgmt.is_empty() {
+            return None;
+        }
+        let dialler = IntervalSet::point(addr::value(d));
+        let others = IntervalSet::range(0, f.addr_max())
+            .difference(&mgmt)
+            .difference(&dialler);
+        let space = spaces::opening(f, others, dialler, &[Traffic::Tcp(80, 80)]);
+        let space = self.on_path(space, Dim::Out);
+        let space = space.difference(&topology::local(
+            &space,
+            d,
+            self.policy.topology.as_ref(),
+            false,
+        ));
+        let (seen, rules) = self.let_through(&space)?;
+        let sources = union(&seen, Dim::Src);
+        Some(Warning {
+            id: "web-beyond-management",
+            message: format!(
+                "the dialler's web interface ({d} TCP 80) is reachable from {} (e.g. {}), not only from the management PCs: allow TCP 80 to the dialler from the management PCs alone",
+                crate::space::render::addresses(&sources, f),
+                witness(&sources, f),
+            ),
+            rules,
+            advisory: true,
+        })
+    }
+
+    /// Any traffic from the dialler to internal networks other than its DNS
+    /// servers and its own subnet.
+    fn internal_reach(&self, d: IpAddr, f: Family) -> Option<Warning> {
+        let blocks: Vec<ipnet::IpNet> = INTERNAL
+            .iter()
+            .map(|n| n.parse::<ipnet::IpNet>().expect("valid prefix"))
+            .filter(|n| Family::of(n.addr()) == f)
+            .collect();
+        let internal =
+            IntervalSet::from_ranges(blocks.iter().map(|n| addr::prefix_range(*n)).collect());
+        let dns = IntervalSet::from_ranges(
+            self.site
+                .dns_servers
+                .iter()
+                .filter(|a| Family::of(**a) == f)
+                .map(|a| (addr::value(*a), addr::value(*a)))
+                .collect(),
+        );
+        let dialler = IntervalSet::point(addr::value(d));
+        let targets = internal.difference(&dns).difference(&dialler);
+        let space = spaces::opening(f, dialler, targets, &[Traffic::Any]);
+        let space = self.on_path(space, Dim::In);
+        let space = space.difference(&topology::local(
+            &space,
+            d,
+            self.policy.topology.as_ref(),
+            true,
+        ));
+        let (seen, rules) = self.let_through(&space)?;
+        // The networks touched and the protocols let through, not every range:
+        // the rules are cited for the detail.
+        let (dsts, protos) = (union(&seen, Dim::Dst), union(&seen, Dim::Proto));
+        let nets: Vec<String> = blocks
+            .iter()
+            .filter(|n| {
+                let (lo, hi) = addr::prefix_range(**n);
+                dsts.intersects(&IntervalSet::range(lo, hi))
+            })
+            .map(|n| n.to_string())
+            .collect();
+        let names: Vec<String> = if protos.len() == 256 {
+            vec!["every protocol".into()]
+        } else {
+            protos
+                .ranges()
+                .iter()
+                .flat_map(|&(lo, hi)| lo..=hi)
+                .take(4)
+                .map(|p| proto::name(p as u8).map_or(p.to_string(), str::to_string))
+                .collect()
+        };
+        let more = if protos.len() < 256 && protos.len() > names.len() as u128 {
+            format!(" and {} more protocols", protos.len() - names.len() as u128)
+        } else {
+            String::new()
+        };
+        Some(Warning {
+            id: "internal-reach",
+            message: format!(
+                "the dialler ({d}) can open connections into internal networks beyond its DNS servers ({}; e.g. {}) by {}{more}: it needs only the internet and its DNS servers; the vendor advises a network of its own, kept out of the internal ones",
+                nets.join(", "),
+                witness(&dsts, f),
+                names.join(", "),
+            ),
+            rules,
+            advisory: true,
+        })
+    }
+
+    /// The space on the dialler's side of the firewall, where the site names
+    /// it, and on the interfaces the export has, where it lists them.
+    fn on_path(&self, space: PacketSet, dialler_side: Dim) -> PacketSet {
+        let mut space = match &self.site.interfaces.lan {
+            Some(lan) => space.restrict(dialler_side, &IntervalSet::point(iface::encode(lan))),
+            None => space,
+        };
+        if let Some(t) = &self.policy.topology {
+            let known = IntervalSet::from_ranges(
+                t.interfaces
+                    .iter()
+                    .map(|i| iface::encode(&i.name))
+                    .map(|v| (v, v))
+                    .collect(),
+            );
+            for dim in [Dim::In, Dim::Out] {
+                space = space.restrict(dim, &known);
+            }
+        }
+        space
+    }
+
+    /// What of the space is accepted for sure, and the rules (or policies)
+    /// that accept it; `None` when nothing is.
+    fn let_through(&self, space: &PacketSet) -> Option<(PacketSet, Vec<crate::report::RuleCite>)> {
+        if space.is_empty() {
+            return None;
+        }
+        let fwd = self.ev.forward(space);
+        let seen = fwd.accepted();
+        if seen.is_empty() {
+            return None;
+        }
+        let mut refs: Vec<_> = fwd
+            .decisions
+            .iter()
+            .filter(|x| x.verdict == Verdict::Accept && x.set.intersects(&seen))
+            .map(|x| x.rule)
+            .collect();
+        refs.dedup();
+        let rules = refs
+            .into_iter()
+            .map(|r| {
+                let role = if r.index.is_none() {
+                    Role::Policy
+                } else {
+                    Role::Allowing
+                };
+                cite(self.policy, r, role)
+            })
+            .collect();
+        Some((seen, rules))
+    }
+}
+
+/// The union of one dimension over a set's cubes.
+fn union(s: &PacketSet, dim: Dim) -> IntervalSet {
+    s.cubes()
+        .iter()
+        .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(dim)))
+}
+
+/// One address of a non-empty set: an internet address where it holds one,
+/// past a network's first address where it can.
+fn witness(addrs: &IntervalSet, f: Family) -> IpAddr {
+    let global = addrs.intersect(&spaces::internet(f, crate::site::Internet::Global));
+    let addrs = if global.is_empty() { addrs } else { &global };
+    let lo = addrs.min().expect("not empty");
+    let v = if addrs.contains(lo + 1) { lo + 1 } else { lo };
+    addr::to_ip(v, f)
+}
