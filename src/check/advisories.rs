@@ -11,15 +11,10 @@ use crate::space::dim::{addr, iface, proto};
 use crate::space::{Dim, Family, IntervalSet, PacketSet};
 use std::net::IpAddr;
 
-/// Internal networks (the seed's VLAN tip): private IPv4 space, shared
-/// address space and IPv6 unique local addresses.
-const INTERNAL: &[&str] = &[
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "fc00::/7",
-];
+/// Internal networks (the seed's VLAN tip): private IPv4 space (RFC 1918)
+/// and IPv6 unique local addresses. Shared address space (100.64/10) is the
+/// carrier's side of a CGN, not a company network.
+const INTERNAL: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
 
 impl Checker<'_> {
     /// The web interface reachable beyond the management PCs, and the dialler
