@@ -148,6 +148,18 @@ pub fn check(
             "no chain of this export is on the forward path (ingress, prerouting, forward, postrouting or egress hooks): it filters nothing that crosses this firewall, so every requirement holds here; the dialler's traffic may still meet a firewall this export does not describe".into(),
         ));
     }
+    let has_v6 = |f: &crate::space::Family| *f == crate::space::Family::Ipv6;
+    if policy.families.iter().any(has_v6)
+        && !site
+            .diallers
+            .iter()
+            .any(|d| has_v6(&crate::space::Family::of(*d)))
+    {
+        warnings.push(Warning::plain(
+            "no-dialler6",
+            "the export filters IPv6 but no IPv6 address of the dialler is given, so no IPv6 requirement was checked: give it as dialler6 in octaverify.toml (or --dialler6) if the dialler has one".into(),
+        ));
+    }
     warnings.extend(
         inferred
             .into_iter()
