@@ -2,7 +2,7 @@
 //! dialler does not need, which the firewall lets through anyway. They are
 //! warnings that name the accepting rules, and fail the check with `--strict`.
 
-use super::findings::cite;
+use super::findings::{cite, role_of};
 use super::{Checker, spaces, topology};
 use crate::eval::Verdict;
 use crate::report::{Role, Warning};
@@ -35,14 +35,7 @@ impl Checker<'_> {
     /// TCP 80 to the dialler from any source but the management PCs (and the
     /// dialler's own subnet, which does not cross the firewall).
     fn web_exposure(&self, d: IpAddr, f: Family) -> Option<Warning> {
-        let mgmt = IntervalSet::from_ranges(
-            self.site
-                .management
-                .iter()
-                .filter(|n| Family::of(n.addr()) == f)
-                .map(|n| addr::prefix_range(*n))
-                .collect(),
-        );
+        let mgmt = spaces::management(self.site, f);
         if mgmt.is_empty() {
             return None;
         }
@@ -51,15 +44,9 @@ impl Checker<'_> {
             .difference(&mgmt)
             .difference(&dialler);
         let space = spaces::opening(f, others, dialler, &[Traffic::Tcp(80, 80)]);
-        let space = self.on_path(space, Dim::Out);
-        let space = space.difference(&topology::local(
-            &space,
-            d,
-            self.policy.topology.as_ref(),
-            false,
-        ));
+        let space = self.crossing(space, d, false);
         let (seen, rules) = self.let_through(&space)?;
-        let sources = union(&seen, Dim::Src);
+        let sources = seen.values(Dim::Src);
         Some(Warning {
             id: "web-beyond-management",
             message: format!(
@@ -82,28 +69,15 @@ impl Checker<'_> {
             .collect();
         let internal =
             IntervalSet::from_ranges(blocks.iter().map(|n| addr::prefix_range(*n)).collect());
-        let dns = IntervalSet::from_ranges(
-            self.site
-                .dns_servers
-                .iter()
-                .filter(|a| Family::of(**a) == f)
-                .map(|a| (addr::value(*a), addr::value(*a)))
-                .collect(),
-        );
+        let dns = spaces::dns_servers(self.site, f);
         let dialler = IntervalSet::point(addr::value(d));
         let targets = internal.difference(&dns).difference(&dialler);
         let space = spaces::opening(f, dialler, targets, &[Traffic::Any]);
-        let space = self.on_path(space, Dim::In);
-        let space = space.difference(&topology::local(
-            &space,
-            d,
-            self.policy.topology.as_ref(),
-            true,
-        ));
+        let space = self.crossing(space, d, true);
         let (seen, rules) = self.let_through(&space)?;
         // The networks touched and the protocols let through, not every range:
         // the rules are cited for the detail.
-        let (dsts, protos) = (union(&seen, Dim::Dst), union(&seen, Dim::Proto));
+        let (dsts, protos) = (seen.values(Dim::Dst), seen.values(Dim::Proto));
         let nets: Vec<String> = blocks
             .iter()
             .filter(|n| {
@@ -141,14 +115,18 @@ impl Checker<'_> {
         })
     }
 
-    /// The space on the dialler's side of the firewall, where the site names
-    /// it, and on the interfaces the export has, where it lists them.
-    fn on_path(&self, space: PacketSet, dialler_side: Dim) -> PacketSet {
+    /// What of the space crosses the firewall: on the dialler's side where
+    /// the site names it (`outward`: traffic from the dialler), on the
+    /// interfaces the export has where it lists them, and not within the
+    /// dialler's own subnet.
+    fn crossing(&self, space: PacketSet, d: IpAddr, outward: bool) -> PacketSet {
+        let lan_side = if outward { Dim::In } else { Dim::Out };
         let mut space = match &self.site.interfaces.lan {
-            Some(lan) => space.restrict(dialler_side, &IntervalSet::point(iface::encode(lan))),
+            Some(lan) => space.restrict(lan_side, &IntervalSet::point(iface::encode(lan))),
             None => space,
         };
-        if let Some(t) = &self.policy.topology {
+        let topo = self.policy.topology.as_ref();
+        if let Some(t) = topo {
             let known = IntervalSet::from_ranges(
                 t.interfaces
                     .iter()
@@ -160,7 +138,8 @@ impl Checker<'_> {
                 space = space.restrict(dim, &known);
             }
         }
-        space
+        let local = topology::local(&space, d, topo, outward);
+        space.difference(&local)
     }
 
     /// What of the space is accepted for sure, and the rules (or policies)
@@ -183,24 +162,10 @@ impl Checker<'_> {
         refs.dedup();
         let rules = refs
             .into_iter()
-            .map(|r| {
-                let role = if r.index.is_none() {
-                    Role::Policy
-                } else {
-                    Role::Allowing
-                };
-                cite(self.policy, r, role)
-            })
+            .map(|r| cite(self.policy, r, role_of(r, Role::Allowing)))
             .collect();
         Some((seen, rules))
     }
-}
-
-/// The union of one dimension over a set's cubes.
-fn union(s: &PacketSet, dim: Dim) -> IntervalSet {
-    s.cubes()
-        .iter()
-        .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(dim)))
 }
 
 /// One address of a non-empty set: an internet address where it holds one,

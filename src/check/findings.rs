@@ -213,11 +213,7 @@ impl Checker<'_> {
     }
 
     fn forward_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
-        let role = if rule.index.is_none() {
-            Role::Policy
-        } else {
-            Role::Blocking
-        };
+        let role = role_of(rule, Role::Blocking);
         let mut rules = vec![(rule, role)];
         let kind = match self.later_accept(rule, &set) {
             Some(allowing) => {
@@ -251,11 +247,7 @@ impl Checker<'_> {
         part: &Part,
         seen_dst: Option<&IntervalSet>,
     ) -> RawFinding {
-        let role = if rule.index.is_none() {
-            Role::Policy
-        } else {
-            Role::Blocking
-        };
+        let role = role_of(rule, Role::Blocking);
         // Accept what conntrack knows to belong to the dialler's connections;
         // before conntrack runs, accept by the address the replies carry there.
         let mut core = crate::space::Cube::family(part.family)
@@ -428,12 +420,10 @@ impl Checker<'_> {
             .iter()
             .find(|c| *c.get(dim) != IntervalSet::range(0, family_of(c).addr_max()))
             .map_or(Family::Ipv4, family_of);
-        let mut addrs = IntervalSet::empty();
-        for c in matches.cubes() {
-            if c.get(Dim::Family).contains(family as u128) {
-                addrs = addrs.union(c.get(dim));
-            }
-        }
+        let addrs = matches
+            .clone()
+            .restrict(Dim::Family, &IntervalSet::point(family as u128))
+            .values(dim);
         crate::space::render::addresses(&addrs, family)
     }
 
@@ -515,6 +505,15 @@ fn with_dim(s: &PacketSet, d: Dim, v: &IntervalSet) -> PacketSet {
     s.map_cubes(|c| c.clone().with(d, v.clone()))
 }
 
+/// A chain's policy cites as the policy; a rule in the role it plays.
+pub(super) fn role_of(r: RuleRef, rule_role: Role) -> Role {
+    if r.index.is_none() {
+        Role::Policy
+    } else {
+        rule_role
+    }
+}
+
 pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
     let rule = policy.rule(r);
     let chain = &policy.chains[r.chain];
@@ -533,19 +532,15 @@ pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
 /// peers the dialler's packets went to, TCP segments with ACK or RST set,
 /// ICMP echo replies. Accepting every packet to the dialler would open it.
 fn stateless_reply(mut core: Cube, forward: &PacketSet) -> Cube {
-    let union = |d: Dim| {
-        forward
-            .cubes()
-            .iter()
-            .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(d)))
-    };
-    let protos = union(Dim::Proto);
+    let protos = forward.values(Dim::Proto);
     if let Some(p) = protos.is_single() {
         let p = p as u8;
         core = core.with(Dim::Proto, protos).expect("not empty");
         match p {
             proto::TCP | proto::UDP => {
-                core = core.with(Dim::Sport, union(Dim::Dport)).expect("not empty");
+                core = core
+                    .with(Dim::Sport, forward.values(Dim::Dport))
+                    .expect("not empty");
                 if p == proto::TCP {
                     let ack_or_rst = IntervalSet::from_ranges(
                         (0u8..=255)
@@ -558,18 +553,14 @@ fn stateless_reply(mut core: Cube, forward: &PacketSet) -> Cube {
             }
             // The replies' own ICMP types: echo replies for echo requests.
             proto::ICMP | proto::ICMPV6 => {
-                let replies = flow::replies(forward);
-                let types = replies
-                    .cubes()
-                    .iter()
-                    .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(Dim::Icmp)));
+                let types = flow::replies(forward).values(Dim::Icmp);
                 core = core.with(Dim::Icmp, types).expect("not empty");
             }
             _ => {}
         }
     }
     // A few peers (DNS servers, management PCs) are named; the internet is not.
-    let peers = union(Dim::Dst);
+    let peers = forward.values(Dim::Dst);
     if peers.ranges().len() <= 4 {
         core = core.with(Dim::Src, peers).expect("not empty");
     }

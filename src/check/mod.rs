@@ -148,12 +148,12 @@ pub fn check(
             "no chain of this export is on the forward path (ingress, prerouting, forward, postrouting or egress hooks): it filters nothing that crosses this firewall, so every requirement holds here; the dialler's traffic may still meet a firewall this export does not describe".into(),
         ));
     }
-    let has_v6 = |f: &crate::space::Family| *f == crate::space::Family::Ipv6;
-    if policy.families.iter().any(has_v6)
+    let v6 = crate::space::Family::Ipv6;
+    if policy.families.contains(&v6)
         && !site
             .diallers
             .iter()
-            .any(|d| has_v6(&crate::space::Family::of(*d)))
+            .any(|d| crate::space::Family::of(*d) == v6)
     {
         warnings.push(Warning::plain(
             "no-dialler6",

@@ -255,10 +255,30 @@ struct EndpointSet {
     is_internet: bool,
 }
 
+/// The management PCs' addresses in one family.
+pub fn management(site: &Site, f: Family) -> IntervalSet {
+    IntervalSet::from_ranges(
+        site.management
+            .iter()
+            .filter(|n| Family::of(n.addr()) == f)
+            .map(|n| addr::prefix_range(*n))
+            .collect(),
+    )
+}
+
+/// The DNS servers' addresses in one family.
+pub fn dns_servers(site: &Site, f: Family) -> IntervalSet {
+    IntervalSet::from_ranges(
+        site.dns_servers
+            .iter()
+            .filter(|a| Family::of(**a) == f)
+            .map(|a| (addr::value(*a), addr::value(*a)))
+            .collect(),
+    )
+}
+
 /// The addresses of an endpoint in one family.
 fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<EndpointSet, String> {
-    let of_family =
-        |addrs: &mut dyn Iterator<Item = (u128, u128)>| IntervalSet::from_ranges(addrs.collect());
     let set = match e {
         Endpoint::Named(Place::Dialler) => IntervalSet::point(addr::value(dialler)),
         Endpoint::Named(Place::Internet) => {
@@ -271,13 +291,7 @@ fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<End
             if site.management.is_empty() {
                 return Err("no management PCs given (management = [...] in octaverify.toml, or --management)".into());
             }
-            let s = of_family(
-                &mut site
-                    .management
-                    .iter()
-                    .filter(|n| Family::of(n.addr()) == f)
-                    .map(|n| addr::prefix_range(*n)),
-            );
+            let s = management(site, f);
             if s.is_empty() {
                 return Err(format!("no {} management PCs given", f.name()));
             }
@@ -290,13 +304,7 @@ fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<End
                     is_internet: true,
                 });
             }
-            let s = of_family(
-                &mut site
-                    .dns_servers
-                    .iter()
-                    .filter(|a| Family::of(**a) == f)
-                    .map(|a| (addr::value(*a), addr::value(*a))),
-            );
+            let s = dns_servers(site, f);
             if s.is_empty() {
                 return Err(format!("no {} DNS servers given", f.name()));
             }

@@ -3,7 +3,7 @@
 //! message names of IOS and ASA.
 
 use crate::diag::InputError;
-use crate::model::{Chain, Span, Topology};
+use crate::model::{Chain, Format, Policy, SourceFile, Span, Topology};
 use crate::space::{Family, IntervalSet};
 use std::net::Ipv4Addr;
 
@@ -61,6 +61,25 @@ pub struct Lowered {
     pub families: Vec<Family>,
     pub notes: Vec<String>,
     pub topology: Topology,
+}
+
+impl Lowered {
+    /// The policy of one configuration file, which keeps its text.
+    pub fn into_policy(self, format: Format, path: &str, text: String, unbound: bool) -> Policy {
+        Policy {
+            format,
+            files: vec![SourceFile {
+                path: path.to_string(),
+                text,
+            }],
+            chains: self.chains,
+            families: self.families,
+            matcher: None,
+            notes: self.notes,
+            topology: Some(self.topology),
+            unbound,
+        }
+    }
 }
 
 /// Cisco's short interface names (`Gi0/1` for `GigabitEthernet0/1`): rules
@@ -126,6 +145,17 @@ impl<'s> Source<'s> {
         InputError::at(self.path, self.text, w.at, w.text.len(), message, expected)
     }
 
+    /// A word that reads as `A/LEN`.
+    pub fn prefix(&self, w: &Word<'_>) -> Result<ipnet::IpNet, InputError> {
+        w.text.parse().map_err(|_| {
+            self.err(
+                w,
+                format!("`{}` is not a prefix", w.text),
+                "expected an address/length prefix",
+            )
+        })
+    }
+
     /// The 1-based line of a byte offset.
     pub fn line_of(&self, at: usize) -> u32 {
         self.lines.partition_point(|&s| s <= at) as u32
@@ -172,6 +202,48 @@ impl<'a> Cursor<'_, 'a> {
                 ))
             }
         }
+    }
+
+    /// A port by number or by its Cisco name; `names` gives examples of the
+    /// vendor's names for the error.
+    pub fn port(&mut self, udp: bool, names: &str) -> Result<u128, InputError> {
+        let w = self.next("a port")?;
+        port(w.text, udp).map(u128::from).ok_or_else(|| {
+            self.src.err(
+                &w,
+                format!("`{}` is not a port or a port name", w.text),
+                format!("expected a number 0-65535 or {names}"),
+            )
+        })
+    }
+
+    /// The ports after `neq P`, `lt P`, `gt P` or `range A B` (the operator
+    /// already read); `None` for another operator, whose words are left.
+    pub fn compared_ports(
+        &mut self,
+        op: &str,
+        udp: bool,
+        names: &str,
+    ) -> Option<Result<IntervalSet, InputError>> {
+        matches!(op, "neq" | "lt" | "gt" | "range").then(|| self.compared(op, udp, names))
+    }
+
+    fn compared(&mut self, op: &str, udp: bool, names: &str) -> Result<IntervalSet, InputError> {
+        Ok(match op {
+            "neq" => IntervalSet::point(self.port(udp, names)?).complement(0xffff),
+            "lt" => match self.port(udp, names)? {
+                0 => IntervalSet::empty(),
+                v => IntervalSet::range(0, v - 1),
+            },
+            "gt" => match self.port(udp, names)? {
+                0xffff.. => IntervalSet::empty(),
+                v => IntervalSet::range(v + 1, 0xffff),
+            },
+            _ => {
+                let (a, b) = (self.port(udp, names)?, self.port(udp, names)?);
+                IntervalSet::range(a.min(b), a.max(b))
+            }
+        })
     }
 
     pub fn expect(&mut self, word: &str) -> Result<(), InputError> {

@@ -231,6 +231,13 @@ impl PacketSet {
         self.cubes.iter().any(|c| c.contains(p))
     }
 
+    /// The values some packet of the set has in one dimension.
+    pub fn values(&self, d: Dim) -> IntervalSet {
+        self.cubes
+            .iter()
+            .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(d)))
+    }
+
     pub fn intersects(&self, other: &PacketSet) -> bool {
         self.cubes
             .iter()

@@ -508,13 +508,7 @@ impl<'a> Cx<'_, 'a> {
                 }
             }
             t if t.contains('/') => {
-                let net: ipnet::IpNet = t.parse().map_err(|_| {
-                    self.src.err(
-                        &w,
-                        format!("`{t}` is not a prefix"),
-                        "expected an address/length prefix",
-                    )
-                })?;
+                let net = self.src.prefix(&w)?;
                 Ok(prefix(net))
             }
             _ => {
@@ -959,50 +953,17 @@ impl<'a> Cx<'_, 'a> {
     fn ports(&self, p: &mut Cursor<'_, 'a>, protocol: Option<u8>) -> Res<Maybe<IntervalSet>> {
         let op = p.next("a port operator")?;
         let udp = protocol == Some(proto::UDP);
-        let port = |p: &mut Cursor<'_, 'a>| -> Res<u128> {
-            let w = p.next("a port")?;
-            cisco::port(w.text, udp).map(u128::from).ok_or_else(|| {
-                self.src.err(
-                    &w,
-                    format!("`{}` is not a port or a port name", w.text),
-                    "expected a number 0-65535 or an ASA port name (https, domain, www, …)",
-                )
-            })
-        };
+        const NAMES: &str = "an ASA port name (https, domain, www, …)";
+        if let Some(set) = p.compared_ports(op.text, udp, NAMES) {
+            return Ok(Ok(set?));
+        }
         Ok(Ok(match op.text {
-            "eq" => IntervalSet::point(port(p)?),
-            "neq" => IntervalSet::point(port(p)?).complement(0xffff),
-            "lt" => {
-                let v = port(p)?;
-                if v == 0 {
-                    IntervalSet::empty()
-                } else {
-                    IntervalSet::range(0, v - 1)
-                }
-            }
-            "gt" => {
-                let v = port(p)?;
-                if v >= 0xffff {
-                    IntervalSet::empty()
-                } else {
-                    IntervalSet::range(v + 1, 0xffff)
-                }
-            }
-            "range" => {
-                let (a, b) = (port(p)?, port(p)?);
-                IntervalSet::range(a.min(b), a.max(b))
-            }
+            "eq" => IntervalSet::point(p.port(udp, NAMES)?),
             _ => {
                 // A port object-group.
                 let name = p.next("a port object-group name")?;
                 match self.service(&name)? {
-                    Ok(s) => {
-                        let mut v = IntervalSet::empty();
-                        for c in s.cubes() {
-                            v = v.union(c.get(Dim::Dport));
-                        }
-                        v
-                    }
+                    Ok(s) => s.values(Dim::Dport),
                     Err(why) => return Ok(Err(why)),
                 }
             }

@@ -8,25 +8,13 @@ pub mod lower;
 pub mod parse;
 
 use crate::diag::InputError;
-use crate::model::{Format, Policy, SourceFile};
+use crate::model::{Format, Policy};
 
 /// Reads one ASA configuration into a policy, which keeps the text.
 pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
     let cfg = parse::parse(&text);
     let lowered = lower::lower(path, &text, &cfg)?;
-    Ok(Policy {
-        format: Format::CiscoAsa,
-        files: vec![SourceFile {
-            path: path.to_string(),
-            text,
-        }],
-        chains: lowered.chains,
-        families: lowered.families,
-        matcher: None,
-        notes: lowered.notes,
-        topology: Some(lowered.topology),
-        unbound: false,
-    })
+    Ok(lowered.into_policy(Format::CiscoAsa, path, text, false))
 }
 
 /// Whether a text looks like an ASA or PIX configuration.

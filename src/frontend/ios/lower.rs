@@ -520,13 +520,7 @@ impl<'a> Cx<'_, 'a> {
                 self.network_group(&name, &mut Vec::new())
             }
             t if t.contains('/') => {
-                let net: ipnet::IpNet = t.parse().map_err(|_| {
-                    self.src.err(
-                        &w,
-                        format!("`{t}` is not a prefix"),
-                        "expected an address/length prefix",
-                    )
-                })?;
+                let net = self.src.prefix(&w)?;
                 if Family::of(net.addr()) != family {
                     return Err(self.src.err(
                         &w,
@@ -581,48 +575,21 @@ impl<'a> Cx<'_, 'a> {
             return self.port_group(&name, protocol, &mut Vec::new());
         }
         let udp = protocol == Some(proto::UDP);
-        let port = |p: &mut Cursor<'_, 'a>| -> Res<u128> {
-            let w = p.next("a port")?;
-            cisco::port(w.text, udp).map(u128::from).ok_or_else(|| {
-                self.src.err(
-                    &w,
-                    format!("`{}` is not a port or a port name", w.text),
-                    "expected a number 0-65535 or an IOS port name (www, domain, https, ntp, …)",
-                )
-            })
-        };
+        const NAMES: &str = "an IOS port name (www, domain, https, ntp, …)";
+        if let Some(set) = p.compared_ports(op.text, udp, NAMES) {
+            return set;
+        }
         Ok(match op.text {
             "eq" => {
-                let mut s = IntervalSet::point(port(p)?);
+                let mut s = IntervalSet::point(p.port(udp, NAMES)?);
                 // IOS takes several ports after eq.
                 while p
                     .peek()
                     .is_some_and(|x| cisco::port(x.text, udp).is_some() && !is_option(x.text))
                 {
-                    s = s.union(&IntervalSet::point(port(p)?));
+                    s = s.union(&IntervalSet::point(p.port(udp, NAMES)?));
                 }
                 s
-            }
-            "neq" => IntervalSet::point(port(p)?).complement(0xffff),
-            "lt" => {
-                let v = port(p)?;
-                if v == 0 {
-                    IntervalSet::empty()
-                } else {
-                    IntervalSet::range(0, v - 1)
-                }
-            }
-            "gt" => {
-                let v = port(p)?;
-                if v >= 0xffff {
-                    IntervalSet::empty()
-                } else {
-                    IntervalSet::range(v + 1, 0xffff)
-                }
-            }
-            "range" => {
-                let (a, b) = (port(p)?, port(p)?);
-                IntervalSet::range(a.min(b), a.max(b))
             }
             other => {
                 return Err(self.src.err(

@@ -8,26 +8,14 @@ pub mod lower;
 pub mod parse;
 
 use crate::diag::InputError;
-use crate::model::{Format, Policy, SourceFile};
+use crate::model::{Format, Policy};
 
 /// Reads one IOS configuration into a policy, which keeps the text.
 pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
     let cfg = parse::parse(&text);
-    let lowered = lower::lower(path, &text, &cfg)?;
     let unbound = cfg.listing;
-    Ok(Policy {
-        format: Format::CiscoIos,
-        files: vec![SourceFile {
-            path: path.to_string(),
-            text,
-        }],
-        chains: lowered.chains,
-        families: lowered.families,
-        matcher: None,
-        notes: lowered.notes,
-        topology: Some(lowered.topology),
-        unbound,
-    })
+    let lowered = lower::lower(path, &text, &cfg)?;
+    Ok(lowered.into_policy(Format::CiscoIos, path, text, unbound))
 }
 
 /// Whether a text looks like IOS configuration or `show access-lists` output.
