@@ -115,14 +115,24 @@ impl Checker<'_> {
         })
     }
 
-    /// What of the space crosses the firewall: on the dialler's side where
-    /// the site names it (`outward`: traffic from the dialler), on the
-    /// interfaces the export has where it lists them, and not within the
-    /// dialler's own subnet.
+    /// What of the space crosses the firewall from one network to another:
+    /// through the dialler's side where the site names it (`outward`:
+    /// traffic from the dialler), and then not back out by that same side (a
+    /// hairpin joins no other network); on the interfaces the export has
+    /// where it lists them; not within the dialler's own subnet.
     fn crossing(&self, space: PacketSet, d: IpAddr, outward: bool) -> PacketSet {
-        let lan_side = if outward { Dim::In } else { Dim::Out };
+        let (lan_side, far_side) = if outward {
+            (Dim::In, Dim::Out)
+        } else {
+            (Dim::Out, Dim::In)
+        };
         let mut space = match &self.site.interfaces.lan {
-            Some(lan) => space.restrict(lan_side, &IntervalSet::point(iface::encode(lan))),
+            Some(lan) => {
+                let lan = IntervalSet::point(iface::encode(lan));
+                space
+                    .restrict(lan_side, &lan)
+                    .restrict(far_side, &lan.complement(u128::MAX))
+            }
             None => space,
         };
         let topo = self.policy.topology.as_ref();
