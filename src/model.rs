@@ -133,6 +133,9 @@ pub struct Chain {
     pub rules: Vec<Rule>,
     /// Where the chain was declared.
     pub span: Option<Span>,
+    /// The family the chain's rules are written for; `None` for both (nft
+    /// `inet`, Cisco lists that mix them).
+    pub family: Option<Family>,
 }
 
 /// What happens to a packet a rule matches.

@@ -475,7 +475,12 @@ impl Checker<'_> {
     }
 
     /// A finding for the report, with its fixes already written.
-    pub(super) fn render_finding(&self, f: &RawFinding, fix: &[String]) -> report::Finding {
+    pub(super) fn render_finding(
+        &self,
+        dialler: std::net::IpAddr,
+        f: &RawFinding,
+        fix: &[String],
+    ) -> report::Finding {
         // In the order the packets meet them (the blocking rule before the
         // one it shadows), which is not always the file's order (`-I`,
         // `insert rule`, chains of several files).
@@ -487,6 +492,7 @@ impl Checker<'_> {
 
         report::Finding {
             kind: f.kind,
+            dialler: dialler.to_string(),
             space: render_within(&f.set, &f.context, &self.names),
             witness: f
                 .set

@@ -12,8 +12,8 @@ mod topology;
 use crate::eval::symbolic::Evaluator;
 use crate::model::Policy;
 use crate::report::{
-    Input, OptionResult, OptionStatus, Report, RequirementResult, SiteView, Status, Verdict,
-    Warning,
+    DiallerOption, DiallerStatus, Input, OptionResult, OptionStatus, Report, RequirementResult,
+    SiteView, Status, Verdict, Warning,
 };
 use crate::requirements::{Endpoint, Place, Requirement, RequirementSet, Severity};
 use crate::site::{Mode, Site};
@@ -67,7 +67,24 @@ pub fn check(
                 evaluate(r).row(r, Some(&o.id))
             })
             .collect();
-        let status = option_status(&rows, site.strict, true);
+        let counts = |pick: &dyn Fn(&RequirementResult) -> Status| -> Vec<(Severity, Status)> {
+            rows.iter().map(|r| (r.severity, pick(r))).collect()
+        };
+        let status = option_status(&counts(&|r| r.status), site.strict, true);
+        let diallers = site
+            .diallers
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let own = counts(&|r| r.diallers[i].status);
+                DiallerOption {
+                    dialler: d.to_string(),
+                    family: crate::space::Family::of(*d).name(),
+                    status: option_status(&own, site.strict, true),
+                    failing: own.iter().filter(|(_, s)| failing(*s)).count(),
+                }
+            })
+            .collect();
         if site.mode != Mode::Auto && status == OptionStatus::Skipped {
             let why: Vec<&str> = rows
                 .iter()
@@ -79,17 +96,14 @@ pub fn check(
                 why.join("; ")
             )));
         }
-        let failing = rows
-            .iter()
-            .filter(|r| !matches!(r.status, Status::Allowed | Status::Skipped))
-            .count();
         options.push((
             OptionResult {
                 option: o.id.clone(),
                 holds: status == OptionStatus::Holds,
                 status,
                 summary: o.summary.clone(),
-                failing,
+                failing: rows.iter().filter(|r| failing(r.status)).count(),
+                diallers,
             },
             rows,
         ));
@@ -104,13 +118,27 @@ pub fn check(
 
     let ingress_rows: Vec<RequirementResult> =
         reqs.ingress().map(|r| evaluate(r).row(r, None)).collect();
-    let egress = options
-        .iter()
-        .map(|(o, _)| o.status)
-        .filter(|s| *s != OptionStatus::Skipped)
-        .min()
+    // Each dialler address needs an option that holds for it (SPEC §4); an
+    // address no option could be checked for (its family is not in the
+    // export) does not count.
+    let egress = (0..site.diallers.len())
+        .filter_map(|i| {
+            options
+                .iter()
+                .map(|(o, _)| o.diallers[i].status)
+                .filter(|s| *s != OptionStatus::Skipped)
+                .min()
+        })
+        .max()
         .unwrap_or(OptionStatus::Fails);
-    let ingress = option_status(&ingress_rows, site.strict, false);
+    let ingress = option_status(
+        &ingress_rows
+            .iter()
+            .map(|r| (r.severity, r.status))
+            .collect::<Vec<_>>(),
+        site.strict,
+        false,
+    );
     let mut verdict = match egress.max(if ingress == OptionStatus::Skipped {
         OptionStatus::Holds
     } else {
@@ -211,27 +239,45 @@ pub fn check(
 /// when strict); unknown when none fails but some are unknown.
 /// An egress option cannot be judged when one of its requirements is skipped;
 /// the ingress group skips only what it cannot evaluate.
-fn option_status(rows: &[RequirementResult], strict: bool, whole: bool) -> OptionStatus {
-    let counted: Vec<&RequirementResult> = rows
+fn option_status(rows: &[(Severity, Status)], strict: bool, whole: bool) -> OptionStatus {
+    let counted: Vec<Status> = rows
         .iter()
-        .filter(|r| strict || r.severity == Severity::Required)
+        .filter(|(severity, _)| strict || *severity == Severity::Required)
+        .map(|&(_, s)| s)
         .collect();
-    let skipped = |r: &&&RequirementResult| r.status == Status::Skipped;
-    if counted.is_empty()
-        || counted.iter().all(|r| skipped(&r))
-        || (whole && counted.iter().any(|r| skipped(&r)))
-    {
+    let skipped = |s: &Status| *s == Status::Skipped;
+    if counted.is_empty() || counted.iter().all(skipped) || (whole && counted.iter().any(skipped)) {
         return OptionStatus::Skipped;
     }
     if counted
         .iter()
-        .any(|r| matches!(r.status, Status::Blocked | Status::Partial))
+        .any(|s| matches!(s, Status::Blocked | Status::Partial))
     {
         OptionStatus::Fails
-    } else if counted.iter().any(|r| r.status == Status::Unknown) {
+    } else if counted.contains(&Status::Unknown) {
         OptionStatus::Unknown
     } else {
         OptionStatus::Holds
+    }
+}
+
+/// Whether a requirement counts against its option: not allowed, and checked.
+fn failing(s: Status) -> bool {
+    !matches!(s, Status::Allowed | Status::Skipped)
+}
+
+/// Allowed when every packet of `space` works, unknown when none fails for
+/// sure, blocked when none works, else partial.
+fn status_of(space: &PacketSet, works: &PacketSet, unknown: &PacketSet) -> Status {
+    let failing = space.difference(works).difference(unknown);
+    if failing.is_empty() && unknown.is_empty() {
+        Status::Allowed
+    } else if failing.is_empty() {
+        Status::Unknown
+    } else if works.is_empty() && unknown.is_empty() {
+        Status::Blocked
+    } else {
+        Status::Partial
     }
 }
 
@@ -239,6 +285,7 @@ fn option_status(rows: &[RequirementResult], strict: bool, whole: bool) -> Optio
 #[derive(Clone)]
 struct Evaluated {
     status: Status,
+    diallers: Vec<DiallerStatus>,
     findings: Vec<crate::report::Finding>,
     notes: Vec<String>,
     broad_rules: Vec<crate::model::RuleRef>,
@@ -255,6 +302,7 @@ impl Evaluated {
             summary: r.summary.clone(),
             severity: r.severity,
             status: self.status,
+            diallers: self.diallers.clone(),
             findings: self.findings.clone(),
             notes: self.notes.clone(),
         }
@@ -279,6 +327,7 @@ impl Checker<'_> {
         // Traffic within the dialler's own subnet never meets the router: it
         // works, whatever the rules say.
         let mut works = PacketSet::empty();
+        let mut local_of = Vec::with_capacity(parts.len());
         for part in &mut parts {
             let local = topology::local(
                 &part.space,
@@ -294,10 +343,23 @@ impl Checker<'_> {
                 part.space = part.space.difference(&local);
                 works = works.union(&local);
             }
+            local_of.push(local);
         }
+        // Each address's own status; an address with no part was not checked.
+        let mut diallers: Vec<DiallerStatus> = self
+            .site
+            .diallers
+            .iter()
+            .map(|&d| DiallerStatus {
+                dialler: d.to_string(),
+                family: crate::space::Family::of(d).name(),
+                status: Status::Skipped,
+            })
+            .collect();
         if parts.is_empty() {
             return Evaluated {
                 status: Status::Skipped,
+                diallers,
                 findings: Vec::new(),
                 notes,
                 broad_rules: Vec::new(),
@@ -310,41 +372,49 @@ impl Checker<'_> {
         let mut found = Vec::new();
         let mut broad_rules = Vec::new();
         let mut pinned_rules = Vec::new();
-        for part in parts.iter().filter(|p| !p.space.is_empty()) {
-            let res = self.part(part);
-            space = space.union(&part.space);
-            works = works.union(&res.works);
-            unknown = unknown.union(&res.unknown);
-            found.extend(res.findings);
-            if outward {
-                broad_rules.extend(res.broad_rules);
-                pinned_rules.extend(res.pinned_rules);
-            }
+        for (part, local) in parts.iter().zip(&local_of) {
+            let own = if part.space.is_empty() {
+                Status::Allowed
+            } else {
+                let res = self.part(part);
+                space = space.union(&part.space);
+                works = works.union(&res.works);
+                unknown = unknown.union(&res.unknown);
+                found.extend(res.findings.into_iter().map(|f| (part.dialler, f)));
+                if outward {
+                    broad_rules.extend(res.broad_rules);
+                    pinned_rules.extend(res.pinned_rules);
+                }
+                status_of(
+                    &part.space.union(local),
+                    &res.works.union(local),
+                    &res.unknown,
+                )
+            };
+            let i = self
+                .site
+                .diallers
+                .iter()
+                .position(|&d| d == part.dialler)
+                .expect("parts are built from the site's diallers");
+            diallers[i].status = own;
         }
-        let failing = space.difference(&works).difference(&unknown);
-        let status = if failing.is_empty() && unknown.is_empty() {
-            Status::Allowed
-        } else if failing.is_empty() {
-            Status::Unknown
-        } else if works.is_empty() && unknown.is_empty() {
-            Status::Blocked
-        } else {
-            Status::Partial
-        };
-        let by_interface = found.iter().any(|f| f.depends_on_interfaces());
+        let status = status_of(&space, &works, &unknown);
+        let by_interface = found.iter().any(|(_, f)| f.depends_on_interfaces());
         // Fixes are written together: entries for one place get distinct numbers.
         let suggestions: Vec<&crate::model::Suggestion> =
-            found.iter().flat_map(|f| &f.fixes).collect();
+            found.iter().flat_map(|(_, f)| &f.fixes).collect();
         let mut texts = crate::frontend::write_fixes(self.policy, &suggestions).into_iter();
         let findings = found
             .iter()
-            .map(|f| {
+            .map(|(d, f)| {
                 let fix: Vec<String> = texts.by_ref().take(f.fixes.len()).collect();
-                self.render_finding(f, &fix)
+                self.render_finding(*d, f, &fix)
             })
             .collect();
         Evaluated {
             status,
+            diallers,
             findings,
             notes,
             broad_rules,

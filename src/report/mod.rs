@@ -72,6 +72,28 @@ pub struct OptionResult {
     pub summary: String,
     /// How many of its requirements are not allowed.
     pub failing: usize,
+    /// The option for each dialler address on its own: each address needs
+    /// an option that holds for it, not necessarily the same one.
+    pub diallers: Vec<DiallerOption>,
+}
+
+/// An option's status for one dialler address.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiallerOption {
+    pub dialler: String,
+    /// `ipv4` or `ipv6`.
+    pub family: &'static str,
+    pub status: OptionStatus,
+    pub failing: usize,
+}
+
+/// A requirement's status for one dialler address.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiallerStatus {
+    pub dialler: String,
+    /// `ipv4` or `ipv6`.
+    pub family: &'static str,
+    pub status: Status,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,7 +113,10 @@ pub struct RequirementResult {
     pub option: Option<String>,
     pub summary: String,
     pub severity: Severity,
+    /// Over every dialler address together.
     pub status: Status,
+    /// Each dialler address's own status (`skipped` where it was not checked).
+    pub diallers: Vec<DiallerStatus>,
     pub findings: Vec<Finding>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -109,6 +134,8 @@ pub enum FindingKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub kind: FindingKind,
+    /// The dialler address whose traffic this is.
+    pub dialler: String,
     /// The failing sub-space, exactly, as ranges.
     pub space: String,
     pub witness: PacketView,

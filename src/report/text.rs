@@ -17,7 +17,12 @@ pub fn render(r: &Report, color: bool) -> String {
         Renderer::plain()
     };
     let _ = writeln!(out, "octaverify: {} ({})", r.input.file, r.input.format);
-    let mut site = format!("dialler {}", r.site.dialler.join(", "));
+    let (addresses, unchecked) = addresses(r);
+    let several = addresses.len() > 1;
+    let mut site = format!("dialler {}", addresses.join(", "));
+    if !unchecked.is_empty() {
+        let _ = write!(site, " ({} not checked)", unchecked.join(", "));
+    }
     if !r.site.management.is_empty() {
         let _ = write!(site, "; management {}", r.site.management.join(", "));
     }
@@ -39,6 +44,20 @@ pub fn render(r: &Report, color: bool) -> String {
             option_word(o.status),
             o.summary
         );
+        // Where the addresses differ, each one's own status.
+        let checked: Vec<_> = o
+            .diallers
+            .iter()
+            .filter(|d| d.status != OptionStatus::Skipped)
+            .collect();
+        if checked.iter().any(|d| d.status != o.status) {
+            let each: Vec<String> = o
+                .diallers
+                .iter()
+                .map(|d| format!("{} ({}): {}", d.dialler, d.family, option_word(d.status)))
+                .collect();
+            let _ = writeln!(out, "  for {}", each.join("; "));
+        }
         let rows = r
             .requirements
             .iter()
@@ -53,7 +72,7 @@ pub fn render(r: &Report, color: bool) -> String {
             continue;
         }
         for q in rows {
-            requirement_line(&mut out, q, "", &mut noted);
+            requirement_line(&mut out, q, "", several, &mut noted);
         }
     }
     let ingress: Vec<_> = r
@@ -70,22 +89,25 @@ pub fn render(r: &Report, color: bool) -> String {
             } else {
                 ""
             };
-            requirement_line(&mut out, q, adv, &mut noted);
+            requirement_line(&mut out, q, adv, several, &mut noted);
         }
     }
 
-    // Findings of the option that holds or comes closest, and of ingress;
-    // the other options' findings are in the JSON output.
-    let focus = r.options.first().map(|o| o.option.as_str());
+    // For each dialler address, the findings of the option that holds or
+    // comes closest for it, then those of ingress; the other options'
+    // findings are in the JSON output.
     let mut shown = HashSet::new();
-    for q in &r.requirements {
-        let relevant = q.option.is_none() || q.option.as_deref() == focus;
-        if !relevant || q.findings.is_empty() || !shown.insert(&q.id) {
-            continue;
-        }
-        for f in &q.findings {
-            let _ = writeln!(out);
-            out.push_str(&finding(&renderer, &q.id, f));
+    for (i, d) in r.site.dialler.iter().enumerate() {
+        let focus = closest(r, i).map(|o| o.option.as_str());
+        for q in &r.requirements {
+            let relevant = q.option.is_none() || q.option.as_deref() == focus;
+            if !relevant || !shown.insert((&q.id, d)) {
+                continue;
+            }
+            for f in q.findings.iter().filter(|f| &f.dialler == d) {
+                let _ = writeln!(out);
+                out.push_str(&finding(&renderer, &q.id, f));
+            }
         }
     }
     for w in &r.warnings {
@@ -109,20 +131,79 @@ pub fn render(r: &Report, color: bool) -> String {
     out
 }
 
-/// One requirement's status line, and its notes not shown before.
+/// The dialler addresses some requirement was checked for (with their
+/// family, where there are several), and those none was.
+fn addresses(r: &Report) -> (Vec<String>, Vec<String>) {
+    let Some(q) = r.requirements.first() else {
+        return (r.site.dialler.clone(), Vec::new());
+    };
+    let (checked, unchecked): (Vec<_>, Vec<_>) =
+        q.diallers.iter().enumerate().partition(|(i, _)| {
+            r.requirements
+                .iter()
+                .any(|q| q.diallers[*i].status != Status::Skipped)
+        });
+    let name = |d: &super::DiallerStatus, labelled: bool| {
+        if labelled {
+            format!("{} ({})", d.dialler, d.family)
+        } else {
+            d.dialler.clone()
+        }
+    };
+    let labelled = checked.len() > 1;
+    (
+        checked.iter().map(|(_, d)| name(d, labelled)).collect(),
+        unchecked.iter().map(|(_, d)| d.dialler.clone()).collect(),
+    )
+}
+
+/// The option that holds, or comes closest, for the `i`th dialler address:
+/// by status, then fewest failing requirements; ties keep the report's order.
+fn closest(r: &Report, i: usize) -> Option<&super::OptionResult> {
+    r.options
+        .iter()
+        .filter(|o| o.diallers[i].status != OptionStatus::Skipped)
+        .min_by_key(|o| (o.diallers[i].status, o.diallers[i].failing))
+}
+
+/// One requirement's status line, each dialler address's own where the site
+/// has several, and its notes not shown before.
 fn requirement_line<'r>(
     out: &mut String,
     q: &'r RequirementResult,
     suffix: &str,
+    several: bool,
     noted: &mut HashSet<&'r str>,
 ) {
+    let checked: Vec<_> = q
+        .diallers
+        .iter()
+        .filter(|d| d.status != Status::Skipped)
+        .collect();
+    let only = match checked[..] {
+        [d] if several => format!(" (for {} only)", d.dialler),
+        _ => String::new(),
+    };
     let _ = writeln!(
         out,
-        "  {:<8} {:<22} {}{suffix}",
+        "  {:<8} {:<22} {}{suffix}{only}",
         status_word(q.status),
         q.id,
         q.summary
     );
+    // Without a line per address, the status holds for each of them.
+    if checked.iter().any(|d| d.status != q.status) {
+        for d in &checked {
+            let _ = writeln!(
+                out,
+                "  {:<8} {:<8} {} ({})",
+                "",
+                status_word(d.status),
+                d.dialler,
+                d.family
+            );
+        }
+    }
     for n in &q.notes {
         if noted.insert(n) {
             let _ = writeln!(out, "  {:<8} {:<22} note: {n}", "", "");
@@ -132,7 +213,36 @@ fn requirement_line<'r>(
 
 fn verdict_line(r: &Report) -> String {
     let best = r.options.first();
+    // Each checked address's own closest option, where they differ.
+    let own: Vec<(&str, &super::OptionResult, OptionStatus)> = (0..r.site.dialler.len())
+        .filter_map(|i| {
+            closest(r, i).map(|o| (r.site.dialler[i].as_str(), o, o.diallers[i].status))
+        })
+        .collect();
+    let mixed = own
+        .iter()
+        .any(|(_, o, s)| (&o.option, s) != (&own[0].1.option, &own[0].2));
     match r.verdict {
+        Verdict::Compliant if mixed => {
+            let each: Vec<String> = own.iter().map(|(d, o, _)| format!("{d} by {}", o.option)).collect();
+            format!("COMPLIANT: every dialler address has an egress option that holds ({}); ingress as below", each.join(", "))
+        }
+        Verdict::NonCompliant if mixed => {
+            let each: Vec<String> = own
+                .iter()
+                .map(|(d, o, status)| {
+                    let n = o.diallers.iter().find(|x| x.dialler == *d).map_or(0, |x| x.failing);
+                    if *status == OptionStatus::Holds {
+                        format!("{d}: {} holds", o.option)
+                    } else if *status == OptionStatus::Unknown {
+                        format!("{d}: {} cannot be decided", o.option)
+                    } else {
+                        format!("{d}: no egress option holds, {} is closest ({n} requirement{} not allowed)", o.option, if n == 1 { "" } else { "s" })
+                    }
+                })
+                .collect();
+            format!("NON-COMPLIANT: {}", each.join("; "))
+        }
         Verdict::Compliant => {
             let o = r.options.iter().find(|o| o.holds).map_or("", |o| o.option.as_str());
             let ingress_checked = r.requirements.iter().any(|q| q.option.is_none() && q.status != Status::Skipped);

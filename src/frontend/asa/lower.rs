@@ -71,6 +71,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                     base: None,
                     rules: rules.clone(),
                     span: Some(cx.src.span(&b.line)),
+                    family: None,
                 });
                 global = Some((chains.len() - 1, b));
             }
@@ -105,6 +106,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             )),
             rules,
             span: Some(span),
+            family: None,
         };
         // Entering: the interface's list, then the global one, then the implicit deny.
         let inbound = binding(true).and_then(|b| match acls.get(b.acl.text) {
@@ -285,6 +287,7 @@ impl<'a> Cx<'_, 'a> {
             base: Some(self.base(Hook::Ingress, devices, scope, self.src.span(&line))),
             rules,
             span: Some(self.src.span(&line)),
+            family: None,
         }
     }
 

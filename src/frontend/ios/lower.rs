@@ -194,6 +194,7 @@ impl<'a> Cx<'_, 'a> {
             }),
             rules,
             span: Some(span),
+            family: Some(family),
         }
     }
 

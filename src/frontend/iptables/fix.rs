@@ -4,10 +4,18 @@ use crate::model::{Action, Policy, Suggestion};
 use crate::space::dim::{Dim, Family, State, addr, icmp, iface, proto};
 use crate::space::{Cube, IntervalSet};
 
-/// The rule line of a suggestion, with `-t TABLE` unless it is for the filter table.
+/// The rule line of a suggestion, with `-t TABLE` unless it is for the filter
+/// table. A file holding both an iptables-save and an ip6tables-save dump gets
+/// commands that name their tool, since one line would fit either dump.
 pub fn write(policy: &Policy, s: &Suggestion) -> String {
     let chain = &policy.chains[s.chain];
     let mut out = String::new();
+    if policy.families.len() > 1 {
+        out.push_str(match chain.family {
+            Some(Family::Ipv6) => "ip6tables ",
+            _ => "iptables ",
+        });
+    }
     if chain.table != "filter" {
         out.push_str(&format!("-t {} ", chain.table));
     }

@@ -90,6 +90,11 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                 families.push(*f);
             }
         }
+        let table_family = match t.family {
+            TableFamily::Ip => Some(Family::Ipv4),
+            TableFamily::Ip6 => Some(Family::Ipv6),
+            _ => None,
+        };
         let cx = RuleCx {
             src,
             table: t,
@@ -140,11 +145,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                             hook,
                             priority: b.priority,
                             kind,
-                            family: match t.family {
-                                TableFamily::Ip => Some(Family::Ipv4),
-                                TableFamily::Ip6 => Some(Family::Ipv6),
-                                _ => None,
-                            },
+                            family: table_family,
                             policy: Some(Rule {
                                 matches: OnceLock::from(cx.everything()),
                                 opaque: None,
@@ -173,6 +174,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                 base,
                 rules,
                 span: Some(line_span(src, &span, &c.decl).span),
+                family: table_family,
             });
         }
     }
