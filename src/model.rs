@@ -182,6 +182,41 @@ pub struct Rule {
     /// sequence numbers), so that a fix can name its place.
     pub number: Option<u32>,
     pub kind: RuleKind,
+    /// Where the rule matches the addresses of DNS names the firewall looks
+    /// up itself, which the export does not hold (see [`Policy::bind_names`]).
+    pub by_name: Option<Box<ByName>>,
+}
+
+/// A match on the addresses of DNS names (ASA `fqdn` objects). Unbound, the
+/// names make the rule unknown (`opaque` says so); bound to addresses, or
+/// assumed to hold the destination of the traffic in question, it is exact.
+/// The rule's `matches` has every address of the names' families in their place.
+#[derive(Debug, Clone)]
+pub struct ByName {
+    /// The sides (source, destination) that name DNS names.
+    pub sides: Vec<NamedSide>,
+    /// The rule's unmodelled constructs other than the names.
+    pub other: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NamedSide {
+    /// The address dimension the names stand in.
+    pub dim: crate::space::Dim,
+    pub names: Vec<String>,
+    /// The side's literal addresses (a set over the family and `dim`).
+    pub literal: PacketSet,
+    /// Why the side is unknown while its names are unbound.
+    pub reasons: Vec<String>,
+}
+
+/// What the site knows of the DNS names a policy matches: their addresses,
+/// or, for traffic to one name, that its destination is that name's.
+pub struct NameBinding<'a> {
+    /// The addresses of names, both families together.
+    pub resolved: &'a std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// The name the traffic in question is addressed to, whatever its addresses.
+    pub assumed: Option<&'a str>,
 }
 
 impl Rule {
@@ -328,6 +363,78 @@ impl Policy {
 
     pub fn file_path(&self, s: Span) -> &str {
         &self.files[s.file].path
+    }
+
+    /// The DNS names some rule matches by (ASA `fqdn` objects), in order, once each.
+    pub fn dns_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let rules = self.chains.iter().flat_map(|c| &c.rules);
+        for side in rules.flat_map(|r| r.by_name.iter().flat_map(|b| &b.sides)) {
+            for n in &side.names {
+                if !out.contains(&n.as_str()) {
+                    out.push(n);
+                }
+            }
+        }
+        out
+    }
+
+    /// The policy with its name matches made exact where the binding allows:
+    /// a destination naming the assumed name matches its traffic whatever the
+    /// addresses; a side whose names all have addresses matches those (the
+    /// rule keeps its names, so it still reads as a match by name). A side
+    /// left over keeps the rule unknown. `None` when no rule matches by name.
+    pub fn bind_names(&self, b: &NameBinding<'_>) -> Option<Policy> {
+        use crate::space::{Dim, dim::addr};
+        if !self
+            .chains
+            .iter()
+            .any(|c| c.rules.iter().any(|r| r.by_name.is_some()))
+        {
+            return None;
+        }
+        let mut bound = self.clone();
+        for rule in bound.chains.iter_mut().flat_map(|c| &mut c.rules) {
+            let Some(n) = &rule.by_name else {
+                continue;
+            };
+            let mut exact = rule
+                .matches
+                .get()
+                .expect("name matches are built eagerly")
+                .clone();
+            // The constructs still unknown: the rule's own, and sides left open.
+            let mut unknown: Vec<&str> = n.other.iter().map(String::as_str).collect();
+            for side in &n.sides {
+                if side.dim == Dim::Dst
+                    && b.assumed.is_some_and(|a| side.names.iter().any(|x| x == a))
+                {
+                    continue;
+                }
+                if !side.names.iter().all(|x| b.resolved.contains_key(x)) {
+                    unknown.extend(side.reasons.iter().map(String::as_str));
+                    continue;
+                }
+                let mut allowed = side.literal.clone();
+                for f in [Family::Ipv4, Family::Ipv6] {
+                    let addrs = IntervalSet::from_ranges(
+                        side.names
+                            .iter()
+                            .flat_map(|x| &b.resolved[x])
+                            .filter(|a| Family::of(**a) == f)
+                            .map(|a| (addr::value(*a), addr::value(*a)))
+                            .collect(),
+                    );
+                    allowed = allowed.union(
+                        &PacketSet::from(crate::space::Cube::family(f)).restrict(side.dim, &addrs),
+                    );
+                }
+                exact = exact.intersect(&allowed);
+            }
+            rule.opaque = (!unknown.is_empty()).then(|| unknown.join(", "));
+            rule.matches = OnceLock::from(exact);
+        }
+        Some(bound)
     }
 
     /// Base chains a forwarded packet crosses, in order: ingress, prerouting,

@@ -332,7 +332,7 @@ fn gen_nft_ruleset(r: &mut Rng) -> String {
 /// A random ASA configuration: three interfaces named like the packets'
 /// (`nameif eth0` …) at random security levels, lists of random entries
 /// bound in, out or globally (or not at all), ICMP inspected or not.
-fn gen_asa_config(r: &mut Rng) -> String {
+fn gen_asa_config(r: &mut Rng, names: bool) -> String {
     let mut s = String::from("ASA Version 9.8(4)\n");
     for (k, name) in IFACE_NAMES.iter().enumerate() {
         s += &format!(
@@ -340,8 +340,12 @@ fn gen_asa_config(r: &mut Rng) -> String {
             r.pick(&["0", "50", "100"])
         );
     }
-    let addr = |r: &mut Rng| -> String {
-        match r.below(4) {
+    // a.example (NAMED) stands only as a destination, which is where the
+    // traffic of a requirement to a name is assumed to go.
+    let addr = |r: &mut Rng, destination: bool| -> String {
+        match r.below(if names { 6 } else { 4 }) {
+            4 if destination => "object-group NAMED".into(),
+            4 | 5 => "object-group OTHER".into(),
             0 => "any".into(),
             1 => format!("host 10.0.0.{}", r.below(9)),
             2 => format!(
@@ -353,11 +357,17 @@ fn gen_asa_config(r: &mut Rng) -> String {
         }
     };
     s += "object-group network NETS\n network-object host 10.0.0.3\n network-object 10.0.0.4 255.255.255.254\n";
+    if names {
+        // Groups of DNS names the ASA resolves itself, beside a literal host.
+        s += "object network FQ-A\n fqdn v4 a.example\nobject network FQ-B\n fqdn b.example\n";
+        s += "object-group network NAMED\n network-object object FQ-A\n network-object host 10.0.0.3\n";
+        s += "object-group network OTHER\n network-object object FQ-B\n network-object host 10.0.0.7\n";
+    }
     for acl in ["A", "B", "G"] {
         for _ in 0..1 + r.below(5) {
             let verb = r.pick(&["permit", "deny"]);
             let entry = match r.below(4) {
-                0 => format!("ip {} {}", addr(r), addr(r)),
+                0 => format!("ip {} {}", addr(r, false), addr(r, true)),
                 1 => {
                     let p = r.pick(&["tcp", "udp"]);
                     let ports = match r.below(4) {
@@ -366,15 +376,15 @@ fn gen_asa_config(r: &mut Rng) -> String {
                         2 => format!("neq {}", r.below(10)),
                         _ => format!("gt {}", r.below(8)),
                     };
-                    format!("{p} {} {} {ports}", addr(r), addr(r))
+                    format!("{p} {} {} {ports}", addr(r, false), addr(r, true))
                 }
                 2 => format!(
                     "icmp {} {} {}",
-                    addr(r),
-                    addr(r),
+                    addr(r, false),
+                    addr(r, true),
                     r.pick(&["echo", "echo-reply", "unreachable"])
                 ),
-                _ => format!("gre {} {}", addr(r), addr(r)),
+                _ => format!("gre {} {}", addr(r, false), addr(r, true)),
             };
             let inactive = if r.chance(5) { " inactive" } else { "" };
             s += &format!("access-list {acl} extended {verb} {entry}{inactive}\n");
@@ -446,10 +456,74 @@ fn region() -> PacketSet {
 /// verdict the symbolic partition gives equals the verdict of evaluating
 /// that one packet concretely, first match.
 fn agree(name: &str, text: String, r: &mut Rng) -> Result<(), TestCaseError> {
-    let policy = octaverify::frontend::load(name, text.clone().into_bytes(), None)
-        .unwrap_or_else(|e| panic!("generated ruleset does not parse: {e}\n{text}"));
-    let outcome = symbolic::Evaluator::new(&policy).forward(&region());
-    let concrete = concrete::Evaluator::new(&policy);
+    agree_on(&load(name, &text), &text, r)
+}
+
+fn load(name: &str, text: &str) -> octaverify::model::Policy {
+    octaverify::frontend::load(name, text.as_bytes().to_vec(), None)
+        .unwrap_or_else(|e| panic!("generated ruleset does not parse: {e}\n{text}"))
+}
+
+/// The same set, whatever its cubes.
+fn same(a: &PacketSet, b: &PacketSet) -> bool {
+    a.difference(b).is_empty() && b.difference(a).is_empty()
+}
+
+/// A policy whose DNS names are bound gives the verdicts of the same
+/// configuration with the names' addresses written out in their place (or,
+/// for the name the traffic is assumed to go to, every address), and agrees
+/// with the concrete evaluator.
+fn names_agree(text: &str, r: &mut Rng) -> Result<(), TestCaseError> {
+    use octaverify::model::NameBinding;
+    use std::collections::BTreeMap;
+    let policy = load("random.asa", text);
+    let mut resolved: BTreeMap<String, Vec<std::net::IpAddr>> = BTreeMap::new();
+    let assumed = r.chance(50).then_some("a.example");
+    let mut written = text.to_string();
+    for (name, line) in [
+        ("a.example", " network-object object FQ-A\n"),
+        ("b.example", " network-object object FQ-B\n"),
+    ] {
+        if assumed == Some(name) {
+            written = written.replace(line, " network-object 0.0.0.0 0.0.0.0\n");
+        } else if r.chance(70) {
+            let addrs: Vec<std::net::IpAddr> = (0..r.below(3))
+                .map(|_| format!("10.0.0.{}", r.below(9)).parse().unwrap())
+                .collect();
+            let hosts: String = addrs
+                .iter()
+                .map(|a| format!(" network-object host {a}\n"))
+                .collect();
+            written = written.replace(line, &hosts);
+            resolved.insert(name.to_string(), addrs);
+        }
+    }
+    let bound = policy
+        .bind_names(&NameBinding {
+            resolved: &resolved,
+            assumed,
+        })
+        // None: no entry names a group of names.
+        .unwrap_or_else(|| policy.clone());
+    let literal = load("written.asa", &written);
+    let (a, b) = (
+        symbolic::Evaluator::new(&bound).forward(&region()),
+        symbolic::Evaluator::new(&literal).forward(&region()),
+    );
+    prop_assert!(
+        same(&a.accepted(), &b.accepted()) && same(&a.unknown(), &b.unknown()),
+        "bound {resolved:?} (assumed {assumed:?}) differs from\n{written}\nconfiguration:\n{text}"
+    );
+    agree_on(&bound, text, r)
+}
+
+fn agree_on(
+    policy: &octaverify::model::Policy,
+    text: &str,
+    r: &mut Rng,
+) -> Result<(), TestCaseError> {
+    let outcome = symbolic::Evaluator::new(policy).forward(&region());
+    let concrete = concrete::Evaluator::new(policy);
     for _ in 0..60 {
         let p = gen_packet(r);
         let expected = concrete.verdict(&p);
@@ -480,8 +554,16 @@ proptest! {
     #[test]
     fn symbolic_agrees_with_concrete_on_asa_configs(seed in 1u64..u64::MAX) {
         let mut r = Rng(seed);
-        let text = gen_asa_config(&mut r);
+        let text = gen_asa_config(&mut r, false);
         agree("random.asa", text, &mut r)?;
+    }
+
+    /// Random ASA configurations matching DNS names (fqdn objects), bound.
+    #[test]
+    fn bound_names_agree_with_their_addresses_written_out(seed in 1u64..u64::MAX) {
+        let mut r = Rng(seed);
+        let text = gen_asa_config(&mut r, true);
+        names_agree(&text, &mut r)?;
     }
 
     /// Random nftables rulesets.

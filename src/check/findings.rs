@@ -24,9 +24,20 @@ pub(super) struct RawFinding {
     rules: Vec<(RuleRef, Role)>,
     pub(super) fixes: Vec<Suggestion>,
     reason: Option<String>,
+    /// The DNS name the traffic's destination stands for, where the site
+    /// gives no addresses for it (the internet then reads as that name).
+    pub(super) name: Option<String>,
 }
 
 impl RawFinding {
+    /// The finding holds only for some addresses a DNS name may resolve to.
+    pub(super) fn depends_on(&mut self, reason: &str) {
+        if self.kind != FindingKind::Unknown {
+            self.kind = FindingKind::Unknown;
+            self.reason = Some(reason.to_string());
+        }
+    }
+
     /// Whether the failing set singles out some interface names among those
     /// the requirement's traffic may use.
     pub(super) fn depends_on_interfaces(&self) -> bool {
@@ -235,6 +246,7 @@ impl Checker<'_> {
             rules,
             fixes,
             reason: None,
+            name: None,
         }
     }
 
@@ -273,6 +285,7 @@ impl Checker<'_> {
             rules: vec![(rule, role)],
             fixes: vec![self.suggestion(rule, core)],
             reason: None,
+            name: None,
         }
     }
 
@@ -351,6 +364,7 @@ impl Checker<'_> {
                 rules: vec![(rule, Role::Unmodelled)],
                 fixes: Vec::new(),
                 reason: Some(reason),
+                name: None,
             });
         }
         out
@@ -402,7 +416,17 @@ impl Checker<'_> {
             return Vec::new();
         }
         let internet = super::spaces::internet(part.family, crate::site::Internet::Global);
-        self.accepting_rules(fwd, works, part, Dim::Dst, |d| !internet.is_subset(d))
+        let mut rules =
+            self.accepting_rules(fwd, works, part, Dim::Dst, |d| !internet.is_subset(d));
+        // A rule that names the servers by DNS name is what the vendor asks for.
+        rules.retain(|&r| {
+            self.policy
+                .rule(r)
+                .by_name
+                .as_ref()
+                .is_none_or(|b| b.sides.iter().all(|s| s.dim != Dim::Dst))
+        });
+        rules
     }
 
     /// The addresses a rule writes in `dim`, in the family of its first cube
@@ -490,10 +514,14 @@ impl Checker<'_> {
             .map(|&(r, role)| cite(self.policy, r, role))
             .collect();
 
+        let named = f
+            .name
+            .as_deref()
+            .map(|n| super::spaces::names_for(self.site, n));
         report::Finding {
             kind: f.kind,
             dialler: dialler.to_string(),
-            space: render_within(&f.set, &f.context, &self.names),
+            space: render_within(&f.set, &f.context, named.as_ref().unwrap_or(self.names)),
             witness: f
                 .set
                 .witness()

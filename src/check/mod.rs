@@ -17,7 +17,7 @@ use crate::report::{
 };
 use crate::requirements::{Endpoint, Place, Requirement, RequirementSet, Severity};
 use crate::site::{Mode, Site};
-use crate::space::{Names, PacketSet};
+use crate::space::{Dim, Names, PacketSet};
 use std::collections::HashMap;
 
 /// Checks a policy against a requirement set for one site.
@@ -28,11 +28,28 @@ pub fn check(
 ) -> Result<Report, crate::diag::Error> {
     let (site, inferred) = topology::site(site, policy.topology.as_ref());
     let site = &site;
+    // Rules that match DNS names: exact where [resolve] gives their
+    // addresses, and for each other name a policy in which its rules match
+    // traffic addressed to it, whatever its addresses.
+    let binding = |assumed| crate::model::NameBinding {
+        resolved: &site.resolve,
+        assumed,
+    };
+    let resolved = policy.bind_names(&binding(None));
+    let policy = resolved.as_ref().unwrap_or(policy);
+    let assumed: Vec<(String, Policy)> = policy
+        .dns_names()
+        .into_iter()
+        .filter(|n| !site.resolve.contains_key(*n))
+        .filter_map(|n| Some((n.to_string(), policy.bind_names(&binding(Some(n)))?)))
+        .collect();
+    let names = spaces::names(site);
     let checker = Checker {
         policy,
         site,
         ev: Evaluator::new(policy),
-        names: spaces::names(site),
+        names: &names,
+        assumed: &assumed,
     };
     let mut results: HashMap<String, Evaluated> = HashMap::new();
     let mut evaluate = |r: &Requirement| -> Evaluated {
@@ -313,12 +330,60 @@ struct Checker<'a> {
     policy: &'a Policy,
     site: &'a Site,
     ev: Evaluator<'a>,
-    names: Names,
+    names: &'a Names,
+    /// For each DNS name the export matches but the site gives no addresses
+    /// for, the policy with its rules taken to match traffic to that name.
+    assumed: &'a [(String, Policy)],
 }
 
 impl Checker<'_> {
+    /// A part's result, evaluated in the policy its destination calls for.
+    /// For a name without addresses, what fails only for some addresses it
+    /// might resolve to is unknown, not failing.
+    fn evaluate(&self, part: &spaces::Part) -> findings::PartResult {
+        let Some((name, policy)) = part
+            .assumed
+            .as_ref()
+            .and_then(|n| self.assumed.iter().find(|(m, _)| m == n))
+        else {
+            return self.part(part);
+        };
+        let names = spaces::names_for(self.site, name);
+        let by_name = Checker {
+            policy,
+            site: self.site,
+            ev: Evaluator::new(policy),
+            names: &names,
+            assumed: &[],
+        };
+        let mut res = by_name.part(part);
+        for f in &mut res.findings {
+            f.name = Some(name.clone());
+        }
+        // Which literal addresses are the name's is not known here.
+        res.pinned_rules.clear();
+        let failing = part.space.difference(&res.works).difference(&res.unknown);
+        let everywhere = part.space.values(Dim::Dst);
+        if !failing.is_empty() && failing.values(Dim::Dst) != everywhere {
+            let at = crate::space::render_within(&failing, &part.space, &names);
+            let reason = format!(
+                "the addresses of {name}, which the export matches by name: this fails if it resolves to an address of {at}; list its addresses under [resolve] to decide"
+            );
+            for f in &mut res.findings {
+                f.depends_on(&reason);
+            }
+            res.unknown = res.unknown.union(&failing);
+        }
+        res
+    }
+
     fn requirement(&self, r: &Requirement) -> Evaluated {
-        let (mut parts, mut notes) = spaces::build(r, self.site, &self.policy.families);
+        let (mut parts, mut notes) = spaces::build(
+            r,
+            self.site,
+            &self.policy.families,
+            &self.policy.dns_names(),
+        );
         let outward = r.from == Endpoint::Named(Place::Dialler);
         if self.policy.unbound && !outward && !parts.is_empty() {
             parts.clear();
@@ -338,7 +403,7 @@ impl Checker<'_> {
             if !local.is_empty() {
                 notes.push(format!(
                     "{} does not cross this firewall (the dialler's own subnet)",
-                    crate::space::render_within(&local, &part.space, &self.names)
+                    crate::space::render_within(&local, &part.space, self.names)
                 ));
                 part.space = part.space.difference(&local);
                 works = works.union(&local);
@@ -372,32 +437,40 @@ impl Checker<'_> {
         let mut found = Vec::new();
         let mut broad_rules = Vec::new();
         let mut pinned_rules = Vec::new();
+        // Per address: its space, what works and what is unknown.
+        let mut own: Vec<Option<(PacketSet, PacketSet, PacketSet)>> =
+            vec![None; self.site.diallers.len()];
         for (part, local) in parts.iter().zip(&local_of) {
-            let own = if part.space.is_empty() {
-                Status::Allowed
-            } else {
-                let res = self.part(part);
-                space = space.union(&part.space);
-                works = works.union(&res.works);
-                unknown = unknown.union(&res.unknown);
+            let (mut s, mut w, mut u) = (local.clone(), local.clone(), PacketSet::empty());
+            if !part.space.is_empty() {
+                let res = self.evaluate(part);
+                s = s.union(&part.space);
+                w = w.union(&res.works);
+                u = res.unknown;
                 found.extend(res.findings.into_iter().map(|f| (part.dialler, f)));
                 if outward {
                     broad_rules.extend(res.broad_rules);
                     pinned_rules.extend(res.pinned_rules);
                 }
-                status_of(
-                    &part.space.union(local),
-                    &res.works.union(local),
-                    &res.unknown,
-                )
-            };
+            }
+            space = space.union(&s);
+            works = works.union(&w);
+            unknown = unknown.union(&u);
             let i = self
                 .site
                 .diallers
                 .iter()
                 .position(|&d| d == part.dialler)
                 .expect("parts are built from the site's diallers");
-            diallers[i].status = own;
+            own[i] = Some(match own[i].take() {
+                None => (s, w, u),
+                Some((s0, w0, u0)) => (s0.union(&s), w0.union(&w), u0.union(&u)),
+            });
+        }
+        for (d, sums) in diallers.iter_mut().zip(own) {
+            if let Some((s, w, u)) = sums {
+                d.status = status_of(&s, &w, &u);
+            }
         }
         let status = status_of(&space, &works, &unknown);
         let by_interface = found.iter().any(|(_, f)| f.depends_on_interfaces());

@@ -49,9 +49,16 @@ pub fn internet(f: Family, mode: Internet) -> IntervalSet {
 
 /// Names that make renderings read well: "to internet".
 pub fn names(site: &Site) -> Names {
+    names_for(site, "internet")
+}
+
+/// The same, with the internet as a destination called `dst`: traffic to a
+/// DNS name without addresses goes to any internet address, which reads as
+/// the name.
+pub fn names_for(site: &Site, dst: &str) -> Names {
     let mut n = Names::default();
     for f in [Family::Ipv4, Family::Ipv6] {
-        n.add(Dim::Dst, internet(f, site.internet), "internet");
+        n.add(Dim::Dst, internet(f, site.internet), dst);
         n.add(Dim::Src, internet(f, site.internet), "internet");
     }
     n
@@ -70,13 +77,22 @@ pub struct Part {
     pub sources: IntervalSet,
     /// Whether the destination is DNS names (resolved through `[resolve]`).
     pub by_name: bool,
+    /// The DNS name the destination stands for, when the site gives no
+    /// addresses for it but the export matches it by name: the destination
+    /// is then every internet address the name might resolve to.
+    pub assumed: Option<String>,
     /// The interfaces the dialler-side traffic uses, if configured.
     pub lan: Option<String>,
     pub wan: Option<String>,
 }
 
 /// The parts of a requirement, and notes on what could not be built.
-pub fn build(req: &Requirement, site: &Site, families: &[Family]) -> (Vec<Part>, Vec<String>) {
+pub fn build(
+    req: &Requirement,
+    site: &Site,
+    families: &[Family],
+    export_names: &[&str],
+) -> (Vec<Part>, Vec<String>) {
     let mut parts = Vec::new();
     let mut notes = Vec::new();
     let mut note = |s: String| {
@@ -94,85 +110,95 @@ pub fn build(req: &Requirement, site: &Site, families: &[Family]) -> (Vec<Part>,
             ));
             continue;
         }
-        let (src, dst) = match (
-            endpoint(&req.from, f, d, site),
-            endpoint(&req.to, f, d, site),
+        let (src, targets) = match (
+            endpoint(&req.from, f, d, site, export_names),
+            endpoint(&req.to, f, d, site, export_names),
         ) {
-            (Ok(s), Ok(t)) => (s.set, t),
+            (Ok(mut s), Ok(t)) => (s.swap_remove(0).set, t),
             (Err(e), _) | (_, Err(e)) => {
                 note(format!("{} skipped: {e}", f.name()));
                 continue;
             }
         };
-        let outward = req.from == Endpoint::Named(Place::Dialler);
-        let ifs = &site.interfaces;
-        let (lan, wan) = (ifs.lan.clone(), ifs.wan.clone());
-        let named = |n: &Option<String>| n.as_deref().map(|n| IntervalSet::point(iface::encode(n)));
-        // Egress enters on the LAN side and leaves on the WAN side. Ingress
-        // leaves on the LAN side and enters where the management PCs are: as
-        // configured, else anywhere but the WAN side (they are internal hosts).
-        let (in_if, out_if) = if outward {
-            (named(&lan), named(&wan))
-        } else {
-            let from_mgmt =
-                named(&ifs.management).or_else(|| named(&wan).map(|w| w.complement(u128::MAX)));
-            (from_mgmt, named(&lan))
-        };
-        let mut base = Cube::family(f)
-            .with(Dim::Src, src.clone())
-            .expect("endpoint sets are not empty")
-            .with(Dim::Dst, dst.set.clone())
-            .expect("endpoint sets are not empty");
-        for (dim, set) in [(Dim::In, in_if), (Dim::Out, out_if)] {
-            if let Some(s) = set {
-                base = base.with(dim, s).expect("not empty");
-            }
+        for t in targets.iter().filter(|t| t.assumed.is_some()) {
+            note(format!(
+                "{} has no addresses in [resolve]: checked by name, as the firewall matches it, for any internet address it may resolve to",
+                t.assumed.as_deref().expect("filtered")
+            ));
         }
-        // A fix names the destination only when it is not the whole internet.
-        let mut endpoints = base.clone();
-        if dst.is_internet {
-            endpoints = endpoints
-                .with(Dim::Dst, IntervalSet::range(0, f.addr_max()))
-                .expect("not empty");
-        }
-        let opening = base
-            .with(Dim::State, IntervalSet::point(State::NEW))
-            .expect("a point");
-        let mut cubes = Vec::new();
-        let mut fix_cores = Vec::new();
-        for t in &req.traffic {
-            let kinds = traffic_cubes(t, f);
-            cubes.extend(kinds.iter().filter_map(|c| opening.intersect(c)));
-            let core = match t {
-                Traffic::Any => endpoints.clone(),
-                _ => {
-                    let c = &kinds[0];
-                    let mut core = endpoints.clone();
-                    for dim in [Dim::Proto, Dim::Icmp] {
-                        core = core.with(dim, c.get(dim).clone()).expect("not empty");
-                    }
-                    if *c.get(Dim::Dport) != IntervalSet::range(1, 0xffff) {
-                        core = core
-                            .with(Dim::Dport, c.get(Dim::Dport).clone())
-                            .expect("not empty");
-                    }
-                    core
-                }
+        for dst in targets {
+            let outward = req.from == Endpoint::Named(Place::Dialler);
+            let ifs = &site.interfaces;
+            let (lan, wan) = (ifs.lan.clone(), ifs.wan.clone());
+            let named =
+                |n: &Option<String>| n.as_deref().map(|n| IntervalSet::point(iface::encode(n)));
+            // Egress enters on the LAN side and leaves on the WAN side. Ingress
+            // leaves on the LAN side and enters where the management PCs are: as
+            // configured, else anywhere but the WAN side (they are internal hosts).
+            let (in_if, out_if) = if outward {
+                (named(&lan), named(&wan))
+            } else {
+                let from_mgmt =
+                    named(&ifs.management).or_else(|| named(&wan).map(|w| w.complement(u128::MAX)));
+                (from_mgmt, named(&lan))
             };
-            if !fix_cores.contains(&core) {
-                fix_cores.push(core);
+            let mut base = Cube::family(f)
+                .with(Dim::Src, src.clone())
+                .expect("endpoint sets are not empty")
+                .with(Dim::Dst, dst.set.clone())
+                .expect("endpoint sets are not empty");
+            for (dim, set) in [(Dim::In, in_if), (Dim::Out, out_if)] {
+                if let Some(s) = set {
+                    base = base.with(dim, s).expect("not empty");
+                }
             }
+            // A fix names the destination only when it is not the whole internet.
+            let mut endpoints = base.clone();
+            if dst.is_internet {
+                endpoints = endpoints
+                    .with(Dim::Dst, IntervalSet::range(0, f.addr_max()))
+                    .expect("not empty");
+            }
+            let opening = base
+                .with(Dim::State, IntervalSet::point(State::NEW))
+                .expect("a point");
+            let mut cubes = Vec::new();
+            let mut fix_cores = Vec::new();
+            for t in &req.traffic {
+                let kinds = traffic_cubes(t, f);
+                cubes.extend(kinds.iter().filter_map(|c| opening.intersect(c)));
+                let core = match t {
+                    Traffic::Any => endpoints.clone(),
+                    _ => {
+                        let c = &kinds[0];
+                        let mut core = endpoints.clone();
+                        for dim in [Dim::Proto, Dim::Icmp] {
+                            core = core.with(dim, c.get(dim).clone()).expect("not empty");
+                        }
+                        if *c.get(Dim::Dport) != IntervalSet::range(1, 0xffff) {
+                            core = core
+                                .with(Dim::Dport, c.get(Dim::Dport).clone())
+                                .expect("not empty");
+                        }
+                        core
+                    }
+                };
+                if !fix_cores.contains(&core) {
+                    fix_cores.push(core);
+                }
+            }
+            parts.push(Part {
+                family: f,
+                dialler: d,
+                space: PacketSet::from_disjoint(cubes),
+                fix_cores,
+                sources: src.clone(),
+                by_name: matches!(req.to, Endpoint::Names(_)),
+                assumed: dst.assumed,
+                lan,
+                wan,
+            });
         }
-        parts.push(Part {
-            family: f,
-            dialler: d,
-            space: PacketSet::from_disjoint(cubes),
-            fix_cores,
-            sources: src,
-            by_name: matches!(req.to, Endpoint::Names(_)),
-            lan,
-            wan,
-        });
     }
     (parts, notes)
 }
@@ -253,6 +279,18 @@ fn traffic_cubes(t: &Traffic, f: Family) -> Vec<Cube> {
 struct EndpointSet {
     set: IntervalSet,
     is_internet: bool,
+    /// See [`Part::assumed`].
+    assumed: Option<String>,
+}
+
+impl EndpointSet {
+    fn of(set: IntervalSet) -> Vec<EndpointSet> {
+        vec![EndpointSet {
+            set,
+            is_internet: false,
+            assumed: None,
+        }]
+    }
 }
 
 /// The management PCs' addresses in one family.
@@ -277,16 +315,25 @@ pub fn dns_servers(site: &Site, f: Family) -> IntervalSet {
     )
 }
 
-/// The addresses of an endpoint in one family.
-fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<EndpointSet, String> {
+/// The addresses of an endpoint in one family: one set, or for DNS names
+/// the resolved addresses and one set per name the export matches by name.
+fn endpoint(
+    e: &Endpoint,
+    f: Family,
+    dialler: IpAddr,
+    site: &Site,
+    export_names: &[&str],
+) -> Result<Vec<EndpointSet>, String> {
+    let internet_set = || {
+        vec![EndpointSet {
+            set: internet(f, site.internet),
+            is_internet: true,
+            assumed: None,
+        }]
+    };
     let set = match e {
         Endpoint::Named(Place::Dialler) => IntervalSet::point(addr::value(dialler)),
-        Endpoint::Named(Place::Internet) => {
-            return Ok(EndpointSet {
-                set: internet(f, site.internet),
-                is_internet: true,
-            });
-        }
+        Endpoint::Named(Place::Internet) => return Ok(internet_set()),
         Endpoint::Named(Place::Management) => {
             if site.management.is_empty() {
                 return Err("no management PCs given (management = [...] in octaverify.toml, or --management)".into());
@@ -299,10 +346,7 @@ fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<End
         }
         Endpoint::Named(Place::DnsServers) => {
             if site.dns_servers.is_empty() {
-                return Ok(EndpointSet {
-                    set: internet(f, site.internet),
-                    is_internet: true,
-                });
+                return Ok(internet_set());
             }
             let s = dns_servers(site, f);
             if s.is_empty() {
@@ -313,6 +357,7 @@ fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<End
         Endpoint::Names(names) => {
             let mut missing = Vec::new();
             let mut ranges = Vec::new();
+            let mut out = Vec::new();
             for n in names {
                 match site.resolve.get(n) {
                     Some(list) => ranges.extend(
@@ -320,28 +365,34 @@ fn endpoint(e: &Endpoint, f: Family, dialler: IpAddr, site: &Site) -> Result<End
                             .filter(|a| Family::of(**a) == f)
                             .map(|a| (addr::value(*a), addr::value(*a))),
                     ),
+                    None if export_names.contains(&n.as_str()) => out.push(EndpointSet {
+                        set: internet(f, site.internet),
+                        is_internet: false,
+                        assumed: Some(n.clone()),
+                    }),
                     None => missing.push(n.as_str()),
                 }
             }
             if !missing.is_empty() {
                 return Err(format!(
-                    "needs the addresses of {} in [resolve]",
-                    missing.join(", ")
+                    "needs the addresses of {}: list them under [resolve] in octaverify.toml (\"{}\" = [\"…\", …], A and AAAA records), or match the names in the firewall (ASA fqdn objects)",
+                    missing.join(", "),
+                    missing[0]
                 ));
             }
             let s = IntervalSet::from_ranges(ranges);
-            if s.is_empty() {
+            if !s.is_empty() {
+                out.extend(EndpointSet::of(s));
+            }
+            if out.is_empty() {
                 return Err(format!(
                     "[resolve] gives no {} addresses for {}",
                     f.name(),
                     names.join(", ")
                 ));
             }
-            s
+            return Ok(out);
         }
     };
-    Ok(EndpointSet {
-        set,
-        is_internet: false,
-    })
+    Ok(EndpointSet::of(set))
 }

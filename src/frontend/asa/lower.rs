@@ -21,8 +21,52 @@ use std::sync::OnceLock;
 
 type Res<T> = Result<T, InputError>;
 
-/// A value that is modelled, or why it is not (an fqdn object, a time range).
+/// A value that is modelled, or why it is not (a time range, an undefined object).
 type Maybe<T> = Result<T, String>;
+
+/// A network object's addresses: the literal ones, and the DNS names of its
+/// `fqdn` members, which the ASA looks up itself.
+#[derive(Clone, Default)]
+struct Net {
+    literal: PacketSet,
+    /// Each name, the object that gives it, and every address of its family.
+    names: Vec<(String, String, PacketSet)>,
+}
+
+impl Net {
+    /// The addresses with each name standing for every address of its family.
+    fn all(&self) -> PacketSet {
+        self.names
+            .iter()
+            .fold(self.literal.clone(), |s, (_, _, every)| s.union(every))
+    }
+
+    fn union(mut self, other: Net) -> Net {
+        self.literal = self.literal.union(&other.literal);
+        for n in other.names {
+            if !self.names.iter().any(|m| m.0 == n.0) {
+                self.names.push(n);
+            }
+        }
+        self
+    }
+}
+
+impl From<PacketSet> for Net {
+    fn from(literal: PacketSet) -> Net {
+        Net {
+            literal,
+            names: Vec::new(),
+        }
+    }
+}
+
+/// The sides of an entry that name DNS names, and why they are unknown
+/// until bound.
+struct EntryNames {
+    sides: Vec<crate::model::NamedSide>,
+    reasons: Vec<String>,
+}
 
 pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     let cx = Cx {
@@ -34,7 +78,8 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             .iter()
             .filter_map(|i| Some((i.nameif?, i)))
             .collect(),
-        resolved: RefCell::default(),
+        networks: RefCell::default(),
+        services: RefCell::default(),
         depth: Cell::new(0),
     };
     let mut notes = Vec::new();
@@ -177,7 +222,8 @@ struct Cx<'s, 'a> {
     interfaces: HashMap<&'a str, &'s super::parse::Interface<'a>>,
     /// Objects already resolved, by kind and name: a large list that names
     /// them often is fast.
-    resolved: RefCell<HashMap<(bool, &'a str), Maybe<PacketSet>>>,
+    networks: RefCell<HashMap<&'a str, Maybe<Net>>>,
+    services: RefCell<HashMap<&'a str, Maybe<PacketSet>>>,
     /// How deep object resolution is nested.
     depth: Cell<usize>,
 }
@@ -208,6 +254,7 @@ impl<'a> Cx<'_, 'a> {
             written: None,
             number: None,
             kind,
+            by_name: None,
         }
     }
 
@@ -231,6 +278,7 @@ impl<'a> Cx<'_, 'a> {
                 written: None,
                 number: None,
                 kind: RuleKind::Policy,
+                by_name: None,
             }),
             devices,
             scope: Some(scope),
@@ -337,16 +385,20 @@ impl<'a> Cx<'_, 'a> {
                 i: 1,
                 src: &self.src,
             };
-            let set = self.entry(&mut p, &mut opaque)?;
-            let rule = self.rule(
-                set,
-                (!opaque.is_empty()).then(|| opaque.join(", ")),
-                action,
-                line,
-                RuleKind::Rule,
-            );
+            let (set, named) = self.entry(&mut p, &mut opaque)?;
+            let joined = |v: &[String]| (!v.is_empty()).then(|| v.join(", "));
+            let other = joined(&opaque);
+            let by_name = (!named.sides.is_empty()).then(|| {
+                opaque.extend(named.reasons);
+                Box::new(crate::model::ByName {
+                    sides: named.sides,
+                    other,
+                })
+            });
+            let rule = self.rule(set, joined(&opaque), action, line, RuleKind::Rule);
             out.push(Rule {
                 number: Some(k as u32 + 1),
+                by_name,
                 ..rule
             });
         }
@@ -354,7 +406,11 @@ impl<'a> Cx<'_, 'a> {
     }
 
     /// `PROTO SRC [PORTS] DST [PORTS] [ICMP] [options]`.
-    fn entry(&self, p: &mut Cursor<'_, 'a>, opaque: &mut Vec<String>) -> Res<PacketSet> {
+    fn entry(
+        &self,
+        p: &mut Cursor<'_, 'a>,
+        opaque: &mut Vec<String>,
+    ) -> Res<(PacketSet, EntryNames)> {
         let all = PacketSet::universe();
         let pw = p.next("a protocol")?;
         let (mut set, protocol) = match pw.text {
@@ -381,10 +437,34 @@ impl<'a> Cx<'_, 'a> {
         };
         // Ports follow TCP and UDP, and a protocol object-group that may hold them.
         let ports = matches!(protocol, Some(proto::TCP | proto::UDP)) || pw.text == "object-group";
+        let mut named = EntryNames {
+            sides: Vec::new(),
+            reasons: Vec::new(),
+        };
         for (destination, port_dim) in [(false, Dim::Sport), (true, Dim::Dport)] {
+            let place = |s: &PacketSet| {
+                if destination {
+                    to_destinations(s)
+                } else {
+                    s.clone()
+                }
+            };
             match self.address(p)? {
-                Ok(side) if destination => set = set.intersect(&to_destinations(&side)),
-                Ok(side) => set = set.intersect(&side),
+                Ok(side) => {
+                    set = set.intersect(&place(&side.all()));
+                    if !side.names.is_empty() {
+                        let reasons: Vec<String> = side.names.iter().map(|(dns, object, _)| {
+                            format!("fqdn object {object} ({dns}: the ASA resolves it; its addresses are not in the export)")
+                        }).collect();
+                        named.reasons.extend(reasons.iter().cloned());
+                        named.sides.push(crate::model::NamedSide {
+                            dim: if destination { Dim::Dst } else { Dim::Src },
+                            names: side.names.iter().map(|n| n.0.clone()).collect(),
+                            literal: place(&side.literal),
+                            reasons,
+                        });
+                    }
+                }
                 Err(why) => opaque.push(why),
             }
             if ports && self.ports_follow(p, destination) {
@@ -469,19 +549,19 @@ impl<'a> Cx<'_, 'a> {
                 }
             }
         }
-        Ok(set)
+        Ok((set, named))
     }
 
     /// `any`, `any4`, `any6`, `host A`, `A MASK`, `A/LEN`, `object NAME`,
     /// `object-group NAME`, `interface NAME`, or a `name` alias.
-    fn address(&self, p: &mut Cursor<'_, 'a>) -> Res<Maybe<PacketSet>> {
+    fn address(&self, p: &mut Cursor<'_, 'a>) -> Res<Maybe<Net>> {
         let w = p.next("an address (any, host A, A MASK, object NAME or object-group NAME)")?;
         let all = PacketSet::universe();
         let family = |f: Family| {
             all.clone()
                 .restrict(Dim::Family, &IntervalSet::point(f as u128))
         };
-        Ok(match w.text {
+        let literal = match w.text {
             "any" => Ok(all),
             "any4" => Ok(family(Family::Ipv4)),
             "any6" => Ok(family(Family::Ipv6)),
@@ -491,7 +571,7 @@ impl<'a> Cx<'_, 'a> {
             }
             "object" | "object-group" => {
                 let name = p.next("an object name")?;
-                self.network(&name, &mut Vec::new())?
+                return self.network(&name, &mut Vec::new());
             }
             "interface" => {
                 let name = p.next("an interface name")?;
@@ -519,7 +599,8 @@ impl<'a> Cx<'_, 'a> {
                 let m = p.next("a subnet mask")?;
                 Ok(self.masked(a, &m)?)
             }
-        })
+        };
+        Ok(literal.map(Net::from))
     }
 
     /// An address and a subnet mask (ASA writes masks, not wildcards).
@@ -556,19 +637,19 @@ impl<'a> Cx<'_, 'a> {
     }
 
     /// A network object or object-group's addresses.
-    fn network(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {
-        self.once(true, name, || self.network_members(name, stack))
+    fn network(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<Net>> {
+        self.once(&self.networks, name, || self.network_members(name, stack))
     }
 
     /// Resolves an object the first time it is named.
-    fn once(
+    fn once<V: Clone>(
         &self,
-        network: bool,
+        cache: &RefCell<HashMap<&'a str, Maybe<V>>>,
         name: &Word<'a>,
-        resolve: impl FnOnce() -> Res<Maybe<PacketSet>>,
-    ) -> Res<Maybe<PacketSet>> {
-        let key = (network, name.text);
-        if let Some(found) = self.resolved.borrow().get(&key) {
+        resolve: impl FnOnce() -> Res<Maybe<V>>,
+    ) -> Res<Maybe<V>> {
+        let key = name.text;
+        if let Some(found) = cache.borrow().get(&key) {
             return Ok(found.clone());
         }
         // Objects that name each other through port groups would recurse
@@ -584,18 +665,18 @@ impl<'a> Cx<'_, 'a> {
         let value = resolve();
         self.depth.set(self.depth.get() - 1);
         let value = value?;
-        self.resolved.borrow_mut().insert(key, value.clone());
+        cache.borrow_mut().insert(key, value.clone());
         Ok(value)
     }
 
-    fn network_members(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {
+    fn network_members(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<Net>> {
         let Some(o) = self.object(name, "network", stack)? else {
             return Ok(Err(format!(
                 "network object {} (not defined in the export)",
                 name.text
             )));
         };
-        let mut out = PacketSet::empty();
+        let mut out = Net::default();
         for m in &o.members {
             let w = &m.words;
             let word = |k: usize| {
@@ -607,15 +688,16 @@ impl<'a> Cx<'_, 'a> {
                     )
                 })
             };
-            let set = match w[0].text {
+            let set: Net = match w[0].text {
                 "description" | "nat" => continue,
-                "host" => host(self.ip(word(1)?)?),
+                "host" => host(self.ip(word(1)?)?).into(),
                 "subnet" => match word(1)?.text.contains('/') {
                     true => prefix(word(1)?.text.parse().map_err(|_| {
                         self.src
                             .err(word(1).expect("there"), "not a prefix", "expected A/LEN")
-                    })?),
-                    false => self.masked(self.ip(word(1)?)?, word(2)?)?,
+                    })?)
+                    .into(),
+                    false => self.masked(self.ip(word(1)?)?, word(2)?)?.into(),
                 },
                 "range" => {
                     let (a, b) = (self.ip(word(1)?)?, self.ip(word(2)?)?);
@@ -623,16 +705,31 @@ impl<'a> Cx<'_, 'a> {
                         addr::value(a).min(addr::value(b)),
                         addr::value(a).max(addr::value(b)),
                     );
-                    sources(Family::of(a), IntervalSet::range(lo, hi))
+                    sources(Family::of(a), IntervalSet::range(lo, hi)).into()
                 }
+                // `fqdn [v4|v6] NAME`: the ASA resolves it; without `v4`/`v6`
+                // it keeps addresses of both families.
                 "fqdn" => {
-                    return Ok(Err(format!(
-                        "fqdn object {} (its addresses are resolved by the ASA, not in the export)",
-                        name.text
-                    )));
+                    let (family, dns) = match word(1)?.text {
+                        "v4" => (Some(Family::Ipv4), word(2)?),
+                        "v6" => (Some(Family::Ipv6), word(2)?),
+                        _ => (None, word(1)?),
+                    };
+                    let every = match family {
+                        Some(f) => PacketSet::from(Cube::family(f)),
+                        None => PacketSet::universe(),
+                    };
+                    Net {
+                        literal: PacketSet::empty(),
+                        names: vec![(
+                            dns.text.trim_end_matches('.').to_ascii_lowercase(),
+                            name.text.to_string(),
+                            every,
+                        )],
+                    }
                 }
                 "network-object" => match word(1)?.text {
-                    "host" => host(self.ip(word(2)?)?),
+                    "host" => host(self.ip(word(2)?)?).into(),
                     "object" => {
                         stack.push(name.text);
                         let inner = self.network(word(2)?, stack)?;
@@ -645,8 +742,9 @@ impl<'a> Cx<'_, 'a> {
                     t if t.contains('/') => prefix(t.parse().map_err(|_| {
                         self.src
                             .err(word(1).expect("there"), "not a prefix", "expected A/LEN")
-                    })?),
-                    _ => self.masked(self.ip(word(1)?)?, word(2)?)?,
+                    })?)
+                    .into(),
+                    _ => self.masked(self.ip(word(1)?)?, word(2)?)?.into(),
                 },
                 "group-object" => {
                     stack.push(name.text);
@@ -668,14 +766,16 @@ impl<'a> Cx<'_, 'a> {
                     ));
                 }
             };
-            out = out.union(&set);
+            out = out.union(set);
         }
         Ok(Ok(out))
     }
 
     /// A service object or object-group (protocols and ports), or a protocol group.
     fn service(&self, name: &Word<'a>) -> Res<Maybe<PacketSet>> {
-        self.once(false, name, || self.service_in(name, &mut Vec::new()))
+        self.once(&self.services, name, || {
+            self.service_in(name, &mut Vec::new())
+        })
     }
 
     fn service_in(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<PacketSet>> {

@@ -188,6 +188,7 @@ impl<'a> Cx<'_, 'a> {
                     written: None,
                     number: None,
                     kind: RuleKind::Policy,
+                    by_name: None,
                 }),
                 devices: base.devices,
                 scope: None,
@@ -280,6 +281,7 @@ impl<'a> Cx<'_, 'a> {
             written: None,
             number: None,
             kind: RuleKind::Rule,
+            by_name: None,
         };
         let all: PacketSet = Cube::family(family).into();
         let action = match w[0].text {

@@ -482,6 +482,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             written: None,
                             number: None,
                             kind: RuleKind::Policy,
+                            by_name: None,
                         }),
                     })
                 } else {
@@ -510,6 +511,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         written: None,
                         number: None,
                         kind: RuleKind::Rule,
+                        by_name: None,
                     });
                 }
                 chains.push(Chain {

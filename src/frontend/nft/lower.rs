@@ -158,6 +158,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                                 written: at.written,
                                 number: None,
                                 kind: RuleKind::Policy,
+                                by_name: None,
                             }),
                         }
                     })
@@ -439,6 +440,7 @@ impl<'a> RuleCx<'_, 'a> {
             written: at.written,
             number: None,
             kind: RuleKind::Rule,
+            by_name: None,
         };
         Ok(match vmap {
             Some(entries) => entries
