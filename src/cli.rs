@@ -189,10 +189,19 @@ pub fn run(args: Vec<String>, color: bool) -> Result<RunResult, Error> {
     }
 }
 
-fn load(path: &Path, format: Option<FormatArg>) -> Result<Policy, Error> {
+fn load(
+    path: &Path,
+    format: Option<FormatArg>,
+    options: &frontend::Options,
+) -> Result<Policy, Error> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    frontend::load(&path.display().to_string(), bytes, format.map(Into::into))
+    frontend::load_with(
+        &path.display().to_string(),
+        bytes,
+        format.map(Into::into),
+        options,
+    )
 }
 
 fn run_check(a: &CheckArgs, color: bool) -> Result<RunResult, Error> {
@@ -221,8 +230,12 @@ fn run_check(a: &CheckArgs, color: bool) -> Result<RunResult, Error> {
     };
     let mut reports = Vec::new();
     for f in &a.files {
-        let policy = load(f, a.common.format)?;
-        let site = Site::load(f, &overrides)?;
+        let site = Site::read(f, &overrides)?;
+        let options = frontend::Options {
+            name_sets: site.sets.clone(),
+        };
+        let policy = load(f, a.common.format, &options)?;
+        site.require_dialler()?;
         reports.push(check::check(&policy, &site, &reqs)?);
     }
     let code = reports
@@ -258,7 +271,7 @@ struct TraceStep {
 }
 
 fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
-    let policy = load(&a.file, a.common.format)?;
+    let policy = load(&a.file, a.common.format, &frontend::Options::default())?;
     let packet = trace_packet(a)?;
     let t = Concrete::new(&policy).trace(&packet);
     // Each step's rule as the text report shows it: its line, or for a

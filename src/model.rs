@@ -210,11 +210,16 @@ pub struct NamedSide {
     pub reasons: Vec<String>,
 }
 
+/// A DNS name as names are compared: without case or a trailing dot.
+pub fn dns_name(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// What the site knows of the DNS names a policy matches: their addresses,
 /// or, for traffic to one name, that its destination is that name's.
 pub struct NameBinding<'a> {
     /// The addresses of names, both families together.
-    pub resolved: &'a std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    pub resolved: &'a std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
     /// The name the traffic in question is addressed to, whatever its addresses.
     pub assumed: Option<&'a str>,
 }
@@ -277,6 +282,9 @@ pub struct Policy {
     /// access-lists` listing): they stand for the dialler's outbound path
     /// only, so traffic towards the dialler cannot be checked.
     pub unbound: bool,
+    /// Addresses the export itself gives for DNS names: the elements of the
+    /// nft sets the site says hold them.
+    pub dns_addresses: std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
 }
 
 /// Interfaces with their subnets, and routes: what a router's configuration
@@ -421,8 +429,8 @@ impl Policy {
                         side.names
                             .iter()
                             .flat_map(|x| &b.resolved[x])
-                            .filter(|a| Family::of(**a) == f)
-                            .map(|a| (addr::value(*a), addr::value(*a)))
+                            .filter(|a| Family::of(a.addr()) == f)
+                            .map(|a| addr::prefix_range(*a))
                             .collect(),
                     );
                     allowed = allowed.union(

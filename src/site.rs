@@ -100,6 +100,8 @@ struct FileParams {
     internet: Option<Internet>,
     #[serde(default)]
     resolve: BTreeMap<String, Vec<IpAddr>>,
+    #[serde(default)]
+    sets: BTreeMap<String, OneOrMany<String>>,
     interfaces: Option<Interfaces>,
 }
 
@@ -139,7 +141,11 @@ pub struct Site {
     pub dns_servers: Vec<IpAddr>,
     pub mode: Mode,
     pub internet: Internet,
-    pub resolve: BTreeMap<String, Vec<IpAddr>>,
+    /// The addresses of DNS names (keys without case or a trailing dot).
+    pub resolve: BTreeMap<String, Vec<IpNet>>,
+    /// nft named sets (`inet filter octalarm`) that hold the addresses of DNS
+    /// names, as a resolver keeps them filled.
+    pub sets: BTreeMap<String, Vec<String>>,
     pub interfaces: Interfaces,
     pub strict: bool,
     /// The config file used, if any.
@@ -152,6 +158,15 @@ impl Site {
     /// Reads the config file (given, or found from the ruleset's folder upwards)
     /// and applies the command-line overrides.
     pub fn load(ruleset: &Path, o: &Overrides) -> Result<Site, Error> {
+        let site = Site::read(ruleset, o)?;
+        site.require_dialler()?;
+        Ok(site)
+    }
+
+    /// [`Site::load`] without asking for a dialler address yet: what the
+    /// site says of the export is needed to read it, and a bad export is
+    /// the first thing to report.
+    pub fn read(ruleset: &Path, o: &Overrides) -> Result<Site, Error> {
         let file = match &o.config {
             Some(p) => Some(p.clone()),
             None => find_config(ruleset),
@@ -193,17 +208,42 @@ impl Site {
                 .unwrap_or_else(|| list(params.dns_servers)),
             mode: o.mode.or(params.mode).unwrap_or_default(),
             internet: o.internet.or(params.internet).unwrap_or_default(),
-            resolve: params.resolve,
+            resolve: params
+                .resolve
+                .into_iter()
+                .map(|(name, addrs)| {
+                    (
+                        crate::model::dns_name(&name),
+                        addrs.into_iter().map(IpNet::from).collect(),
+                    )
+                })
+                .collect(),
+            sets: params
+                .sets
+                .into_iter()
+                .map(|(set, names)| {
+                    let names: Vec<String> = names.into();
+                    (
+                        set.split_whitespace().collect::<Vec<_>>().join(" "),
+                        names.iter().map(|n| crate::model::dns_name(n)).collect(),
+                    )
+                })
+                .collect(),
             interfaces,
             strict: o.strict,
             config_file: file,
         };
-        if site.diallers.is_empty() {
+        Ok(site)
+    }
+
+    /// Without a dialler address there is nothing to check.
+    pub fn require_dialler(&self) -> Result<(), Error> {
+        if self.diallers.is_empty() {
             return Err(Error::Usage(format!(
                 "no dialler address: give one with --dialler 192.168.1.10, or put `dialler = \"192.168.1.10\"` in {CONFIG_NAME} beside the ruleset"
             )));
         }
-        Ok(site)
+        Ok(())
     }
 }
 

@@ -477,7 +477,7 @@ fn names_agree(text: &str, r: &mut Rng) -> Result<(), TestCaseError> {
     use octaverify::model::NameBinding;
     use std::collections::BTreeMap;
     let policy = load("random.asa", text);
-    let mut resolved: BTreeMap<String, Vec<std::net::IpAddr>> = BTreeMap::new();
+    let mut resolved: BTreeMap<String, Vec<ipnet::IpNet>> = BTreeMap::new();
     let assumed = r.chance(50).then_some("a.example");
     let mut written = text.to_string();
     for (name, line) in [
@@ -487,12 +487,18 @@ fn names_agree(text: &str, r: &mut Rng) -> Result<(), TestCaseError> {
         if assumed == Some(name) {
             written = written.replace(line, " network-object 0.0.0.0 0.0.0.0\n");
         } else if r.chance(70) {
-            let addrs: Vec<std::net::IpAddr> = (0..r.below(3))
-                .map(|_| format!("10.0.0.{}", r.below(9)).parse().unwrap())
+            let addrs: Vec<ipnet::IpNet> = (0..r.below(3))
+                .map(|_| {
+                    ipnet::IpNet::from(
+                        format!("10.0.0.{}", r.below(9))
+                            .parse::<std::net::IpAddr>()
+                            .unwrap(),
+                    )
+                })
                 .collect();
             let hosts: String = addrs
                 .iter()
-                .map(|a| format!(" network-object host {a}\n"))
+                .map(|a| format!(" network-object host {}\n", a.addr()))
                 .collect();
             written = written.replace(line, &hosts);
             resolved.insert(name.to_string(), addrs);

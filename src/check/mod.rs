@@ -26,7 +26,14 @@ pub fn check(
     site: &Site,
     reqs: &RequirementSet,
 ) -> Result<Report, crate::diag::Error> {
-    let (site, inferred) = topology::site(site, policy.topology.as_ref());
+    let (mut site, inferred) = topology::site(site, policy.topology.as_ref());
+    // Addresses the export holds for names (in sets the site says hold
+    // them) where the site gives none: what the set held when exported.
+    for (name, addrs) in &policy.dns_addresses {
+        if !addrs.is_empty() && !site.resolve.contains_key(name) {
+            site.resolve.insert(name.clone(), addrs.clone());
+        }
+    }
     let site = &site;
     // Rules that match DNS names: exact where [resolve] gives their
     // addresses, and for each other name a policy in which its rules match

@@ -122,7 +122,7 @@ pub fn build(
         };
         for t in targets.iter().filter(|t| t.assumed.is_some()) {
             note(format!(
-                "{} has no addresses in [resolve]: checked by name, as the firewall matches it, for any internet address it may resolve to",
+                "{}: no addresses given (under [resolve], or in a set of the export that [sets] names): checked by name, as the firewall matches it, for any internet address it may resolve to",
                 t.assumed.as_deref().expect("filtered")
             ));
         }
@@ -362,8 +362,8 @@ fn endpoint(
                 match site.resolve.get(n) {
                     Some(list) => ranges.extend(
                         list.iter()
-                            .filter(|a| Family::of(**a) == f)
-                            .map(|a| (addr::value(*a), addr::value(*a))),
+                            .filter(|a| Family::of(a.addr()) == f)
+                            .map(|a| addr::prefix_range(*a)),
                     ),
                     None if export_names.contains(&n.as_str()) => out.push(EndpointSet {
                         set: internet(f, site.internet),
@@ -375,7 +375,7 @@ fn endpoint(
             }
             if !missing.is_empty() {
                 return Err(format!(
-                    "needs the addresses of {}: list them under [resolve] in octaverify.toml (\"{}\" = [\"…\", …], A and AAAA records), or match the names in the firewall (ASA fqdn objects)",
+                    "needs the addresses of {}: list them under [resolve] in octaverify.toml (\"{}\" = [\"…\", …], A and AAAA records), or match the names in the firewall (ASA fqdn objects; an nft set a resolver fills, named under [sets])",
                     missing.join(", "),
                     missing[0]
                 ));

@@ -78,6 +78,7 @@ impl Lowered {
             notes: self.notes,
             topology: Some(self.topology),
             unbound,
+            dns_addresses: Default::default(),
         }
     }
 }

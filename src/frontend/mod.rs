@@ -10,9 +10,27 @@ pub mod nft;
 use crate::diag::{Error, InputError};
 use crate::model::{Format, Policy, Suggestion};
 
+/// What the site says of an export that its text cannot.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// nft named sets, as `FAMILY TABLE SET`, that hold the addresses of DNS
+    /// names (a resolver keeps them filled): a lookup in one is a match by name.
+    pub name_sets: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// Reads a file's bytes, detecting the format unless one is given. The policy
 /// keeps the text (for quoting lines), so the bytes are taken, not copied.
 pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy, Error> {
+    load_with(path, bytes, format, &Options::default())
+}
+
+/// [`load`], with what the site says of the export.
+pub fn load_with(
+    path: &str,
+    bytes: Vec<u8>,
+    format: Option<Format>,
+    options: &Options,
+) -> Result<Policy, Error> {
     // `contains` on bytes is a vectorised search; most files have no NUL at all.
     let nul = if bytes.contains(&0) {
         bytes.iter().position(|&b| b == 0)
@@ -48,8 +66,8 @@ pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy
     };
     Ok(match format {
         Format::Iptables => iptables::load(path, text)?,
-        Format::Nft => nft::load(path, text)?,
-        Format::NftJson => nft::load_json(path, text)?,
+        Format::Nft => nft::load_with(path, text, options)?,
+        Format::NftJson => nft::load_json_with(path, text, options)?,
         Format::CiscoIos => ios::load(path, text)?,
         Format::CiscoAsa => asa::load(path, text)?,
     })

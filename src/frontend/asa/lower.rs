@@ -722,7 +722,7 @@ impl<'a> Cx<'_, 'a> {
                     Net {
                         literal: PacketSet::empty(),
                         names: vec![(
-                            dns.text.trim_end_matches('.').to_ascii_lowercase(),
+                            crate::model::dns_name(dns.text),
                             name.text.to_string(),
                             every,
                         )],

@@ -534,6 +534,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             notes: Vec::new(),
             topology: None,
             unbound: false,
+            dns_addresses: Default::default(),
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
             let rule = policy.rule(cycle.rule);

@@ -6,18 +6,34 @@
 use super::lex::{Kind, Token};
 use super::parse::{RuleDef, SetDef, Sources, Table, TableFamily};
 use crate::diag::InputError;
-use crate::model::{Action, BaseChain, Chain, ChainKind, Hook, Rule, RuleKind, Span};
+use crate::model::{
+    Action, BaseChain, ByName, Chain, ChainKind, Hook, NamedSide, Rule, RuleKind, Span,
+};
 use crate::space::dim::{State, TcpFlag, addr, icmp, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
 type Res<T> = Result<T, InputError>;
 
 /// Lowers the tables into a policy over the files read.
-pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family>, Vec<String>)> {
+/// The chains of a ruleset, the families it filters, what it leaves out, and
+/// the addresses of DNS names its name sets hold.
+pub struct Lowered {
+    pub chains: Vec<Chain>,
+    pub families: Vec<Family>,
+    pub notes: Vec<String>,
+    pub dns_addresses: BTreeMap<String, Vec<ipnet::IpNet>>,
+}
+
+/// `name_sets`: the sets (`FAMILY TABLE SET`) that hold the addresses of DNS names.
+pub fn lower(
+    src: &Sources,
+    tables: &[Table<'_>],
+    name_sets: &BTreeMap<String, Vec<String>>,
+) -> Res<Lowered> {
     let lines: Vec<Vec<usize>> = src
         .files
         .iter()
@@ -72,6 +88,7 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
     let mut chains = Vec::with_capacity(ids.len());
     let mut families = Vec::new();
     let mut notes = Vec::new();
+    let mut dns_addresses: BTreeMap<String, Vec<ipnet::IpNet>> = BTreeMap::new();
     for (ti, t) in tables.iter().enumerate() {
         let fams: &[Family] = match t.family {
             TableFamily::Ip => &[Family::Ipv4],
@@ -101,6 +118,15 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
             chain_id: &|name: &str| ids.get(&(ti, name)).copied(),
             named: RefCell::default(),
             dynamic: dynamic_sets(t),
+            name_sets: name_sets
+                .iter()
+                .filter_map(|(k, names)| {
+                    let (f, rest) = k.split_once(' ')?;
+                    let (table, set) = rest.split_once(' ')?;
+                    (f == t.family_word && table == t.name).then_some((set, names.as_slice()))
+                })
+                .collect(),
+            dns_addresses: RefCell::default(),
         };
         for c in &t.chains {
             let base = match &c.base {
@@ -178,8 +204,16 @@ pub fn lower(src: &Sources, tables: &[Table<'_>]) -> Res<(Vec<Chain>, Vec<Family
                 family: table_family,
             });
         }
+        for (name, addrs) in cx.dns_addresses.take() {
+            dns_addresses.entry(name).or_default().extend(addrs);
+        }
     }
-    Ok((chains, families, notes))
+    Ok(Lowered {
+        chains,
+        families,
+        notes,
+        dns_addresses,
+    })
 }
 
 /// The span of the whole line holding a token (for policies and declarations).
@@ -211,6 +245,10 @@ struct RuleCx<'s, 'a> {
     named: RefCell<HashMap<(&'a str, Field), IntervalSet>>,
     /// Sets whose elements change at run time.
     dynamic: HashSet<&'a str>,
+    /// The table's sets that hold the addresses of DNS names, and the names.
+    name_sets: HashMap<&'s str, &'s [String]>,
+    /// The elements of those sets, by name.
+    dns_addresses: RefCell<BTreeMap<String, Vec<ipnet::IpNet>>>,
 }
 
 /// The sets of a table that change at run time: flagged so, or written to
@@ -287,7 +325,7 @@ const STATEMENTS: &[&str] = &[
     "xt",
 ];
 
-impl<'a> RuleCx<'_, 'a> {
+impl<'s, 'a> RuleCx<'s, 'a> {
     fn err(
         &self,
         t: &Token<'_>,
@@ -311,6 +349,10 @@ impl<'a> RuleCx<'_, 'a> {
         let t = &r.tokens;
         let mut set = self.everything();
         let mut opaque: Vec<String> = Vec::new();
+        // Lookups in sets of the addresses of DNS names: the sides, and why
+        // they are unknown until bound.
+        let mut sides: Vec<NamedSide> = Vec::new();
+        let mut by_name: Vec<String> = Vec::new();
         let mut action = Action::Continue;
         let mut vmap: Option<Vec<(PacketSet, Action)>> = None;
         let mut i = 0;
@@ -403,6 +445,36 @@ impl<'a> RuleCx<'_, 'a> {
                     opaque.push(join(&t[i..end]));
                     i = end;
                 }
+                _ if self.name_set_lookup(t, next, &fields).is_some() => {
+                    let (field, names, at) =
+                        self.name_set_lookup(t, next, &fields).expect("checked");
+                    let Field::Addr(dim, family) = field else {
+                        unreachable!("name sets are looked up by address")
+                    };
+                    // Every address of the family in the names' place.
+                    set = narrow(&set, field, &IntervalSet::range(0, family.addr_max()));
+                    let (elements, end) = self.values(t, at, field)?;
+                    let mut found = self.dns_addresses.borrow_mut();
+                    for n in names {
+                        let list = found.entry(n.clone()).or_default();
+                        for &(lo, hi) in elements.ranges() {
+                            list.extend(addr::range_to_prefixes(lo, hi, family));
+                        }
+                    }
+                    let reason = format!(
+                        "{} (the set holds the addresses of {}, which change at run time)",
+                        join(&t[i..end]),
+                        names.join(", ")
+                    );
+                    sides.push(NamedSide {
+                        dim,
+                        names: names.to_vec(),
+                        literal: PacketSet::empty(),
+                        reasons: vec![reason.clone()],
+                    });
+                    by_name.push(reason);
+                    i = end;
+                }
                 _ if self.looks_up_dynamic(t, next) => {
                     let end = self.expression_end(t, next);
                     opaque.push(format!(
@@ -431,7 +503,11 @@ impl<'a> RuleCx<'_, 'a> {
                 },
             }
         }
-        let opaque = (!opaque.is_empty()).then(|| opaque.join(" "));
+        let joined = |v: &[String]| (!v.is_empty()).then(|| v.join(" "));
+        let other = joined(&opaque);
+        opaque.extend(by_name);
+        let opaque = joined(&opaque);
+        let by_name = (!sides.is_empty()).then(|| Box::new(ByName { sides, other }));
         let make = |matches: PacketSet, action: Action| Rule {
             matches: OnceLock::from(matches),
             opaque: opaque.clone(),
@@ -440,7 +516,7 @@ impl<'a> RuleCx<'_, 'a> {
             written: at.written,
             number: None,
             kind: RuleKind::Rule,
-            by_name: None,
+            by_name: by_name.clone(),
         };
         Ok(match vmap {
             Some(entries) => entries
@@ -449,6 +525,28 @@ impl<'a> RuleCx<'_, 'a> {
                 .collect(),
             None => vec![make(set, action)],
         })
+    }
+
+    /// The address field, the DNS names and the place of `@name` when the
+    /// match at `i` (after an optional `==`) looks up a set of the addresses
+    /// of DNS names.
+    fn name_set_lookup(
+        &self,
+        t: &[Token<'_>],
+        mut i: usize,
+        fields: &[Selector],
+    ) -> Option<(Field, &'s [String], usize)> {
+        let [Some(field @ Field::Addr(..))] = fields else {
+            return None;
+        };
+        if t.get(i).is_some_and(|x| matches!(x.text, "==" | "eq")) {
+            i += 1;
+        }
+        if !t.get(i).is_some_and(|x| x.is("@")) {
+            return None;
+        }
+        let names = self.name_sets.get(t.get(i + 1)?.text)?;
+        Some((*field, names, i))
     }
 
     /// Whether the value at `i` (after an optional operator) is `@name` of a

@@ -8,31 +8,53 @@ pub mod lex;
 pub mod lower;
 pub mod parse;
 
+use super::Options;
 use crate::diag::InputError;
 use crate::model::{Format, Policy};
 use std::sync::OnceLock;
 
 /// Reads one nftables file (and what it includes) into a policy.
 pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
-    finish(parse::load_all(path, text)?, Format::Nft, Vec::new())
+    load_with(path, text, &Options::default())
+}
+
+/// [`load`], with the sets the site says hold the addresses of DNS names.
+pub fn load_with(path: &str, text: String, options: &Options) -> Result<Policy, InputError> {
+    finish(
+        parse::load_all(path, text)?,
+        Format::Nft,
+        Vec::new(),
+        options,
+    )
 }
 
 /// Reads `nft -j list ruleset` output into a policy.
 pub fn load_json(path: &str, text: String) -> Result<Policy, InputError> {
+    load_json_with(path, text, &Options::default())
+}
+
+/// [`load_json`], with the sets the site says hold the addresses of DNS names.
+pub fn load_json_with(path: &str, text: String, options: &Options) -> Result<Policy, InputError> {
     let script = json::script(path, &text)?;
     let src = parse::Sources::from_json(path, text, script.text, script.origins);
-    finish(src, Format::NftJson, script.notes)
+    finish(src, Format::NftJson, script.notes, options)
 }
 
 fn finish(
     src: parse::Sources,
     format: Format,
     mut notes: Vec<String>,
+    options: &Options,
 ) -> Result<Policy, InputError> {
-    let (chains, families, lowered) = {
+    let lower::Lowered {
+        chains,
+        families,
+        notes: lowered,
+        dns_addresses,
+    } = {
         let mut b = parse::Builder::default();
         b.file(&src, src.entry())?;
-        lower::lower(&src, &b.tables)?
+        lower::lower(&src, &b.tables, &options.name_sets)?
     };
     notes.extend(lowered);
     let mut policy = Policy {
@@ -44,6 +66,7 @@ fn finish(
         notes,
         topology: None,
         unbound: false,
+        dns_addresses,
     };
     if let Some(cycle) = crate::graph::find_loop(&policy) {
         let rule = policy.rule(cycle.rule);
