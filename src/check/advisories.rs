@@ -32,8 +32,9 @@ impl Checker<'_> {
         out
     }
 
-    /// TCP 80 to the dialler from any source but the management PCs (and the
-    /// dialler's own subnet, which does not cross the firewall).
+    /// TCP 80 to the dialler from any source but the management PCs, the
+    /// site's diallers and the dialler's own subnet (which does not cross the
+    /// firewall).
     fn web_exposure(&self, d: IpAddr, f: Family) -> Option<Warning> {
         let mgmt = spaces::management(self.site, f);
         if mgmt.is_empty() {
@@ -42,7 +43,7 @@ impl Checker<'_> {
         let dialler = IntervalSet::point(addr::value(d));
         let others = IntervalSet::range(0, f.addr_max())
             .difference(&mgmt)
-            .difference(&dialler);
+            .difference(&spaces::diallers(self.site, f));
         let space = spaces::opening(f, others, dialler, &[Traffic::Tcp(80, 80)]);
         let space = self.crossing(space, d, false);
         let (seen, rules) = self.let_through(&space)?;
@@ -60,7 +61,7 @@ impl Checker<'_> {
     }
 
     /// Any traffic from the dialler to internal networks other than its DNS
-    /// servers and its own subnet.
+    /// servers, the site's diallers and its own subnet.
     fn internal_reach(&self, d: IpAddr, f: Family) -> Option<Warning> {
         let blocks: Vec<ipnet::IpNet> = INTERNAL
             .iter()
@@ -71,7 +72,9 @@ impl Checker<'_> {
             IntervalSet::from_ranges(blocks.iter().map(|n| addr::prefix_range(*n)).collect());
         let dns = spaces::dns_servers(self.site, f);
         let dialler = IntervalSet::point(addr::value(d));
-        let targets = internal.difference(&dns).difference(&dialler);
+        let targets = internal
+            .difference(&dns)
+            .difference(&spaces::diallers(self.site, f));
         let space = spaces::opening(f, dialler, targets, &[Traffic::Any]);
         let space = self.crossing(space, d, true);
         let (seen, rules) = self.let_through(&space)?;

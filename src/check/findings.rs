@@ -404,9 +404,12 @@ impl Checker<'_> {
     }
 
     /// Accept rules with a written source broader than the dialler (a rule
-    /// with no source at all is a general rule, not a mistaken dialler address).
+    /// with no source at all is a general rule, not a mistaken dialler
+    /// address); the site's other diallers do not count, as one rule may
+    /// serve them all.
     fn broad_rules(&self, fwd: &Outcome, works: &PacketSet, part: &Part) -> Vec<RuleRef> {
-        self.accepting_rules(fwd, works, part, Dim::Src, |s| !s.is_subset(&part.sources))
+        let diallers = super::spaces::diallers(self.site, part.family).union(&part.sources);
+        self.accepting_rules(fwd, works, part, Dim::Src, |s| !s.is_subset(&diallers))
     }
 
     /// Accept rules that let traffic meant for DNS names through by written

@@ -304,6 +304,17 @@ pub fn management(site: &Site, f: Family) -> IntervalSet {
     )
 }
 
+/// The site's dialler addresses in one family.
+pub fn diallers(site: &Site, f: Family) -> IntervalSet {
+    IntervalSet::from_ranges(
+        site.diallers
+            .iter()
+            .filter(|a| Family::of(**a) == f)
+            .map(|a| (addr::value(*a), addr::value(*a)))
+            .collect(),
+    )
+}
+
 /// The DNS servers' addresses in one family.
 pub fn dns_servers(site: &Site, f: Family) -> IntervalSet {
     IntervalSet::from_ranges(
