@@ -95,6 +95,8 @@ pub fn build(
 ) -> (Vec<Part>, Vec<String>) {
     let mut parts = Vec::new();
     let mut notes = Vec::new();
+    // Why a family was skipped, once for the families that share the reason.
+    let mut skipped: Vec<(String, Vec<&str>)> = Vec::new();
     let mut note = |s: String| {
         if !notes.contains(&s) {
             notes.push(s);
@@ -116,7 +118,11 @@ pub fn build(
         ) {
             (Ok(mut s), Ok(t)) => (s.swap_remove(0).set, t),
             (Err(e), _) | (_, Err(e)) => {
-                note(format!("{} skipped: {e}", f.name()));
+                match skipped.iter_mut().find(|(why, _)| *why == e) {
+                    Some((_, fams)) if !fams.contains(&f.name()) => fams.push(f.name()),
+                    Some(_) => {}
+                    None => skipped.push((e, vec![f.name()])),
+                }
                 continue;
             }
         };
@@ -199,6 +205,9 @@ pub fn build(
                 wan,
             });
         }
+    }
+    for (why, fams) in skipped {
+        notes.push(format!("{} skipped: {why}", fams.join(" and ")));
     }
     (parts, notes)
 }
@@ -306,20 +315,17 @@ pub fn management(site: &Site, f: Family) -> IntervalSet {
 
 /// The site's dialler addresses in one family.
 pub fn diallers(site: &Site, f: Family) -> IntervalSet {
-    IntervalSet::from_ranges(
-        site.diallers
-            .iter()
-            .filter(|a| Family::of(**a) == f)
-            .map(|a| (addr::value(*a), addr::value(*a)))
-            .collect(),
-    )
+    hosts(&site.diallers, f)
 }
 
 /// The DNS servers' addresses in one family.
 pub fn dns_servers(site: &Site, f: Family) -> IntervalSet {
+    hosts(&site.dns_servers, f)
+}
+
+fn hosts(list: &[IpAddr], f: Family) -> IntervalSet {
     IntervalSet::from_ranges(
-        site.dns_servers
-            .iter()
+        list.iter()
             .filter(|a| Family::of(**a) == f)
             .map(|a| (addr::value(*a), addr::value(*a)))
             .collect(),
