@@ -206,3 +206,38 @@ fn strict_makes_advisories_fail() {
         .unwrap();
     assert_eq!(advisory["advisory"], true);
 }
+
+#[test]
+fn a_dns_mode_without_addresses_says_how_to_give_them() {
+    let (code, out, err) = octaverify(&[
+        "corpus/iptables/compliant/ruleset.rules",
+        "--mode",
+        "dns-ports",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("mode dns-ports cannot be evaluated"), "{err}");
+    assert!(
+        err.contains("[resolve]") && err.contains("vpn.octalarm.nl"),
+        "{err}"
+    );
+    // Once each, though several requirements need the same names.
+    assert_eq!(
+        err.matches("needs the addresses of vpn.").count(),
+        1,
+        "{err}"
+    );
+    // The same mode holds where the export matches the names itself.
+    let (code, out, _) = octaverify(&[
+        "corpus/cisco-asa/fqdn-dns-ports/ruleset.asa",
+        "--mode",
+        "dns-ports",
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_bad_export_is_reported_before_a_missing_dialler() {
+    let (code, _, err) = octaverify(&["corpus/iptables/invalid/bad-port-range.rules"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad-port-range.rules:"), "{err}");
+}

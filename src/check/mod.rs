@@ -110,10 +110,12 @@ pub fn check(
             })
             .collect();
         if site.mode != Mode::Auto && status == OptionStatus::Skipped {
-            let why: Vec<&str> = rows
-                .iter()
-                .flat_map(|r| r.notes.iter().map(String::as_str))
-                .collect();
+            let mut why: Vec<&str> = Vec::new();
+            for n in rows.iter().flat_map(|r| &r.notes) {
+                if !why.contains(&n.as_str()) {
+                    why.push(n);
+                }
+            }
             return Err(crate::diag::Error::Usage(format!(
                 "mode {} cannot be evaluated: {}",
                 o.id,
