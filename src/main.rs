@@ -1,12 +1,19 @@
 //! The `octaverify` binary: runs the command line and maps the outcome to an
 //! exit code (0 compliant, 1 not compliant, 2 usage or input error).
 
+use octaverify::cli::{Terminal, run};
 use std::io::{IsTerminal, Write};
 
 fn main() {
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let code = match octaverify::cli::run(std::env::args().collect(), color) {
+    let term = Terminal {
+        stdout_tty: std::io::stdout().is_terminal(),
+        stderr_tty: std::io::stderr().is_terminal(),
+        no_color: std::env::var_os("NO_COLOR").is_some(),
+        color: None,
+    };
+    let code = match run(std::env::args().collect(), term) {
         Ok(r) => {
+            eprint!("{}", r.stderr);
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error.
             let _ = out.write_all(r.stdout.as_bytes());
@@ -14,9 +21,7 @@ fn main() {
             r.code
         }
         Err(e) => {
-            let err_color =
-                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            eprintln!("{}", e.render(err_color));
+            eprintln!("{}", e.render(term.color_stderr()));
             2
         }
     };

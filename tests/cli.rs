@@ -241,3 +241,63 @@ fn a_bad_export_is_reported_before_a_missing_dialler() {
     assert_eq!(code, 2);
     assert!(err.contains("bad-port-range.rules:"), "{err}");
 }
+
+#[test]
+fn several_files_get_a_report_each_a_summary_and_the_worst_exit_code() {
+    let (code, out, err) = octaverify(&[
+        "corpus/iptables/compliant/ruleset.rules",
+        "corpus/nftables/no-established/ruleset.nft",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(out.matches("octaverify: corpus/").count(), 2, "{out}");
+    assert!(
+        out.ends_with("summary: 2 files: 1 compliant, 1 non-compliant, 0 unknown, 0 errors\n"),
+        "{out}"
+    );
+    // A bad file among good ones: the others are still reported.
+    let (code, out, err) = octaverify(&[
+        "corpus/iptables/compliant/ruleset.rules",
+        "corpus/iptables/invalid/bad-port-range.rules",
+        "--quiet",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        out,
+        "corpus/iptables/compliant/ruleset.rules: compliant\nsummary: 2 files: 1 compliant, 0 non-compliant, 0 unknown, 1 error\n"
+    );
+    assert!(err.contains("bad-port-range.rules:"), "{err}");
+}
+
+#[test]
+fn a_folder_is_checked_export_by_export_without_its_includes() {
+    let (code, out, err) = octaverify(&["corpus/nftables/define-include", "--output", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["input"]["file"].as_str().unwrap())
+        .collect();
+    // The included fragments are checked as part of the file that includes them.
+    assert_eq!(
+        files,
+        [
+            "corpus/nftables/define-include/ruleset.json",
+            "corpus/nftables/define-include/ruleset.nft"
+        ]
+    );
+    assert_eq!(v["summary"]["compliant"], 2);
+    assert_eq!(v["summary"]["errors"], 0);
+}
+
+#[test]
+fn colour_is_asked_for_or_left_out() {
+    let file = "corpus/iptables/udp-range-dropped/ruleset.rules";
+    let (_, plain, _) = octaverify(&[file]);
+    assert!(!plain.contains('\u{1b}'), "{plain}");
+    let (_, coloured, _) = octaverify(&[file, "--color", "always"]);
+    assert!(coloured.contains("\u{1b}["), "{coloured}");
+    let (_, never, _) = octaverify(&["--color", "never", file]);
+    assert_eq!(never, plain);
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 fn run(args: &[&str]) -> Result<(String, i32), String> {
     let mut argv = vec!["octaverify".to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));
-    cli::run(argv, false)
+    cli::run(argv, cli::Terminal::plain())
         .map(|r| (r.stdout, r.code))
         .map_err(|e| e.render(false))
 }

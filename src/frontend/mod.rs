@@ -73,7 +73,8 @@ pub fn load_with(
     })
 }
 
-fn detect(path: &str, text: &str) -> Result<Format, Error> {
+/// The format of a text, from its content (the path only breaks a tie).
+pub fn detect(path: &str, text: &str) -> Result<Format, Error> {
     if text.trim().is_empty() {
         return Err(InputError::at(
             path,

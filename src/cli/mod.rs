@@ -1,0 +1,254 @@
+//! The command line: raw clap values, then resolved settings (site parameters
+//! merged with `octaverify.toml`), then the run. `main` only prints what a
+//! run gives and maps it to an exit code.
+
+mod check;
+mod trace;
+
+use crate::diag::Error;
+use crate::frontend;
+use crate::model::{Format, Policy};
+use crate::site::{HostOrNet, Internet, Mode};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "octaverify",
+    version,
+    about = "Proves whether a firewall export lets an Octalarm alarm dialler work"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to colour the output: on a terminal unless NO_COLOR is set (auto), always, or never.
+    #[arg(long, value_enum, global = true, default_value = "auto")]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Where the output goes, as far as colour is concerned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Terminal {
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+    /// `NO_COLOR` is set (to anything): no colour unless asked for.
+    pub no_color: bool,
+    pub color: Option<ColorArg>,
+}
+
+impl Terminal {
+    /// No terminal and no colour: what tests and pipes see.
+    pub fn plain() -> Terminal {
+        Terminal::default()
+    }
+
+    fn colors(&self, tty: bool) -> bool {
+        match self.color.unwrap_or(ColorArg::Auto) {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => tty && !self.no_color,
+        }
+    }
+
+    pub fn color_stdout(&self) -> bool {
+        self.colors(self.stdout_tty)
+    }
+
+    pub fn color_stderr(&self) -> bool {
+        self.colors(self.stderr_tty)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check rulesets against the Octalarm requirements (the default command).
+    Check(CheckArgs),
+    /// Follow one packet through the rules and print its path and verdict.
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Iptables,
+    Nft,
+    NftJson,
+    CiscoIos,
+    CiscoAsa,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Iptables => Format::Iptables,
+            FormatArg::Nft => Format::Nft,
+            FormatArg::NftJson => Format::NftJson,
+            FormatArg::CiscoIos => Format::CiscoIos,
+            FormatArg::CiscoAsa => Format::CiscoAsa,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// Input format (detected from the content when not given).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Output for people (text) or programs (json).
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Firewall exports (iptables-save output, …), or folders: every export below a folder is checked.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// One line per file (its verdict), and the summary; errors still in full.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Site parameters from this file instead of the nearest octaverify.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The dialler's IPv4 address(es), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub dialler: Option<Vec<IpAddr>>,
+    /// The dialler's IPv6 address(es), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub dialler6: Option<Vec<IpAddr>>,
+    /// Management PCs (addresses or prefixes), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub management: Option<Vec<HostOrNet>>,
+    /// The dialler's DNS servers, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub dns_servers: Option<Vec<IpAddr>>,
+    /// Which egress option(s) to evaluate.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// What "internet" means: global addresses only, or any.
+    #[arg(long, value_enum)]
+    pub internet: Option<Internet>,
+    /// The interface the dialler's traffic enters the firewall on.
+    #[arg(long)]
+    pub lan: Option<String>,
+    /// The interface towards the internet.
+    #[arg(long)]
+    pub wan: Option<String>,
+    /// A requirement set to use instead of the built-in one.
+    #[arg(long)]
+    pub requirements: Option<PathBuf>,
+    /// Advisory requirements fail too.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[arg(long)]
+    pub src: IpAddr,
+    #[arg(long)]
+    pub dst: IpAddr,
+    /// Protocol name or number.
+    #[arg(long)]
+    pub proto: String,
+    #[arg(long)]
+    pub sport: Option<u16>,
+    #[arg(long)]
+    pub dport: Option<u16>,
+    /// ICMP type by name or TYPE[/CODE] (default: echo-request for ICMP).
+    #[arg(long)]
+    pub icmp_type: Option<String>,
+    #[arg(long = "in")]
+    pub in_iface: Option<String>,
+    #[arg(long = "out")]
+    pub out_iface: Option<String>,
+    /// Connection-tracking state of the packet.
+    #[arg(long, value_enum, default_value = "new")]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateArg {
+    New,
+    Established,
+    Related,
+    Invalid,
+    Untracked,
+}
+
+/// What a run prints and how it ends.
+pub struct RunResult {
+    pub stdout: String,
+    /// Errors of single files in a run over several, which goes on without them.
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// Parses the arguments (`octaverify FILE` meaning `octaverify check FILE`) and runs.
+pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
+    let mut args = args;
+    let known = ["check", "trace", "help", "-h", "--help", "-V", "--version"];
+    if args.len() > 1 && !known.contains(&args[1].as_str()) {
+        args.insert(1, "check".into());
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            if code == 2 {
+                return Err(Error::Usage(
+                    e.to_string()
+                        .trim_start_matches("error: ")
+                        .trim_end()
+                        .to_string(),
+                ));
+            }
+            return Ok(RunResult {
+                stdout: e.to_string(),
+                stderr: String::new(),
+                code,
+            });
+        }
+    };
+    let term = Terminal {
+        color: Some(cli.color),
+        ..term
+    };
+    match cli.command {
+        Command::Check(a) => check::run_check(&a, term),
+        Command::Trace(a) => trace::run_trace(&a),
+    }
+}
+
+fn load(
+    path: &Path,
+    format: Option<FormatArg>,
+    options: &frontend::Options,
+) -> Result<Policy, Error> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    frontend::load_with(
+        &path.display().to_string(),
+        bytes,
+        format.map(Into::into),
+        options,
+    )
+}
