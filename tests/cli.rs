@@ -301,3 +301,29 @@ fn colour_is_asked_for_or_left_out() {
     let (_, never, _) = octaverify(&["--color", "never", file]);
     assert_eq!(never, plain);
 }
+
+#[test]
+fn explain_says_what_each_code_means() {
+    let (code, out, _) = octaverify(&["explain"]);
+    assert_eq!(code, 0);
+    for c in [
+        "missing",
+        "shadowed",
+        "reply-blocked",
+        "unknown",
+        "broad-source",
+        "no-dialler6",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(c)),
+            "{c} not listed:\n{out}"
+        );
+    }
+    let (code, out, _) = octaverify(&["explain", "shadowed"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("shadowed (finding): "), "{out}");
+    assert!(out.lines().all(|l| l.len() <= 80), "{out}");
+    let (code, _, err) = octaverify(&["explain", "E0382"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the codes are missing, shadowed"), "{err}");
+}

@@ -88,6 +88,7 @@ fn corpus_reports() {
                 insta::assert_snapshot!("text", format!("exit {code}\n{text}"));
                 let (json, _) = run(&[&file, "--output", "json"]).expect("json run");
                 let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+                every_code_is_explained(&value);
                 insta::assert_json_snapshot!("json", value);
             }
             Err(e) => insta::assert_snapshot!("error", e),
@@ -333,6 +334,27 @@ fn nft_text_and_json_agree() {
             report(&json_path),
             "{} and its JSON twin disagree",
             relative(&text_path)
+        );
+    }
+}
+
+/// `octaverify explain` knows every finding kind and warning a report uses.
+fn every_code_is_explained(report: &serde_json::Value) {
+    let kinds = report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .map(|f| f["kind"].as_str().unwrap());
+    let warnings = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap());
+    for code in kinds.chain(warnings) {
+        assert!(
+            octaverify::report::codes::find(code).is_some(),
+            "`octaverify explain {code}` has nothing to say"
         );
     }
 }

@@ -73,6 +73,11 @@ pub enum Command {
     Check(CheckArgs),
     /// Follow one packet through the rules and print its path and verdict.
     Trace(TraceArgs),
+    /// What a finding or warning code means and what to do about it (all codes without one).
+    Explain {
+        /// A code of the reports: missing, shadowed, broad-source, …
+        code: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -205,7 +210,16 @@ pub struct RunResult {
 /// Parses the arguments (`octaverify FILE` meaning `octaverify check FILE`) and runs.
 pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
     let mut args = args;
-    let known = ["check", "trace", "help", "-h", "--help", "-V", "--version"];
+    let known = [
+        "check",
+        "trace",
+        "explain",
+        "help",
+        "-h",
+        "--help",
+        "-V",
+        "--version",
+    ];
     if args.len() > 1 && !known.contains(&args[1].as_str()) {
         args.insert(1, "check".into());
     }
@@ -235,7 +249,54 @@ pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
     match cli.command {
         Command::Check(a) => check::run_check(&a, term),
         Command::Trace(a) => trace::run_trace(&a),
+        Command::Explain { code } => explain(code.as_deref()),
     }
+}
+
+fn explain(code: Option<&str>) -> Result<RunResult, Error> {
+    use crate::report::codes::{CODES, find};
+    let stdout = match code {
+        Some(c) => {
+            let e = find(c).ok_or_else(|| {
+                let all: Vec<&str> = CODES.iter().map(|c| c.code).collect();
+                Error::Usage(format!("no code `{c}`; the codes are {}", all.join(", ")))
+            })?;
+            format!(
+                "{} ({}): {}\n\n{}\n",
+                e.code,
+                e.kind,
+                e.title,
+                wrap(e.help, 80)
+            )
+        }
+        None => CODES
+            .iter()
+            .map(|e| format!("{:<22} {:<8} {}\n", e.code, e.kind, e.title))
+            .collect(),
+    };
+    Ok(RunResult {
+        stdout,
+        stderr: String::new(),
+        code: 0,
+    })
+}
+
+/// A paragraph broken into lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
 }
 
 fn load(

@@ -2,6 +2,7 @@
 //! JSON for programs). These types are the JSON contract of SPEC §6; they hold
 //! only strings and numbers, nothing of any vendor.
 
+pub mod codes;
 pub mod json;
 pub mod text;
 

@@ -97,6 +97,7 @@ pub fn render(r: &Report, color: bool) -> String {
     // comes closest for it, then those of ingress; the other options'
     // findings are in the JSON output.
     let mut shown = HashSet::new();
+    let mut coded = !r.warnings.is_empty();
     for (i, d) in r.site.dialler.iter().enumerate() {
         let focus = closest(r, i).map(|o| o.option.as_str());
         for q in &r.requirements {
@@ -107,6 +108,7 @@ pub fn render(r: &Report, color: bool) -> String {
             for f in q.findings.iter().filter(|f| &f.dialler == d) {
                 let _ = writeln!(out);
                 out.push_str(&finding(&renderer, &q.id, f));
+                coded = true;
             }
         }
     }
@@ -127,6 +129,12 @@ pub fn render(r: &Report, color: bool) -> String {
             msg = msg.snippet(snippet(c, Level::Warning, label));
         }
         let _ = writeln!(out, "{}", renderer.render(msg));
+    }
+    if coded {
+        let _ = writeln!(
+            out,
+            "\nWhat a code in brackets means, and what to do: octaverify explain CODE"
+        );
     }
     out
 }
