@@ -327,3 +327,19 @@ fn explain_says_what_each_code_means() {
     assert_eq!(code, 2);
     assert!(err.contains("the codes are missing, shadowed"), "{err}");
 }
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_line_definition() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, out, err) = octaverify(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(
+            out.contains("octaverify") && out.contains("explain"),
+            "{shell}:\n{out}"
+        );
+    }
+    let (code, out, _) = octaverify(&["man"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(".TH octaverify 1"), "{out}");
+    assert!(out.contains("Proves whether a firewall export"), "{out}");
+}

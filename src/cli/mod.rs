@@ -9,7 +9,7 @@ use crate::diag::Error;
 use crate::frontend;
 use crate::model::{Format, Policy};
 use crate::site::{HostOrNet, Internet, Mode};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +78,13 @@ pub enum Command {
         /// A code of the reports: missing, shadowed, broad-source, …
         code: Option<String>,
     },
+    /// Print a shell completion script (e.g. `octaverify completions bash > /etc/bash_completion.d/octaverify`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `octaverify man | man -l -`).
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,17 +217,12 @@ pub struct RunResult {
 /// Parses the arguments (`octaverify FILE` meaning `octaverify check FILE`) and runs.
 pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
     let mut args = args;
-    let known = [
-        "check",
-        "trace",
-        "explain",
-        "help",
-        "-h",
-        "--help",
-        "-V",
-        "--version",
-    ];
-    if args.len() > 1 && !known.contains(&args[1].as_str()) {
+    // `octaverify FILE` means `octaverify check FILE`.
+    let command = Cli::command();
+    let first = args.get(1).map(String::as_str).unwrap_or("");
+    let known = command.get_subcommands().any(|c| c.get_name() == first)
+        || ["help", "-h", "--help", "-V", "--version"].contains(&first);
+    if args.len() > 1 && !known {
         args.insert(1, "check".into());
     }
     let cli = match Cli::try_parse_from(&args) {
@@ -250,6 +252,26 @@ pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
         Command::Check(a) => check::run_check(&a, term),
         Command::Trace(a) => trace::run_trace(&a),
         Command::Explain { code } => explain(code.as_deref()),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "octaverify", &mut out);
+            Ok(RunResult {
+                stdout: String::from_utf8(out).expect("completion scripts are text"),
+                stderr: String::new(),
+                code: 0,
+            })
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .expect("writing to memory does not fail");
+            Ok(RunResult {
+                stdout: String::from_utf8(out).expect("the manual is text"),
+                stderr: String::new(),
+                code: 0,
+            })
+        }
     }
 }
 
