@@ -254,6 +254,7 @@ pub fn check(
                 .collect(),
             dns_servers: site.dns_servers.iter().map(|a| a.to_string()).collect(),
             mode: site.mode.option().unwrap_or("auto").to_string(),
+            strict: site.strict,
         },
         options: options.into_iter().map(|(o, _)| o).collect(),
         requirements: requirement_rows,

@@ -61,6 +61,9 @@ pub(super) fn run_check(a: &CheckArgs, term: Terminal) -> Result<RunResult, Erro
         })
         .map(|(f, r)| (f, r.map(|(report, _)| report)))
         .collect();
+    if a.common.output == Output::Sarif {
+        return Ok(sarif(&results));
+    }
     if !found.several && results.len() == 1 {
         let (_, r) = results.into_iter().next().expect("one result");
         let report = r?;
@@ -79,7 +82,7 @@ pub(super) fn run_check(a: &CheckArgs, term: Terminal) -> Result<RunResult, Erro
         }
     }
     let stdout = match a.common.output {
-        Output::Json => {
+        Output::Json | Output::Sarif => {
             let files: Vec<serde_json::Value> = results
                 .iter()
                 .map(|(f, r)| match r {
@@ -114,10 +117,49 @@ pub(super) fn run_check(a: &CheckArgs, term: Terminal) -> Result<RunResult, Erro
     })
 }
 
+/// One SARIF log for every file, those that could not be read as
+/// notifications; the exit code is the worst, as for the other outputs.
+fn sarif(results: &[(PathBuf, Result<Report, Error>)]) -> RunResult {
+    let reports: Vec<&Report> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
+    let names: Vec<String> = results
+        .iter()
+        .map(|(f, _)| f.display().to_string())
+        .collect();
+    let errors: Vec<report::sarif::FileError<'_>> = results
+        .iter()
+        .zip(&names)
+        .filter_map(|((_, r), name)| {
+            let e = r.as_ref().err()?;
+            Some(match e {
+                Error::Input(i) => report::sarif::FileError {
+                    file: &i.path,
+                    message: format!("{} ({})", i.message, i.expected),
+                    line: Some(i.line),
+                    col: Some(i.col),
+                },
+                Error::Usage(m) => report::sarif::FileError {
+                    file: name,
+                    message: m.clone(),
+                    line: None,
+                    col: None,
+                },
+            })
+        })
+        .collect();
+    RunResult {
+        stdout: report::sarif::render(&reports, &errors),
+        stderr: String::new(),
+        code: Summary::of(results, 0).exit_code(),
+    }
+}
+
 /// The report of one file as `--output` and `--quiet` ask.
 fn render(r: &Report, a: &CheckArgs, color: bool) -> String {
     match (a.common.output, a.quiet) {
-        (Output::Json, _) => report::json::render(r),
+        (Output::Json | Output::Sarif, _) => report::json::render(r),
         (Output::Text, true) => format!("{}: {}\n", r.input.file, verdict_word(r.verdict)),
         (Output::Text, false) => report::text::render(r, color),
     }

@@ -91,6 +91,8 @@ pub enum Command {
 pub enum Output {
     Text,
     Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,7 +121,7 @@ pub struct CommonArgs {
     /// Input format (detected from the content when not given).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
-    /// Output for people (text) or programs (json).
+    /// Output for people (text), programs (json) or code scanning (sarif).
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
 }

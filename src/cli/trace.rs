@@ -72,6 +72,11 @@ pub(super) fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
         1
     };
     let stdout = match a.common.output {
+        Output::Sarif => {
+            return Err(Error::Usage(
+                "trace follows one packet and has no SARIF output: use --output json".into(),
+            ));
+        }
         Output::Json => serde_json::to_string_pretty(&out).expect("traces serialise") + "\n",
         Output::Text => {
             let mut s = format!("packet: {}\n", out.packet);

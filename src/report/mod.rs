@@ -4,6 +4,7 @@
 
 pub mod codes;
 pub mod json;
+pub mod sarif;
 pub mod text;
 
 use crate::requirements::Severity;
@@ -41,6 +42,42 @@ pub struct Report {
     pub warnings: Vec<Warning>,
 }
 
+impl Report {
+    /// The option that holds, or comes closest, for the `i`th dialler
+    /// address: by status, then fewest failing requirements; ties keep the
+    /// report's order.
+    pub fn closest(&self, i: usize) -> Option<&OptionResult> {
+        self.options
+            .iter()
+            .filter(|o| o.diallers[i].status != OptionStatus::Skipped)
+            .min_by_key(|o| (o.diallers[i].status, o.diallers[i].failing))
+    }
+
+    /// The findings that matter: for each dialler address, those of the
+    /// option that holds or comes closest for it, then those of ingress;
+    /// each requirement's once per address.
+    pub fn focus_findings(&self) -> Vec<(&RequirementResult, &Finding)> {
+        let mut shown = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (i, d) in self.site.dialler.iter().enumerate() {
+            let focus = self.closest(i).map(|o| o.option.as_str());
+            for q in &self.requirements {
+                let relevant = q.option.is_none() || q.option.as_deref() == focus;
+                if !relevant || !shown.insert((&q.id, d)) {
+                    continue;
+                }
+                out.extend(
+                    q.findings
+                        .iter()
+                        .filter(|f| &f.dialler == d)
+                        .map(|f| (q, f)),
+                );
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Input {
     pub file: String,
@@ -54,6 +91,9 @@ pub struct SiteView {
     pub management: Vec<String>,
     pub dns_servers: Vec<String>,
     pub mode: String,
+    /// `--strict`: advisories fail the check.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

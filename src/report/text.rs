@@ -93,25 +93,13 @@ pub fn render(r: &Report, color: bool) -> String {
         }
     }
 
-    // For each dialler address, the findings of the option that holds or
-    // comes closest for it, then those of ingress; the other options'
-    // findings are in the JSON output.
-    let mut shown = HashSet::new();
-    let mut coded = !r.warnings.is_empty();
-    for (i, d) in r.site.dialler.iter().enumerate() {
-        let focus = closest(r, i).map(|o| o.option.as_str());
-        for q in &r.requirements {
-            let relevant = q.option.is_none() || q.option.as_deref() == focus;
-            if !relevant || !shown.insert((&q.id, d)) {
-                continue;
-            }
-            for f in q.findings.iter().filter(|f| &f.dialler == d) {
-                let _ = writeln!(out);
-                out.push_str(&finding(&renderer, &q.id, f));
-                coded = true;
-            }
-        }
+    // The findings that matter; the other options' are in the JSON output.
+    let focus = r.focus_findings();
+    for (q, f) in &focus {
+        let _ = writeln!(out);
+        out.push_str(&finding(&renderer, &q.id, f));
     }
+    let coded = !r.warnings.is_empty() || !focus.is_empty();
     for w in &r.warnings {
         let _ = writeln!(out);
         let title = if w.advisory {
@@ -165,15 +153,6 @@ fn addresses(r: &Report) -> (Vec<String>, Vec<String>) {
     )
 }
 
-/// The option that holds, or comes closest, for the `i`th dialler address:
-/// by status, then fewest failing requirements; ties keep the report's order.
-fn closest(r: &Report, i: usize) -> Option<&super::OptionResult> {
-    r.options
-        .iter()
-        .filter(|o| o.diallers[i].status != OptionStatus::Skipped)
-        .min_by_key(|o| (o.diallers[i].status, o.diallers[i].failing))
-}
-
 /// One requirement's status line, each dialler address's own where the site
 /// has several, and its notes not shown before.
 fn requirement_line<'r>(
@@ -224,7 +203,8 @@ fn verdict_line(r: &Report) -> String {
     // Each checked address's own closest option, where they differ.
     let own: Vec<(&str, &super::OptionResult, OptionStatus)> = (0..r.site.dialler.len())
         .filter_map(|i| {
-            closest(r, i).map(|o| (r.site.dialler[i].as_str(), o, o.diallers[i].status))
+            r.closest(i)
+                .map(|o| (r.site.dialler[i].as_str(), o, o.diallers[i].status))
         })
         .collect();
     let mixed = own
