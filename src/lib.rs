@@ -10,6 +10,7 @@ pub mod diag;
 pub mod eval;
 pub mod frontend;
 pub mod graph;
+pub mod lint;
 pub mod model;
 pub mod report;
 pub mod requirements;

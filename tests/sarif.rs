@@ -141,3 +141,25 @@ fn the_schema_check_can_fail() {
     log["runs"][0]["results"][0]["level"] = serde_json::json!("fatal");
     assert!(!validator().is_valid(&log));
 }
+
+#[test]
+fn lint_as_sarif_matches_the_schema() {
+    let mut argv: Vec<String> = [
+        "octaverify",
+        "lint",
+        "corpus/lint/mixed.rules",
+        "--output",
+        "sarif",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.shrink_to_fit();
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let r = cli::run(argv, Terminal::plain()).unwrap();
+    let log: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_valid(&log);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|x| x["ruleId"] == "shadowed-rule"));
+    assert!(results.iter().any(|x| x["ruleId"] == "redundant-rule"));
+}

@@ -543,7 +543,7 @@ fn with_dim(s: &PacketSet, d: Dim, v: &IntervalSet) -> PacketSet {
 }
 
 /// A chain's policy cites as the policy; a rule in the role it plays.
-pub(super) fn role_of(r: RuleRef, rule_role: Role) -> Role {
+pub fn role_of(r: RuleRef, rule_role: Role) -> Role {
     if r.index.is_none() {
         Role::Policy
     } else {
@@ -551,7 +551,8 @@ pub(super) fn role_of(r: RuleRef, rule_role: Role) -> Role {
     }
 }
 
-pub(super) fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
+/// A rule as reports cite it: file, line, text, chain and the part it plays.
+pub fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
     let rule = policy.rule(r);
     let chain = &policy.chains[r.chain];
     RuleCite {

@@ -9,6 +9,8 @@ pub mod flow;
 pub mod spaces;
 mod topology;
 
+pub use findings::{cite, role_of};
+
 use crate::eval::symbolic::Evaluator;
 use crate::model::Policy;
 use crate::report::{

@@ -3,6 +3,7 @@
 //! run gives and maps it to an exit code.
 
 mod check;
+mod lint;
 mod trace;
 
 use crate::diag::Error;
@@ -73,6 +74,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Follow one packet through the rules and print its path and verdict.
     Trace(TraceArgs),
+    /// Find rules that never apply (shadowed), rules that change nothing (redundant), rules whose effect is not modelled, and chains no packet enters.
+    Lint(LintArgs),
     /// What a finding or warning code means and what to do about it (all codes without one).
     Explain {
         /// A code of the reports: missing, shadowed, broad-source, …
@@ -172,6 +175,15 @@ pub struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Firewall exports.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct TraceArgs {
     pub file: PathBuf,
     #[command(flatten)]
@@ -253,6 +265,7 @@ pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
     match cli.command {
         Command::Check(a) => check::run_check(&a, term),
         Command::Trace(a) => trace::run_trace(&a),
+        Command::Lint(a) => lint::run_lint(&a, term),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
             let mut out = Vec::new();

@@ -4,6 +4,8 @@
 use super::{Verdict, base_chain_scope};
 use crate::model::{Action, ChainId, Policy, RuleRef};
 use crate::space::{IntervalSet, Packet, PacketSet};
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// A part of the input set and the rule that decided it.
 #[derive(Debug, Clone)]
@@ -143,11 +145,51 @@ pub struct Evaluator<'p> {
     policy: &'p Policy,
     /// A rule to leave out, to see what would happen without it.
     skip: Option<RuleRef>,
+    /// Where to note what each rule and chain saw (for lint).
+    watch: Option<&'p RefCell<Watch>>,
+}
+
+/// The most pieces a watched walk carries on with (see [`Watch::budget`]).
+const MAX_PIECES: usize = 20_000;
+
+/// What an evaluation saw: the packets that entered each chain, those each
+/// rule matched, and those it took (did not send on to the next rule). Each
+/// as the pieces of every visit: a chain entered from many jumps would
+/// otherwise pay a growing union at each of them.
+#[derive(Debug, Default)]
+pub struct Watch {
+    pub entered: HashMap<ChainId, Vec<PacketSet>>,
+    pub hit: HashMap<RuleRef, Vec<PacketSet>>,
+    pub taken: HashMap<RuleRef, Vec<PacketSet>>,
+    /// Work left (pieces of the packet space met at rules); once spent the
+    /// walk stops, every chain at the rule it has reached.
+    pub budget: Option<usize>,
+    /// The first rule the walk stopped at for want of budget.
+    pub cut: Option<RuleRef>,
+    /// Whether to note `taken` too (it costs a set difference per rule).
+    pub takes: bool,
+}
+
+fn note<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<PacketSet>>, key: K, set: &PacketSet) {
+    if !set.is_empty() {
+        map.entry(key).or_default().push(set.clone());
+    }
+}
+
+/// The union of the pieces a [`Watch`] noted.
+pub fn joined(pieces: &[PacketSet]) -> PacketSet {
+    pieces
+        .iter()
+        .fold(PacketSet::empty(), |acc, p| acc.union(p))
 }
 
 impl<'p> Evaluator<'p> {
     pub fn new(policy: &'p Policy) -> Self {
-        Evaluator { policy, skip: None }
+        Evaluator {
+            policy,
+            skip: None,
+            watch: None,
+        }
     }
 
     /// The same policy with one rule taken out (a policy rule cannot be).
@@ -155,7 +197,31 @@ impl<'p> Evaluator<'p> {
         Evaluator {
             policy,
             skip: Some(rule),
+            watch: None,
         }
+    }
+
+    /// An evaluator that notes what each chain and rule sees in `watch`.
+    pub fn watching(policy: &'p Policy, watch: &'p RefCell<Watch>) -> Self {
+        Evaluator {
+            policy,
+            skip: None,
+            watch: Some(watch),
+        }
+    }
+
+    /// The packets of `input` that rule `start` of chain `id` and those
+    /// after it accept, and those that fall off the chain's end (to its
+    /// caller, or its policy), with the decisions on the way.
+    pub fn rest_of_chain(
+        &self,
+        id: ChainId,
+        start: usize,
+        input: PacketSet,
+    ) -> (Outcome, PacketSet, PacketSet) {
+        let mut out = Outcome::default();
+        let r = self.chain_from(id, start, input, &mut out);
+        (out, r.accepted, r.returned)
     }
 
     /// Evaluates `input` along the forward path.
@@ -216,9 +282,22 @@ impl<'p> Evaluator<'p> {
     }
 
     fn chain(&self, id: ChainId, input: PacketSet, out: &mut Outcome) -> ChainResult {
+        if let Some(w) = self.watch {
+            note(&mut w.borrow_mut().entered, id, &input);
+        }
+        self.chain_from(id, 0, input, out)
+    }
+
+    fn chain_from(
+        &self,
+        id: ChainId,
+        start: usize,
+        input: PacketSet,
+        out: &mut Outcome,
+    ) -> ChainResult {
         let mut res = ChainResult::default();
         let mut remaining = input;
-        for (i, rule) in self.policy.chains[id].rules.iter().enumerate() {
+        for (i, rule) in self.policy.chains[id].rules.iter().enumerate().skip(start) {
             if remaining.is_empty() {
                 break;
             }
@@ -229,6 +308,19 @@ impl<'p> Evaluator<'p> {
             if self.skip == Some(r) {
                 continue;
             }
+            if let Some(w) = self.watch {
+                let mut w = w.borrow_mut();
+                let cost = remaining.cubes().len();
+                if let Some(b) = w.budget {
+                    // A set in very many pieces costs at every later rule.
+                    if b < cost || cost > MAX_PIECES {
+                        w.cut.get_or_insert(r);
+                        w.budget = Some(0);
+                        break;
+                    }
+                    w.budget = Some(b - cost);
+                }
+            }
             let hit = remaining.split_off(self.policy.matches(id, rule));
             if hit.is_empty() {
                 continue;
@@ -238,6 +330,10 @@ impl<'p> Evaluator<'p> {
                 out.uncertain = true;
                 res.overlap = true;
             }
+            let watched = self.watch.map(|w| {
+                note(&mut w.borrow_mut().hit, r, &hit);
+                (w, hit.clone())
+            });
             // Packets that continue past this rule, besides those it does not match.
             let mut rejoin = PacketSet::empty();
             match &rule.action {
@@ -298,7 +394,11 @@ impl<'p> Evaluator<'p> {
                 }
             }
             // A rule that may not match leaves its hit in place.
-            remaining.append_disjoint(if certain { rejoin } else { hit });
+            let back = if certain { rejoin } else { hit };
+            if let Some((w, hit)) = watched.filter(|(w, _)| w.borrow().takes) {
+                note(&mut w.borrow_mut().taken, r, &hit.difference(&back));
+            }
+            remaining.append_disjoint(back);
         }
         // Falling off the end returns (to the caller, or to a base chain's policy).
         res.give_back(remaining);

@@ -97,6 +97,24 @@ pub const CODES: &[Code] = &[
         title: "something the export holds that the check leaves out",
         help: "A part of the export was read but is not on the dialler's path, or cannot be evaluated: a table of a family that does not filter IP (bridge, arp), a chain on a hook outside the forward path, a list bound to no interface, an inactive entry, a JSON object of an unknown kind. The message says which and why.",
     },
+    Code {
+        code: "shadowed-rule",
+        kind: "lint",
+        title: "a rule that never applies",
+        help: "No packet that reaches this rule matches it: earlier rules take every packet it matches (lint names them, the largest one with another action first), no packet it matches enters its chain, or its own conditions contradict each other. The rule is dead; if it was meant to apply, move it above the rules that take its packets, else remove it.",
+    },
+    Code {
+        code: "redundant-rule",
+        kind: "lint",
+        title: "a rule that changes nothing",
+        help: "Every packet this rule decides would meet the same fate without it: the rules after it in its chain (or the chain's policy) decide them the same way. Removing it changes no packet's fate. Lint does not follow packets back into a calling chain, so a rule whose packets would return there is never called redundant.",
+    },
+    Code {
+        code: "unmodelled-rule",
+        kind: "lint",
+        title: "a rule whose effect depends on what octaverify does not model",
+        help: "Some packets reach this rule, and whether it matches them, or what it does to them, depends on a construct octaverify does not model (a rate limit, a set filled at run time, a time range, DNAT, an fqdn object …). Checks of traffic through it come out unknown where it matters.",
+    },
 ];
 
 /// The code's entry, if it is one.

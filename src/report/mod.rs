@@ -4,6 +4,7 @@
 
 pub mod codes;
 pub mod json;
+pub mod lint;
 pub mod sarif;
 pub mod text;
 
@@ -196,6 +197,11 @@ pub enum Role {
     Allowing,
     Policy,
     Unmodelled,
+    /// In lint: the rule the finding is about.
+    Subject,
+    /// In lint: a rule that takes the subject's packets first, or decides
+    /// them the same way after it.
+    Covering,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,6 +3,7 @@
 //! cites, with a rule (its help from [`super::codes`]) per code.
 
 use super::codes::{CODES, Code};
+use super::lint::LintReport;
 use super::{Finding, FindingKind, Report, RuleCite};
 use serde_json::{Value, json};
 
@@ -64,6 +65,40 @@ pub fn render(reports: &[&Report], errors: &[FileError<'_>]) -> String {
         .iter()
         .map(|r| json!({"file": r.input.file, "format": r.input.format, "verdict": r.verdict}))
         .collect();
+    log(results, notifications, json!({"verdicts": verdicts}))
+}
+
+/// The SARIF log of `octaverify lint`: a result per lint finding, at the rule.
+pub fn render_lint(reports: &[&LintReport]) -> String {
+    let mut results = Vec::new();
+    for r in reports {
+        for f in &r.findings {
+            let level = if f.kind == "unmodelled-rule" {
+                "note"
+            } else {
+                "warning"
+            };
+            let mut rules = vec![f.rule.clone()];
+            rules.extend(f.because.iter().cloned());
+            results.push(result(
+                f.kind,
+                level,
+                format!("line {}: {}", f.rule.line, f.message),
+                &r.input.file,
+                &rules,
+                json!({}),
+            ));
+        }
+    }
+    let summaries: Vec<Value> = reports
+        .iter()
+        .map(|r| json!({"file": r.input.file, "summary": r.summary}))
+        .collect();
+    log(results, Vec::new(), json!({"lint": summaries}))
+}
+
+/// The envelope: one run of octaverify with a rule per code.
+fn log(results: Vec<Value>, notifications: Vec<Value>, properties: Value) -> String {
     let log = json!({
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -75,11 +110,11 @@ pub fn render(reports: &[&Report], errors: &[FileError<'_>]) -> String {
                 "rules": CODES.iter().map(rule).collect::<Vec<_>>(),
             }},
             "invocations": [{
-                "executionSuccessful": errors.is_empty(),
+                "executionSuccessful": notifications.is_empty(),
                 "toolExecutionNotifications": notifications,
             }],
             "results": results,
-            "properties": {"verdicts": verdicts},
+            "properties": properties,
         }],
     });
     serde_json::to_string_pretty(&log).expect("SARIF serialises") + "\n"
@@ -89,6 +124,8 @@ fn rule(c: &Code) -> Value {
     let level = match (c.kind, c.code) {
         ("finding", "unknown") => "warning",
         ("finding", _) => "error",
+        ("lint", "unmodelled-rule") => "note",
+        ("lint", _) => "warning",
         _ if c.title.ends_with("(advisory)") => "warning",
         _ => "note",
     };

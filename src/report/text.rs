@@ -328,7 +328,7 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
 
 /// The cited rule as written, or, for a translated input, as the command it
 /// reads as (a JSON object spans many lines that say less).
-fn snippet<'a>(c: &'a RuleCite, level: Level, label: &'a str) -> Snippet<'a> {
+pub(super) fn snippet<'a>(c: &'a RuleCite, level: Level, label: &'a str) -> Snippet<'a> {
     let text = c.written.as_deref().unwrap_or(&c.text);
     Snippet::source(text)
         .line_start(c.line as usize)
@@ -342,6 +342,8 @@ fn role_label(r: Role) -> &'static str {
         Role::Allowing => "allowing: would accept it, but comes later",
         Role::Policy => "policy: decides what no rule matches",
         Role::Unmodelled => "its verdict depends on what octaverify does not model",
+        Role::Subject => "this rule",
+        Role::Covering => "decides its packets",
     }
 }
 

@@ -1,0 +1,434 @@
+//! Lint: for every rule, whether any packet can reach it and match it (a
+//! shadowed rule, with the earlier rules that cover it), whether leaving it
+//! out changes no packet's fate (redundant), and whether what it does depends
+//! on unmodelled matches. Works on the policy model, per chain and across
+//! jumps: every base chain is evaluated over every packet it sees.
+
+use crate::eval::symbolic::{Evaluator, Watch, joined};
+use crate::model::{Action, ChainId, Policy, RuleKind, RuleRef};
+use crate::space::{Dim, PacketSet};
+use std::cell::RefCell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// No packet that reaches the rule matches it.
+    Shadowed,
+    /// Every packet it decides would meet the same fate without it.
+    Redundant,
+    /// What it does depends on constructs that are not modelled.
+    Unmodelled,
+    /// A chain with rules that no packet enters.
+    UnreachableChain,
+}
+
+/// One lint finding: the rule, and the rules that explain it.
+#[derive(Debug, Clone)]
+pub struct Lint {
+    pub kind: Kind,
+    pub rule: RuleRef,
+    /// For a shadowed rule, the earlier rules that take every packet it
+    /// matches (the largest one with another action first); for a redundant
+    /// one, the rules that decide its packets the same way without it; for a
+    /// chain no packet enters, the jumps to it.
+    pub because: Vec<RuleRef>,
+    pub detail: String,
+}
+
+/// Rule visits the redundancy checks may make in all, so that a large
+/// export with many overlapping rules is linted in bounded time.
+const REDUNDANCY_BUDGET: usize = 2_000_000;
+
+/// Pieces of the packet space the walk of one base chain may meet at its
+/// rules: rules that cut the space finely (many distinct addresses and
+/// ports) make every later rule meet more pieces.
+const WALK_BUDGET: usize = 4_000_000;
+
+/// The lint of a policy, and the rules it could not check within its work
+/// bounds (the first of them, and how many).
+pub struct Linted {
+    pub lints: Vec<Lint>,
+    pub unchecked: Option<(RuleRef, usize)>,
+}
+
+pub fn lint(policy: &Policy) -> Linted {
+    let watch = RefCell::new(Watch::default());
+    let ev = Evaluator::watching(policy, &watch);
+    let bases: Vec<ChainId> = (0..policy.chains.len())
+        .filter(|&c| policy.chains[c].base.is_some())
+        .collect();
+    // Each base chain over every packet, within its own budget; a chain
+    // walk that runs out leaves its rules from there on (and every chain it
+    // reaches) unchecked.
+    let mut cuts: Vec<(ChainId, RuleRef)> = Vec::new();
+    for &b in &bases {
+        watch.borrow_mut().budget = Some(WALK_BUDGET);
+        ev.path(&PacketSet::universe(), &[b]);
+        if let Some(cut) = watch.borrow_mut().cut.take() {
+            cuts.push((b, cut));
+        }
+    }
+    let seen = watch.into_inner();
+    // The base chains each chain is reached from, once per chain.
+    let roots: Vec<Vec<ChainId>> = if cuts.is_empty() {
+        Vec::new()
+    } else {
+        (0..policy.chains.len())
+            .map(|c| crate::graph::roots(policy, c))
+            .collect()
+    };
+    let checked = |r: RuleRef| {
+        cuts.iter().all(|&(b, cut)| {
+            !roots[r.chain].contains(&b) || (r.chain == b && cut.chain == b && r.index < cut.index)
+        })
+    };
+    let mut out = Vec::new();
+    let mut unchecked: Option<(RuleRef, usize)> = None;
+    let mut budget = REDUNDANCY_BUDGET;
+    for (id, chain) in policy.chains.iter().enumerate() {
+        for i in 0..chain.rules.len() {
+            let r = RuleRef {
+                chain: id,
+                index: Some(i),
+            };
+            if !checked(r) {
+                let u = unchecked.get_or_insert((r, 0));
+                u.1 += 1;
+            }
+        }
+        let Some(entered) = seen.entered.get(&id) else {
+            let first = RuleRef {
+                chain: id,
+                index: Some(0),
+            };
+            if chain.rules.is_empty() || !checked(first) {
+                continue;
+            }
+            out.push(Lint {
+                kind: Kind::UnreachableChain,
+                rule: first,
+                because: jumps_to(policy, id),
+                detail: format!(
+                    "no packet enters chain {} (nothing jumps to it, or only jumps that no packet reaches), so none of its {} rules applies",
+                    chain.name,
+                    chain.rules.len()
+                ),
+            });
+            continue;
+        };
+        for (i, rule) in chain.rules.iter().enumerate() {
+            let r = RuleRef {
+                chain: id,
+                index: Some(i),
+            };
+            if rule.kind != RuleKind::Rule || !checked(r) {
+                continue;
+            }
+            let matches = policy.matches(id, rule);
+            match seen.hit.get(&r) {
+                None => out.push(shadowed(policy, r, matches, entered)),
+                Some(pieces) => {
+                    if let Some(why) = rule.unknown_reason() {
+                        out.push(Lint {
+                            kind: Kind::Unmodelled,
+                            rule: r,
+                            because: Vec::new(),
+                            detail: format!("whether it applies, or what it does, depends on what octaverify does not model: {why}"),
+                        });
+                    } else if let Some(l) = redundant(policy, r, pieces, &mut budget) {
+                        out.push(l);
+                    }
+                }
+            }
+        }
+    }
+    Linted {
+        lints: out,
+        unchecked,
+    }
+}
+
+/// The jump and goto rules into a chain.
+fn jumps_to(policy: &Policy, target: ChainId) -> Vec<RuleRef> {
+    let mut out = Vec::new();
+    for (c, chain) in policy.chains.iter().enumerate() {
+        for (i, rule) in chain.rules.iter().enumerate() {
+            if matches!(rule.action, Action::Jump(t) | Action::Goto(t) if t == target) {
+                out.push(RuleRef {
+                    chain: c,
+                    index: Some(i),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Why no packet reaches and matches rule `r`: it matches none at all, none
+/// of those that enter its chain, or earlier rules take them all.
+fn shadowed(policy: &Policy, r: RuleRef, matches: &PacketSet, entered: &[PacketSet]) -> Lint {
+    let chain = &policy.chains[r.chain];
+    let lint = |because, detail| Lint {
+        kind: Kind::Shadowed,
+        rule: r,
+        because,
+        detail,
+    };
+    if matches.is_empty() {
+        return lint(
+            Vec::new(),
+            "it can match no packet at all (its conditions contradict each other, or exclude this table's family)".into(),
+        );
+    }
+    let reaching = joined(
+        &entered
+            .iter()
+            .map(|e| matches.intersect(e))
+            .collect::<Vec<_>>(),
+    );
+    if reaching.is_empty() {
+        return lint(
+            jumps_to(policy, r.chain),
+            format!(
+                "no packet it matches enters chain {}: the jumps to the chain send none of them",
+                chain.name
+            ),
+        );
+    }
+    // Which earlier rules take the packets it matches.
+    let watch = RefCell::new(Watch {
+        takes: true,
+        ..Watch::default()
+    });
+    Evaluator::watching(policy, &watch).rest_of_chain(r.chain, 0, reaching.clone());
+    let taken = watch.into_inner().taken;
+    let index = r.index.expect("rules, not policies");
+    let mut parts: Vec<(RuleRef, PacketSet)> = (0..index)
+        .map(|i| RuleRef {
+            chain: r.chain,
+            index: Some(i),
+        })
+        .filter_map(|e| {
+            let part = joined(taken.get(&e)?).intersect(&reaching);
+            (!part.is_empty()).then_some((e, part))
+        })
+        .collect();
+    let action = &policy.rule(r).action;
+    let differs = |e: &RuleRef| !same_action(&policy.rule(*e).action, action);
+    // The largest blocker with another action first, then the largest of the
+    // rest, until every packet is covered; then none that is not needed.
+    let mut cover: Vec<(RuleRef, PacketSet)> = Vec::new();
+    let mut left = reaching.clone();
+    if let Some(k) = (0..parts.len())
+        .filter(|&k| differs(&parts[k].0))
+        .max_by(|&a, &b| size(&parts[a].1).total_cmp(&size(&parts[b].1)))
+    {
+        let p = parts.swap_remove(k);
+        left = left.difference(&p.1);
+        cover.push(p);
+    }
+    while !left.is_empty() && !parts.is_empty() {
+        let k = (0..parts.len())
+            .max_by(|&a, &b| {
+                size(&parts[a].1.intersect(&left)).total_cmp(&size(&parts[b].1.intersect(&left)))
+            })
+            .expect("not empty");
+        let p = parts.swap_remove(k);
+        left = left.difference(&p.1);
+        cover.push(p);
+    }
+    let mut k = cover.len();
+    while k > 1 {
+        k -= 1;
+        let rest = cover
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != k)
+            .fold(PacketSet::empty(), |acc, (_, p)| acc.union(&p.1));
+        if reaching.is_subset(&rest) {
+            cover.remove(k);
+        }
+    }
+    // The blocker with another action (found first) leads; the rest in order.
+    let lead = usize::from(cover.first().is_some_and(|(e, _)| differs(e)));
+    cover[lead..].sort_by_key(|(e, _)| e.index);
+    let because: Vec<RuleRef> = cover.iter().map(|(e, _)| *e).collect();
+    let detail = if because.is_empty() {
+        "no packet it matches reaches it".to_string()
+    } else {
+        format!(
+            "the earlier rule{} take every packet it matches, so it never applies",
+            if because.len() == 1 { "" } else { "s" }
+        )
+    };
+    lint(because, detail)
+}
+
+/// Whether two actions give a packet the same fate.
+fn same_action(a: &Action, b: &Action) -> bool {
+    match (a, b) {
+        (Action::Jump(x), Action::Jump(y)) | (Action::Goto(x), Action::Goto(y)) => x == y,
+        (Action::SourceNat(x), Action::SourceNat(y)) => x == y,
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+/// Whether rule `r` (which `hit` reaches and matches) is redundant: a
+/// terminal rule whose packets the rest of its chain (or a base chain's
+/// policy) decides the same way anyway. Packets that would fall back to a
+/// calling chain are not followed there, so such a rule is not reported.
+fn redundant(
+    policy: &Policy,
+    r: RuleRef,
+    pieces: &[PacketSet],
+    budget: &mut usize,
+) -> Option<Lint> {
+    let chain = &policy.chains[r.chain];
+    let index = r.index.expect("rules, not policies");
+    let action = &policy.rule(r).action;
+    if !matches!(action, Action::Accept | Action::Drop | Action::Reject) {
+        return None;
+    }
+    let cost = (chain.rules.len() - index) * pieces.iter().map(|p| p.cubes().len()).sum::<usize>();
+    if cost > *budget {
+        return None;
+    }
+    let hit = &joined(pieces);
+    *budget -= cost;
+    let (outcome, accepted, fell) =
+        Evaluator::new(policy).rest_of_chain(r.chain, index + 1, hit.clone());
+    if outcome.uncertain {
+        return None;
+    }
+    // What falls off the end meets the policy of a base chain; a user chain
+    // would return it to its caller, which is not followed.
+    let policy_rule = chain.base.as_ref().and_then(|b| b.policy.as_ref());
+    let falls_ok = fell.is_empty() || policy_rule.is_some_and(|p| same_action(&p.action, action));
+    if !falls_ok {
+        return None;
+    }
+    let same = match action {
+        Action::Accept => {
+            accepted.union(&fell).is_subset(hit) && hit.is_subset(&accepted.union(&fell))
+        }
+        _ => {
+            accepted.is_empty()
+                && outcome.decisions.iter().all(|d| {
+                    d.verdict != crate::eval::Verdict::Accept
+                        && same_action(&policy.rule(d.rule).action, action)
+                })
+        }
+    };
+    if !same {
+        return None;
+    }
+    // Again, noting which rules decide its packets.
+    let watch = RefCell::new(Watch {
+        takes: true,
+        ..Watch::default()
+    });
+    Evaluator::watching(policy, &watch).rest_of_chain(r.chain, index + 1, hit.clone());
+    let taken = watch.into_inner().taken;
+    let mut because: Vec<RuleRef> = (index + 1..chain.rules.len())
+        .map(|i| RuleRef {
+            chain: r.chain,
+            index: Some(i),
+        })
+        .filter(|e| {
+            taken
+                .get(e)
+                .is_some_and(|t| t.iter().any(|p| p.intersects(hit)))
+        })
+        .collect();
+    if !fell.is_empty() {
+        because.push(RuleRef {
+            chain: r.chain,
+            index: None,
+        });
+    }
+    Some(Lint {
+        kind: Kind::Redundant,
+        rule: r,
+        because,
+        detail: "leaving it out changes no packet's fate: the rules after it decide every packet it matches the same way".into(),
+    })
+}
+
+/// A rough measure of a set's size (for choosing the largest cover first).
+fn size(s: &PacketSet) -> f64 {
+    s.cubes()
+        .iter()
+        .map(|c| {
+            Dim::ALL
+                .iter()
+                .map(|&d| c.get(d).len() as f64)
+                .product::<f64>()
+        })
+        .sum()
+}
+
+/// The lint report of a policy: findings in chain and rule order, one per
+/// rule line (a Cisco list bound in two places is one list).
+pub fn report(policy: &Policy, linted: &Linted) -> crate::report::lint::LintReport {
+    let lints = &linted.lints;
+    use crate::check::cite;
+    use crate::report::Role;
+    use crate::report::lint::{LintFinding, LintReport, LintSummary};
+    let mut seen = std::collections::HashSet::new();
+    let mut summary = LintSummary {
+        rules: policy
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .filter(|r| r.kind == RuleKind::Rule)
+            .count(),
+        ..LintSummary::default()
+    };
+    let mut findings = Vec::new();
+    for l in lints {
+        let span = policy.rule(l.rule).span;
+        if !seen.insert((l.kind, span.file, span.start)) {
+            continue;
+        }
+        let kind = match l.kind {
+            Kind::Shadowed => {
+                summary.shadowed += 1;
+                "shadowed-rule"
+            }
+            Kind::Redundant => {
+                summary.redundant += 1;
+                "redundant-rule"
+            }
+            Kind::Unmodelled => {
+                summary.unmodelled += 1;
+                "unmodelled-rule"
+            }
+            Kind::UnreachableChain => {
+                summary.unreachable_chains += 1;
+                "unreachable-chain"
+            }
+        };
+        findings.push(LintFinding {
+            kind,
+            message: l.detail.clone(),
+            rule: cite(policy, l.rule, Role::Subject),
+            because: l
+                .because
+                .iter()
+                .map(|&b| cite(policy, b, crate::check::role_of(b, Role::Covering)))
+                .collect(),
+        });
+    }
+    if let Some((first, n)) = linted.unchecked {
+        summary.unchecked = n;
+        summary.unchecked_from = Some(cite(policy, first, Role::Subject));
+    }
+    LintReport {
+        schema: crate::report::lint::SCHEMA,
+        input: crate::report::Input {
+            file: policy.files[0].path.clone(),
+            format: policy.format.name(),
+        },
+        findings,
+        summary,
+    }
+}
