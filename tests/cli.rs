@@ -343,3 +343,39 @@ fn completions_and_the_manual_come_from_the_command_line_definition() {
     assert!(out.contains(".TH octaverify 1"), "{out}");
     assert!(out.contains("Proves whether a firewall export"), "{out}");
 }
+
+#[test]
+fn diff_shows_what_a_change_opens_and_closes() {
+    let (code, out, err) = octaverify(&[
+        "diff",
+        "corpus/iptables/udp-range-dropped/ruleset.rules",
+        "corpus/iptables/compliant/ruleset.rules",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("verdict: non-compliant -> compliant"), "{out}");
+    assert!(
+        out.contains("egress-udp-all         source-ports  partial -> allowed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("newly accepted:\n  udp dport 137-139 from 192.168.1.10"),
+        "{out}"
+    );
+    assert!(
+        out.contains("before:  corpus/iptables/udp-range-dropped/ruleset.rules:20:"),
+        "{out}"
+    );
+    // One ruleset in two forms, of two formats: no change.
+    let (code, out, _) = octaverify(&[
+        "diff",
+        "corpus/nftables/compliant/ruleset.nft",
+        "corpus/nftables/compliant/ruleset.json",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], "octaverify-diff/1");
+    assert_eq!(v["accepted"].as_array().unwrap().len(), 0);
+    assert_eq!(v["dropped"].as_array().unwrap().len(), 0);
+}

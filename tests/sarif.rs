@@ -163,3 +163,34 @@ fn lint_as_sarif_matches_the_schema() {
     assert!(results.iter().any(|x| x["ruleId"] == "shadowed-rule"));
     assert!(results.iter().any(|x| x["ruleId"] == "redundant-rule"));
 }
+
+#[test]
+fn diff_as_sarif_matches_the_schema() {
+    let argv: Vec<String> = [
+        "octaverify",
+        "diff",
+        "corpus/iptables/udp-range-dropped/ruleset.rules",
+        "corpus/iptables/compliant/ruleset.rules",
+        "--output",
+        "sarif",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let r = cli::run(argv, Terminal::plain()).unwrap();
+    let log: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_valid(&log);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let accepted = results
+        .iter()
+        .find(|x| x["ruleId"] == "newly-accepted")
+        .unwrap();
+    // At the rule that accepts it now, in the new file.
+    let at = &accepted["locations"][0]["physicalLocation"];
+    assert_eq!(
+        at["artifactLocation"]["uri"],
+        "corpus/iptables/compliant/ruleset.rules"
+    );
+    assert_eq!(at["region"]["startLine"], 14);
+}

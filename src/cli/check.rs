@@ -19,29 +19,8 @@ use std::path::{Path, PathBuf};
 type Checked = Result<(Report, Vec<PathBuf>), Error>;
 
 pub(super) fn run_check(a: &CheckArgs, term: Terminal) -> Result<RunResult, Error> {
-    let reqs = match &a.requirements {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
-            RequirementSet::parse(&p.display().to_string(), &text)?
-        }
-        None => RequirementSet::builtin(),
-    };
-    let overrides = Overrides {
-        config: a.config.clone(),
-        dialler: a.dialler.clone(),
-        dialler6: a.dialler6.clone(),
-        management: a
-            .management
-            .as_ref()
-            .map(|v| v.iter().map(|h| h.0).collect()),
-        dns_servers: a.dns_servers.clone(),
-        mode: a.mode,
-        internet: a.internet,
-        lan: a.lan.clone(),
-        wan: a.wan.clone(),
-        strict: a.strict,
-    };
+    let reqs = a.site.requirements()?;
+    let overrides = a.site.overrides();
     let found = inputs(&a.files)?;
     let results: Vec<(PathBuf, Checked)> = found
         .files

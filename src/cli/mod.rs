@@ -3,13 +3,15 @@
 //! run gives and maps it to an exit code.
 
 mod check;
+mod diff;
 mod lint;
 mod trace;
 
 use crate::diag::Error;
 use crate::frontend;
 use crate::model::{Format, Policy};
-use crate::site::{HostOrNet, Internet, Mode};
+use crate::requirements::RequirementSet;
+use crate::site::{HostOrNet, Internet, Mode, Overrides};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -74,6 +76,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Follow one packet through the rules and print its path and verdict.
     Trace(TraceArgs),
+    /// What a change does: the requirement statuses that change, and the packets newly accepted or dropped (the two versions may be of different formats).
+    Diff(DiffArgs),
     /// Find rules that never apply (shadowed), rules that change nothing (redundant), rules whose effect is not modelled, and chains no packet enters.
     Lint(LintArgs),
     /// What a finding or warning code means and what to do about it (all codes without one).
@@ -139,6 +143,25 @@ pub struct CheckArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The version before the change.
+    pub old: PathBuf,
+    /// The version after it (its octaverify.toml gives the site).
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+/// The site parameters and requirements of a check.
+#[derive(Args, Debug)]
+pub struct SiteArgs {
     /// Site parameters from this file instead of the nearest octaverify.toml.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -266,6 +289,7 @@ pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
         Command::Check(a) => check::run_check(&a, term),
         Command::Trace(a) => trace::run_trace(&a),
         Command::Lint(a) => lint::run_lint(&a, term),
+        Command::Diff(a) => diff::run_diff(&a),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -286,6 +310,38 @@ pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
                 stderr: String::new(),
                 code: 0,
             })
+        }
+    }
+}
+
+impl SiteArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            dialler: self.dialler.clone(),
+            dialler6: self.dialler6.clone(),
+            management: self
+                .management
+                .as_ref()
+                .map(|v| v.iter().map(|h| h.0).collect()),
+            dns_servers: self.dns_servers.clone(),
+            mode: self.mode,
+            internet: self.internet,
+            lan: self.lan.clone(),
+            wan: self.wan.clone(),
+            strict: self.strict,
+        }
+    }
+
+    /// The requirement set to check: `--requirements FILE`, else the built-in one.
+    pub fn requirements(&self) -> Result<RequirementSet, Error> {
+        match &self.requirements {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+                RequirementSet::parse(&p.display().to_string(), &text)
+            }
+            None => Ok(RequirementSet::builtin()),
         }
     }
 }

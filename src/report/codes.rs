@@ -115,6 +115,24 @@ pub const CODES: &[Code] = &[
         title: "a rule whose effect depends on what octaverify does not model",
         help: "Some packets reach this rule, and whether it matches them, or what it does to them, depends on a construct octaverify does not model (a rate limit, a set filled at run time, a time range, DNAT, an fqdn object …). Checks of traffic through it come out unknown where it matters.",
     },
+    Code {
+        code: "status-changed",
+        kind: "diff",
+        title: "a requirement whose status the change alters",
+        help: "Between the old and the new version, this requirement's status changes (allowed, partial, blocked, unknown). A change towards blocked is a change that breaks the alarm dialler; check the new version with `octaverify check` for its findings and fixes.",
+    },
+    Code {
+        code: "newly-accepted",
+        kind: "diff",
+        title: "packets the new version accepts and the old one dropped",
+        help: "The forward path of the new version accepts these packets (given exactly, with a witness), which the old one dropped. The rule that decides the witness in each version is cited. Make sure the change means to open them.",
+    },
+    Code {
+        code: "newly-dropped",
+        kind: "diff",
+        title: "packets the new version drops and the old one accepted",
+        help: "The forward path of the new version drops these packets (given exactly, with a witness), which the old one accepted. The rule that decides the witness in each version is cited. Make sure the change means to close them, and that none of them is the dialler's.",
+    },
 ];
 
 /// The code's entry, if it is one.

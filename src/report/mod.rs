@@ -3,6 +3,7 @@
 //! only strings and numbers, nothing of any vendor.
 
 pub mod codes;
+pub mod diff;
 pub mod json;
 pub mod lint;
 pub mod sarif;

@@ -3,6 +3,7 @@
 //! cites, with a rule (its help from [`super::codes`]) per code.
 
 use super::codes::{CODES, Code};
+use super::diff::DiffReport;
 use super::lint::LintReport;
 use super::{Finding, FindingKind, Report, RuleCite};
 use serde_json::{Value, json};
@@ -97,6 +98,57 @@ pub fn render_lint(reports: &[&LintReport]) -> String {
     log(results, Vec::new(), json!({"lint": summaries}))
 }
 
+/// The SARIF log of `octaverify diff`: status changes at the new file, and
+/// each changed piece at the rule that decides it now (the old one related).
+pub fn render_diff(r: &DiffReport) -> String {
+    let mut results = Vec::new();
+    for s in &r.requirements {
+        let text = format!(
+            "{} ({}): {} -> {}",
+            s.id,
+            s.option.as_deref().unwrap_or("ingress"),
+            json!(s.old).as_str().unwrap_or(""),
+            json!(s.new).as_str().unwrap_or("")
+        );
+        results.push(result(
+            "status-changed",
+            "warning",
+            text,
+            &r.new.file,
+            &[],
+            json!({}),
+        ));
+    }
+    for (code, list) in [
+        ("newly-accepted", &r.accepted),
+        ("newly-dropped", &r.dropped),
+    ] {
+        for c in list {
+            // The rule that decides the piece now is what the result is about.
+            let now = c.new_rule.iter().cloned().map(|mut n| {
+                n.role = super::Role::Subject;
+                n
+            });
+            let rules: Vec<RuleCite> = now.chain(c.old_rule.iter().cloned()).collect();
+            let text = format!(
+                "{}: {} (witness: {})",
+                code.replace('-', " "),
+                c.space,
+                c.witness
+            );
+            results.push(result(
+                code,
+                "note",
+                text,
+                &r.new.file,
+                &rules,
+                json!({"space": c.space}),
+            ));
+        }
+    }
+    log(results, Vec::new(), json!({"verdict": r.verdict}))
+}
+
 /// The envelope: one run of octaverify with a rule per code.
 fn log(results: Vec<Value>, notifications: Vec<Value>, properties: Value) -> String {
     let log = json!({
@@ -126,6 +178,8 @@ fn rule(c: &Code) -> Value {
         ("finding", _) => "error",
         ("lint", "unmodelled-rule") => "note",
         ("lint", _) => "warning",
+        ("diff", "status-changed") => "warning",
+        ("diff", _) => "note",
         _ if c.title.ends_with("(advisory)") => "warning",
         _ => "note",
     };
