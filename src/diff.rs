@@ -36,11 +36,29 @@ pub struct Changes {
     pub unknown: PacketSet,
 }
 
-/// What changed between the two versions over every packet.
-pub fn changes(old: &Policy, new: &Policy) -> Changes {
+/// Pieces of the packet space each version's walk may meet at its rules
+/// (as for lint: rules that cut the space finely make every later rule
+/// meet more pieces).
+const WALK_BUDGET: usize = 4_000_000;
+
+/// The forward path's outcome over every packet, unless the walk runs out
+/// of budget.
+fn over_everything(p: &Policy) -> Option<crate::eval::symbolic::Outcome> {
+    let watch = std::cell::RefCell::new(crate::eval::symbolic::Watch {
+        budget: Some(WALK_BUDGET),
+        budget_only: true,
+        ..Default::default()
+    });
+    let out = Evaluator::watching(p, &watch).forward(&PacketSet::universe());
+    watch.into_inner().cut.is_none().then_some(out)
+}
+
+/// What changed between the two versions over every packet; `None` when a
+/// version's rules cut the packet space too finely to walk it whole.
+pub fn changes(old: &Policy, new: &Policy) -> Option<Changes> {
     let everything = PacketSet::universe();
-    let o = Evaluator::new(old).forward(&everything);
-    let n = Evaluator::new(new).forward(&everything);
+    let o = over_everything(old)?;
+    let n = over_everything(new)?;
     let (oa, ou) = (o.accepted(), o.unknown());
     let (na, nu) = (n.accepted(), n.unknown());
     let od = everything.difference(&oa).difference(&ou);
@@ -60,13 +78,13 @@ pub fn changes(old: &Policy, new: &Policy) -> Changes {
         .collect();
     let (accepted, more_accepted) = pieces(&newly_accepted, &accepts, old, new);
     let (dropped, more_dropped) = pieces(&newly_dropped, &drops, old, new);
-    Changes {
+    Some(Changes {
         accepted,
         dropped,
         more_accepted,
         more_dropped,
         unknown,
-    }
+    })
 }
 
 /// `changed` cut by the parts of the new version's decisions it meets (what
@@ -148,7 +166,8 @@ pub fn report(
             })
         })
         .collect();
-    let c = changes(old, new);
+    let bounded = changes(old, new);
+    let c = bounded.clone().unwrap_or_default();
     let names = spaces::names(site);
     let everything = PacketSet::universe();
     // Roles as in each version: the rule that dropped a newly accepted
@@ -191,5 +210,6 @@ pub fn report(
         more_dropped: c.more_dropped,
         unknown: (!c.unknown.is_empty())
             .then(|| crate::space::render_within(&c.unknown, &everything, &names)),
+        spaces_compared: bounded.is_some(),
     })
 }

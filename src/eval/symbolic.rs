@@ -168,6 +168,8 @@ pub struct Watch {
     pub cut: Option<RuleRef>,
     /// Whether to note `taken` too (it costs a set difference per rule).
     pub takes: bool,
+    /// Only keep to the budget: note nothing.
+    pub budget_only: bool,
 }
 
 fn note<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<PacketSet>>, key: K, set: &PacketSet) {
@@ -282,7 +284,7 @@ impl<'p> Evaluator<'p> {
     }
 
     fn chain(&self, id: ChainId, input: PacketSet, out: &mut Outcome) -> ChainResult {
-        if let Some(w) = self.watch {
+        if let Some(w) = self.watch.filter(|w| !w.borrow().budget_only) {
             note(&mut w.borrow_mut().entered, id, &input);
         }
         self.chain_from(id, 0, input, out)
@@ -330,7 +332,7 @@ impl<'p> Evaluator<'p> {
                 out.uncertain = true;
                 res.overlap = true;
             }
-            let watched = self.watch.map(|w| {
+            let watched = self.watch.filter(|w| !w.borrow().budget_only).map(|w| {
                 note(&mut w.borrow_mut().hit, r, &hit);
                 (w, hit.clone())
             });

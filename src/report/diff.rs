@@ -27,6 +27,10 @@ pub struct DiffReport {
     /// Packets whose fate is unknown in either version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown: Option<String>,
+    /// Whether the packet spaces were compared: a version whose rules cut
+    /// the space into more pieces than the work bound allows has only its
+    /// requirement statuses compared.
+    pub spaces_compared: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,6 +63,7 @@ impl DiffReport {
     /// 0 when the versions treat every packet alike, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         let same = self.requirements.is_empty()
+            && self.spaces_compared
             && self.accepted.is_empty()
             && self.dropped.is_empty()
             && self.verdict.old == self.verdict.new;
@@ -136,6 +141,12 @@ pub fn render_text(r: &DiffReport) -> String {
         let _ = writeln!(
             out,
             "\nnot decided (unknown in a version, so a change cannot be ruled out): {u}"
+        );
+    }
+    if !r.spaces_compared {
+        let _ = writeln!(
+            out,
+            "\npacket spaces not compared: a version's rules cut the packet space into more pieces than the work bound allows; only the requirements were compared"
         );
     }
     if r.exit_code() == 0 {
