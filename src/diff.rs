@@ -39,7 +39,7 @@ pub struct Changes {
 /// Pieces of the packet space each version's walk may meet at its rules
 /// (as for lint: rules that cut the space finely make every later rule
 /// meet more pieces).
-const WALK_BUDGET: usize = 4_000_000;
+const WALK_BUDGET: usize = 12_000_000;
 
 /// The forward path's outcome over every packet, unless the walk runs out
 /// of budget.

@@ -41,7 +41,7 @@ const REDUNDANCY_BUDGET: usize = 2_000_000;
 /// Pieces of the packet space the walk of one base chain may meet at its
 /// rules: rules that cut the space finely (many distinct addresses and
 /// ports) make every later rule meet more pieces.
-const WALK_BUDGET: usize = 4_000_000;
+const WALK_BUDGET: usize = 12_000_000;
 
 /// The lint of a policy, and the rules it could not check within its work
 /// bounds (the first of them, and how many).

@@ -3,7 +3,7 @@
 
 use super::{Verdict, base_chain_scope};
 use crate::model::{Action, ChainId, Policy, RuleRef};
-use crate::space::{IntervalSet, Packet, PacketSet};
+use crate::space::{Dim, IntervalSet, Packet, PacketSet};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -312,10 +312,20 @@ impl<'p> Evaluator<'p> {
             }
             if let Some(w) = self.watch {
                 let mut w = w.borrow_mut();
-                let cost = remaining.cubes().len();
                 if let Some(b) = w.budget {
+                    // Each piece meets each range the rule's match is made
+                    // of (long address lists are many ranges).
+                    let ranges: usize = self
+                        .policy
+                        .matches(id, rule)
+                        .cubes()
+                        .iter()
+                        .map(|c| c.get(Dim::Src).ranges().len() + c.get(Dim::Dst).ranges().len())
+                        .sum();
+                    let pieces = remaining.cubes().len();
+                    let cost = pieces * ranges.max(1);
                     // A set in very many pieces costs at every later rule.
-                    if b < cost || cost > MAX_PIECES {
+                    if b < cost || pieces > MAX_PIECES {
                         w.cut.get_or_insert(r);
                         w.budget = Some(0);
                         break;
