@@ -167,7 +167,8 @@ pub fn report(
         })
         .collect();
     let bounded = changes(old, new);
-    let c = bounded.clone().unwrap_or_default();
+    let spaces_compared = bounded.is_some();
+    let c = bounded.unwrap_or_default();
     let names = spaces::names(site);
     let everything = PacketSet::universe();
     // Roles as in each version: the rule that dropped a newly accepted
@@ -210,6 +211,6 @@ pub fn report(
         more_dropped: c.more_dropped,
         unknown: (!c.unknown.is_empty())
             .then(|| crate::space::render_within(&c.unknown, &everything, &names)),
-        spaces_compared: bounded.is_some(),
+        spaces_compared,
     })
 }

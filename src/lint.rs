@@ -21,6 +21,18 @@ pub enum Kind {
     UnreachableChain,
 }
 
+impl Kind {
+    /// The code reports and `explain` use.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Shadowed => "shadowed-rule",
+            Kind::Redundant => "redundant-rule",
+            Kind::Unmodelled => "unmodelled-rule",
+            Kind::UnreachableChain => "unreachable-chain",
+        }
+    }
+}
+
 /// One lint finding: the rule, and the rules that explain it.
 #[derive(Debug, Clone)]
 pub struct Lint {
@@ -389,26 +401,14 @@ pub fn report(policy: &Policy, linted: &Linted) -> crate::report::lint::LintRepo
         if !seen.insert((l.kind, span.file, span.start)) {
             continue;
         }
-        let kind = match l.kind {
-            Kind::Shadowed => {
-                summary.shadowed += 1;
-                "shadowed-rule"
-            }
-            Kind::Redundant => {
-                summary.redundant += 1;
-                "redundant-rule"
-            }
-            Kind::Unmodelled => {
-                summary.unmodelled += 1;
-                "unmodelled-rule"
-            }
-            Kind::UnreachableChain => {
-                summary.unreachable_chains += 1;
-                "unreachable-chain"
-            }
-        };
+        *match l.kind {
+            Kind::Shadowed => &mut summary.shadowed,
+            Kind::Redundant => &mut summary.redundant,
+            Kind::Unmodelled => &mut summary.unmodelled,
+            Kind::UnreachableChain => &mut summary.unreachable_chains,
+        } += 1;
         findings.push(LintFinding {
-            kind,
+            kind: l.kind.code(),
             message: l.detail.clone(),
             rule: cite(policy, l.rule, Role::Subject),
             because: l

@@ -43,7 +43,8 @@ pub(super) fn run_check(a: &CheckArgs, term: Terminal) -> Result<RunResult, Erro
     if a.common.output == Output::Sarif {
         return Ok(sarif(&results));
     }
-    if !found.several && results.len() == 1 {
+    // One file named, no folder: its report alone, as before there were several.
+    if a.files.len() == 1 && !found.from_folder {
         let (_, r) = results.into_iter().next().expect("one result");
         let report = r?;
         return Ok(RunResult {
@@ -175,8 +176,6 @@ struct Inputs {
     files: Vec<PathBuf>,
     /// Files in the folders given that are no firewall export.
     skipped: usize,
-    /// Whether the run is over several files (or a folder): a summary follows.
-    several: bool,
     from_folder: bool,
 }
 
@@ -186,12 +185,10 @@ fn inputs(paths: &[PathBuf]) -> Result<Inputs, Error> {
     let mut found = Inputs {
         files: Vec::new(),
         skipped: 0,
-        several: paths.len() > 1,
         from_folder: false,
     };
     for p in paths {
         if p.is_dir() {
-            found.several = true;
             found.from_folder = true;
             walk(p, &mut found)?;
         } else {

@@ -5,6 +5,8 @@
 use crate::diag::InputError;
 use crate::model::{Chain, Format, Policy, SourceFile, Span, Topology};
 use crate::space::{Family, IntervalSet};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 /// A word of a line and where it starts in the file.
@@ -576,6 +578,37 @@ pub fn icmp_message(name: &str) -> Option<(u128, u128)> {
         Some(c) => (base | c as u128, base | c as u128),
         None => (base, base | 0xff),
     })
+}
+
+/// Objects or groups resolved the first time they are named (one means the
+/// same wherever it is used), so that a large list that names them often is fast.
+pub struct Memo<V>(RefCell<HashMap<String, V>>);
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo(RefCell::default())
+    }
+}
+
+impl<V: Clone> Memo<V> {
+    pub fn get_or<E>(&self, name: &str, resolve: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        if let Some(v) = self.0.borrow().get(name) {
+            return Ok(v.clone());
+        }
+        let v = resolve()?;
+        self.0.borrow_mut().insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+}
+
+/// The protocols of a `tcp`, `udp` or `tcp-udp` service word.
+pub fn tcp_udp(word: &str) -> &'static [u8] {
+    use crate::space::dim::proto;
+    match word {
+        "tcp" => &[proto::TCP],
+        "udp" => &[proto::UDP],
+        _ => &[proto::TCP, proto::UDP],
+    }
 }
 
 #[cfg(test)]

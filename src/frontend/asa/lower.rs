@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::space::dim::{State, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
@@ -78,8 +78,8 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             .iter()
             .filter_map(|i| Some((i.nameif?, i)))
             .collect(),
-        networks: RefCell::default(),
-        services: RefCell::default(),
+        networks: cisco::Memo::default(),
+        services: cisco::Memo::default(),
         depth: Cell::new(0),
     };
     let mut notes = Vec::new();
@@ -222,8 +222,8 @@ struct Cx<'s, 'a> {
     interfaces: HashMap<&'a str, &'s super::parse::Interface<'a>>,
     /// Objects already resolved, by kind and name: a large list that names
     /// them often is fast.
-    networks: RefCell<HashMap<&'a str, Maybe<Net>>>,
-    services: RefCell<HashMap<&'a str, Maybe<PacketSet>>>,
+    networks: cisco::Memo<Maybe<Net>>,
+    services: cisco::Memo<Maybe<PacketSet>>,
     /// How deep object resolution is nested.
     depth: Cell<usize>,
 }
@@ -644,29 +644,25 @@ impl<'a> Cx<'_, 'a> {
     /// Resolves an object the first time it is named.
     fn once<V: Clone>(
         &self,
-        cache: &RefCell<HashMap<&'a str, Maybe<V>>>,
+        cache: &cisco::Memo<Maybe<V>>,
         name: &Word<'a>,
         resolve: impl FnOnce() -> Res<Maybe<V>>,
     ) -> Res<Maybe<V>> {
-        let key = name.text;
-        if let Some(found) = cache.borrow().get(&key) {
-            return Ok(found.clone());
-        }
-        // Objects that name each other through port groups would recurse
-        // without end; real nesting is shallow.
-        if self.depth.get() > 64 {
-            return Err(self.src.err(
-                name,
-                format!("object {} nests too deep (does it name itself?)", name.text),
-                "expected objects that do not nest into themselves",
-            ));
-        }
-        self.depth.set(self.depth.get() + 1);
-        let value = resolve();
-        self.depth.set(self.depth.get() - 1);
-        let value = value?;
-        cache.borrow_mut().insert(key, value.clone());
-        Ok(value)
+        cache.get_or(name.text, || {
+            // Objects that name each other through port groups would recurse
+            // without end; real nesting is shallow.
+            if self.depth.get() > 64 {
+                return Err(self.src.err(
+                    name,
+                    format!("object {} nests too deep (does it name itself?)", name.text),
+                    "expected objects that do not nest into themselves",
+                ));
+            }
+            self.depth.set(self.depth.get() + 1);
+            let value = resolve();
+            self.depth.set(self.depth.get() - 1);
+            value
+        })
     }
 
     fn network_members(&self, name: &Word<'a>, stack: &mut Vec<&'a str>) -> Res<Maybe<Net>> {
@@ -823,11 +819,7 @@ impl<'a> Cx<'_, 'a> {
                     }
                 }
                 ("service", "port-object") => {
-                    let protos: &[u8] = match o.protocol {
-                        Some("tcp") => &[proto::TCP],
-                        Some("udp") => &[proto::UDP],
-                        _ => &[proto::TCP, proto::UDP],
-                    };
+                    let protos = cisco::tcp_udp(o.protocol.unwrap_or(""));
                     let mut s = PacketSet::empty();
                     for &pr in protos {
                         let mut r = Cursor {

@@ -14,7 +14,6 @@ use crate::model::{
 };
 use crate::space::dim::{TcpFlag, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
@@ -28,7 +27,8 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
     let cx = Cx {
         src: Source::new(path, text),
         groups: cfg.groups.iter().map(|g| (g.name.text, g)).collect(),
-        resolved: RefCell::default(),
+        networks: cisco::Memo::default(),
+        services: cisco::Memo::default(),
     };
     let mut notes = Vec::new();
     let mut families = Vec::new();
@@ -146,16 +146,8 @@ struct Base {
 struct Cx<'s, 'a> {
     src: Source<'s>,
     groups: HashMap<&'a str, &'s super::parse::Group<'a>>,
-    /// Groups already resolved (by name; a group means the same wherever it
-    /// is used), so that a large list that names them often is fast.
-    resolved: RefCell<HashMap<String, Resolved>>,
-}
-
-/// What a group stands for, once resolved.
-#[derive(Clone)]
-enum Resolved {
-    Network(Side),
-    Service(PacketSet),
+    networks: cisco::Memo<Side>,
+    services: cisco::Memo<PacketSet>,
 }
 
 /// One address side of an entry: the addresses, or an unmodelled reason.
@@ -636,14 +628,8 @@ impl<'a> Cx<'_, 'a> {
     /// A network object-group's addresses (`host A`, `A MASK`, `range A B`,
     /// `any`, `group-object NAME`, `description …`).
     fn network_group(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<Side> {
-        if let Some(Resolved::Network(s)) = self.resolved.borrow().get(name.text) {
-            return Ok(s.clone());
-        }
-        let side = self.network_members(name, stack)?;
-        self.resolved
-            .borrow_mut()
-            .insert(name.text.to_string(), Resolved::Network(side.clone()));
-        Ok(side)
+        self.networks
+            .get_or(name.text, || self.network_members(name, stack))
     }
 
     fn network_members(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<Side> {
@@ -732,14 +718,8 @@ impl<'a> Cx<'_, 'a> {
     /// A service object-group's packets: `tcp|udp|tcp-udp [source OP P] [OP P]`,
     /// `icmp [MESSAGE]`, a protocol name or number, `group-object NAME`.
     fn service_group(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<PacketSet> {
-        if let Some(Resolved::Service(s)) = self.resolved.borrow().get(name.text) {
-            return Ok(s.clone());
-        }
-        let set = self.service_members(name, stack)?;
-        self.resolved
-            .borrow_mut()
-            .insert(name.text.to_string(), Resolved::Service(set.clone()));
-        Ok(set)
+        self.services
+            .get_or(name.text, || self.service_members(name, stack))
     }
 
     fn service_members(&self, name: &Word<'_>, stack: &mut Vec<String>) -> Res<PacketSet> {
@@ -762,11 +742,7 @@ impl<'a> Cx<'_, 'a> {
                     s
                 }
                 t @ ("tcp" | "udp" | "tcp-udp") => {
-                    let protos: &[u8] = match t {
-                        "tcp" => &[proto::TCP],
-                        "udp" => &[proto::UDP],
-                        _ => &[proto::TCP, proto::UDP],
-                    };
+                    let protos = cisco::tcp_udp(t);
                     let mut set = PacketSet::empty();
                     for &pr in protos {
                         let mut q = Cursor {
