@@ -1,11 +1,21 @@
-//! Benchmarks: parsing throughput, and whole checks of large synthetic exports.
+//! The benchmark suite: for every generated kind of export (see
+//! `support/synth`) and size, the time to parse (where the front-end has a
+//! separate parser), load (parse and lower), check, lint, diff against a next
+//! version, and trace one packet. Whole-process figures come from
+//! `benches/whole-run`, not from here.
+//!
+//! `cargo bench --bench engine -- 'check/kube'` runs one part; the 1M-rule
+//! sizes take minutes in all.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use octaverify::model::Policy;
 use octaverify::requirements::RequirementSet;
 use octaverify::site::{Overrides, Site};
+use octaverify::space::{Dim, Packet, State, dim};
 use std::hint::black_box;
+use synth::Kind;
 
-#[path = "support/synth.rs"]
+#[path = "support/synth/mod.rs"]
 mod synth;
 
 fn site() -> Site {
@@ -25,32 +35,54 @@ fn site() -> Site {
     Site::load(std::path::Path::new("bench.rules"), &o).unwrap()
 }
 
-/// Text to syntax tree: the parser proper.
+fn path(kind: Kind) -> String {
+    format!("bench.{}", kind.extension())
+}
+
+fn load(kind: Kind, text: &str) -> Policy {
+    octaverify::frontend::load(&path(kind), text.as_bytes().to_vec(), None).unwrap()
+}
+
+/// Each kind at each of its sizes, with its text.
+fn inputs(max: usize) -> impl Iterator<Item = (Kind, usize, String)> {
+    Kind::ALL.into_iter().flat_map(move |k| {
+        k.bench_sizes()
+            .iter()
+            .filter(move |&&n| n <= max)
+            .map(move |&n| (k, n, k.generate(n)))
+    })
+}
+
+/// Text to syntax tree, for the front-ends whose parser stands alone.
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
-    for n in [10_000usize, 100_000] {
-        let text = synth::ruleset(n);
+    for (kind, n, text) in inputs(usize::MAX) {
+        if kind.extension() != "rules" {
+            continue;
+        }
         g.throughput(Throughput::Bytes(text.len() as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, t| {
+        g.bench_with_input(BenchmarkId::new(kind.name(), n), &text, |b, t| {
             b.iter(|| {
-                octaverify::frontend::iptables::parse::parse("bench.rules", black_box(t)).unwrap()
+                octaverify::frontend::iptables::parse::for_each_line(
+                    "bench.rules",
+                    black_box(t),
+                    |_| Ok(true),
+                )
+                .unwrap()
             })
         });
     }
     g.finish();
 }
 
-/// Bytes to policy model: parsing, replaying the commands, lowering every rule.
-fn load(c: &mut Criterion) {
+/// Bytes to policy model: parsing, replaying, lowering what is lowered eagerly.
+fn lower(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
-    for n in [10_000usize, 100_000] {
-        let text = synth::ruleset(n);
+    g.sample_size(10);
+    for (kind, n, text) in inputs(usize::MAX) {
         g.throughput(Throughput::Bytes(text.len() as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, t| {
-            b.iter(|| {
-                octaverify::frontend::load("bench.rules", black_box(t.clone().into_bytes()), None)
-                    .unwrap()
-            })
+        g.bench_with_input(BenchmarkId::new(kind.name(), n), &text, |b, t| {
+            b.iter(|| load(kind, black_box(t)))
         });
     }
     g.finish();
@@ -59,63 +91,69 @@ fn load(c: &mut Criterion) {
 fn check(c: &mut Criterion) {
     let mut g = c.benchmark_group("check");
     g.sample_size(10);
-    let reqs = RequirementSet::builtin();
-    let site = site();
-    for n in [10_000usize, 100_000] {
-        let policy =
-            octaverify::frontend::load("bench.rules", synth::ruleset(n).into_bytes(), None)
-                .unwrap();
-        g.bench_with_input(BenchmarkId::from_parameter(n), &policy, |b, p| {
-            b.iter(|| octaverify::check::check(black_box(p), &site, &reqs).unwrap())
+    let (site, reqs) = (site(), RequirementSet::builtin());
+    for (kind, n, text) in inputs(usize::MAX) {
+        // A fresh policy each time: rules are lowered on first use.
+        g.bench_with_input(BenchmarkId::new(kind.name(), n), &text, |b, t| {
+            b.iter_batched(
+                || load(kind, t),
+                |p| octaverify::check::check(&p, &site, &reqs).unwrap(),
+                criterion::BatchSize::PerIteration,
+            )
         });
     }
     g.finish();
 }
 
-/// An nftables ruleset with a large named interval set and verdict maps:
-/// loading (every element parsed) and a whole check.
-fn nft(c: &mut Criterion) {
-    let mut g = c.benchmark_group("nft");
+fn lint(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lint");
     g.sample_size(10);
-    let reqs = RequirementSet::builtin();
-    let site = site();
-    let n = 100_000;
-    let text = synth::nft_ruleset(n);
-    g.throughput(Throughput::Bytes(text.len() as u64));
-    g.bench_with_input(BenchmarkId::new("load", n), &text, |b, t| {
-        b.iter(|| {
-            octaverify::frontend::load("bench.nft", black_box(t.clone().into_bytes()), None)
-                .unwrap()
-        })
-    });
-    let policy = octaverify::frontend::load("bench.nft", text.into_bytes(), None).unwrap();
-    g.bench_with_input(BenchmarkId::new("check", n), &policy, |b, p| {
-        b.iter(|| octaverify::check::check(black_box(p), &site, &reqs).unwrap())
-    });
+    for (kind, n, text) in inputs(10_000) {
+        let p = load(kind, &text);
+        g.bench_with_input(BenchmarkId::new(kind.name(), n), &p, |b, p| {
+            b.iter(|| octaverify::lint::lint(black_box(p)))
+        });
+    }
     g.finish();
 }
 
-/// A Cisco IOS configuration with a 50k-entry list of object-groups.
-fn ios(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ios");
+fn diff(c: &mut Criterion) {
+    let mut g = c.benchmark_group("diff");
     g.sample_size(10);
-    let reqs = RequirementSet::builtin();
-    let site = site();
-    let n = 50_000;
-    let text = synth::ios_config(n);
-    g.throughput(Throughput::Bytes(text.len() as u64));
-    g.bench_with_input(BenchmarkId::new("load", n), &text, |b, t| {
-        b.iter(|| {
-            octaverify::frontend::load("bench.ios", black_box(t.clone().into_bytes()), None)
-                .unwrap()
-        })
-    });
-    let policy = octaverify::frontend::load("bench.ios", text.into_bytes(), None).unwrap();
-    g.bench_with_input(BenchmarkId::new("check", n), &policy, |b, p| {
-        b.iter(|| octaverify::check::check(black_box(p), &site, &reqs).unwrap())
-    });
+    let (site, reqs) = (site(), RequirementSet::builtin());
+    for (kind, n, text) in inputs(100_000) {
+        let next = kind.next_version(&text);
+        let (old, new) = (load(kind, &text), load(kind, &next));
+        g.bench_with_input(
+            BenchmarkId::new(kind.name(), n),
+            &(old, new),
+            |b, (o, n)| b.iter(|| octaverify::diff::report(o, n, &site, &reqs).unwrap()),
+        );
+    }
     g.finish();
 }
 
-criterion_group!(benches, parse, load, check, nft, ios);
+/// One packet through the whole forward path: the dialler's DNS query.
+fn trace(c: &mut Criterion) {
+    let mut g = c.benchmark_group("trace");
+    let mut pk = Packet::default();
+    pk.set(Dim::Family, dim::Family::Ipv4 as u128);
+    pk.set(Dim::Src, 0xc0a8_010a);
+    pk.set(Dim::Dst, 0x0808_0808);
+    pk.set(Dim::Proto, dim::proto::UDP as u128);
+    pk.set(Dim::Sport, 40000);
+    pk.set(Dim::Dport, 53);
+    pk.set(Dim::State, State::NEW);
+    pk.set(Dim::In, dim::iface::encode("eth1"));
+    pk.set(Dim::Out, dim::iface::encode("eth0"));
+    for (kind, n, text) in inputs(usize::MAX) {
+        let p = load(kind, &text);
+        g.bench_with_input(BenchmarkId::new(kind.name(), n), &p, |b, p| {
+            b.iter(|| octaverify::eval::concrete::Evaluator::new(p).trace(black_box(&pk)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse, lower, check, lint, diff, trace);
 criterion_main!(benches);

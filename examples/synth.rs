@@ -1,23 +1,41 @@
-//! Prints a synthetic iptables-save export of N rules (default 100000), with
-//! `--nft` an nftables ruleset with an N-element interval set, with `--ios`
-//! an IOS configuration with an N-entry list, for whole-run measurements:
-//! `cargo run --release --example synth -- 100000 > big.rules`,
-//! `cargo run --release --example synth -- --nft 100000 > big.nft`,
-//! `cargo run --release --example synth -- --ios 50000 > big.ios`.
+//! Prints a generated export of KIND with about SIZE rules (set elements for
+//! nft), for whole-run measurements; the same arguments always give the same
+//! bytes. Kinds: kube, fail2ban, enterprise (iptables-save), nft, ios, asa.
+//!
+//! `cargo run --release --example synth -- kube 1000000 > kube-1m.rules`
+//!
+//! Every export is written for the site `--dialler 192.168.1.10 --management
+//! 10.0.0.30,172.16.3.40 --dns-servers 192.168.1.254,8.8.8.8`; `synth site`
+//! prints those flags.
 
-#[path = "../benches/support/synth.rs"]
+#[path = "../benches/support/synth/mod.rs"]
 mod synth;
+
+use std::io::Write;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let nft = args.iter().any(|a| a == "--nft");
-    let ios = args.iter().any(|a| a == "--ios");
-    let n = args.iter().find_map(|s| s.parse().ok()).unwrap_or(100_000);
-    if nft {
-        print!("{}", synth::nft_ruleset(n));
-    } else if ios {
-        print!("{}", synth::ios_config(n));
-    } else {
-        print!("{}", synth::ruleset(n));
+    let usage = || -> ! {
+        let kinds: Vec<_> = synth::Kind::ALL.iter().map(|k| k.name()).collect();
+        eprintln!(
+            "usage: synth KIND SIZE | synth site   (KIND: {})",
+            kinds.join(", ")
+        );
+        std::process::exit(2)
+    };
+    if args.first().map(String::as_str) == Some("site") {
+        println!("{}", synth::SITE.join(" "));
+        return;
     }
+    let (Some(kind), Some(size)) = (
+        args.first().and_then(|k| synth::Kind::from_name(k)),
+        args.get(1).and_then(|n| n.parse().ok()),
+    ) else {
+        usage()
+    };
+    let text = kind.generate(size);
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .expect("stdout is writable");
 }
