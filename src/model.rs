@@ -136,6 +136,41 @@ pub struct Chain {
     /// The family the chain's rules are written for; `None` for both (nft
     /// `inet`, Cisco lists that mix them).
     pub family: Option<Family>,
+    /// Built on first use by [`Policy::rule_index`].
+    pub index: OnceLock<Arc<RuleIndex>>,
+}
+
+/// Which rules of a long chain may match a packet set: an index of every
+/// rule's cubes, so that a set of a few packets (what a jump returns, say)
+/// meets the rules it can match instead of every rule after it.
+pub struct RuleIndex {
+    cubes: crate::space::CubeIndex,
+    /// The rule of each indexed cube.
+    rule: Vec<u32>,
+}
+
+impl std::fmt::Debug for RuleIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RuleIndex({} cubes)", self.rule.len())
+    }
+}
+
+impl RuleIndex {
+    /// The rules from `from` on that may match a packet of `set`, in order.
+    pub fn candidates(&self, set: &PacketSet, from: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        for c in set.cubes() {
+            self.cubes.overlapping(c, |i| {
+                let r = self.rule[i] as usize;
+                if r >= from {
+                    out.push(r);
+                }
+            });
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// What happens to a packet a rule matches.
@@ -364,6 +399,25 @@ impl Policy {
         })
     }
 
+    /// The index of a chain's rules (every rule lowered on first use).
+    pub fn rule_index(&self, chain: ChainId) -> &RuleIndex {
+        self.chains[chain].index.get_or_init(|| {
+            let c = &self.chains[chain];
+            let mut cubes = Vec::new();
+            let mut rule = Vec::new();
+            for (i, r) in c.rules.iter().enumerate() {
+                for cube in self.matches(chain, r).cubes() {
+                    cubes.push(cube);
+                    rule.push(i as u32);
+                }
+            }
+            Arc::new(RuleIndex {
+                cubes: crate::space::CubeIndex::new(&cubes),
+                rule,
+            })
+        })
+    }
+
     /// The text of a span's line(s).
     pub fn text(&self, s: Span) -> &str {
         &self.files[s.file].text[s.start..s.end]
@@ -402,6 +456,10 @@ impl Policy {
             return None;
         }
         let mut bound = self.clone();
+        for c in &mut bound.chains {
+            // Built from the unbound matches.
+            c.index = OnceLock::new();
+        }
         for rule in bound.chains.iter_mut().flat_map(|c| &mut c.rules) {
             let Some(n) = &rule.by_name else {
                 continue;

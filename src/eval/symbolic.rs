@@ -3,7 +3,7 @@
 
 use super::{Verdict, base_chain_scope};
 use crate::model::{Action, ChainId, Policy, RuleRef};
-use crate::space::{Dim, IntervalSet, Packet, PacketSet};
+use crate::space::{Cube, CubeIndex, Dim, IntervalSet, Packet, PacketSet};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -47,10 +47,12 @@ impl Outcome {
     }
 
     fn union_of(&self, v: Verdict) -> PacketSet {
-        self.decisions
-            .iter()
-            .filter(|d| d.verdict == v)
-            .fold(PacketSet::empty(), |acc, d| acc.union(&d.set))
+        PacketSet::union_all(
+            self.decisions
+                .iter()
+                .filter(|d| d.verdict == v)
+                .map(|d| &d.set),
+        )
     }
 
     /// Packets whose fate is unknown: touched by an unknown action, or both
@@ -81,16 +83,14 @@ impl Outcome {
             return drops.map(|d| (d.set.clone(), d.rule)).collect();
         }
         let unknown = self.unknown();
-        let mut seen = PacketSet::empty();
-        let mut out = Vec::new();
-        for d in drops {
-            let part = d.set.difference(&unknown).difference(&seen);
-            if !part.is_empty() {
-                seen = seen.union(&part);
-                out.push((part, d.rule));
-            }
-        }
-        out
+        let drops: Vec<&Decision> = drops.collect();
+        let sets: Vec<&PacketSet> = drops.iter().map(|d| &d.set).collect();
+        crate::space::set::ordered_pieces(&sets, |_| true)
+            .into_iter()
+            .zip(&drops)
+            .map(|(part, d)| (part.difference(&unknown), d.rule))
+            .filter(|(part, _)| !part.is_empty())
+            .collect()
     }
 
     /// The verdict of one packet, as the symbolic partition says.
@@ -111,34 +111,57 @@ impl Outcome {
     }
 }
 
-/// What leaves one chain evaluation.
+/// What leaves one chain evaluation, as parts: joined once at the end, not
+/// at every rule (a union per rule is quadratic in a long chain).
 #[derive(Default)]
 struct ChainResult {
-    accepted: PacketSet,
-    returned: PacketSet,
+    accepted: Vec<PacketSet>,
+    returned: Vec<PacketSet>,
     /// Whether an unmodelled rule let some packets both match and go on, so
-    /// that parts added below may overlap and must be joined as sets.
+    /// that the parts may overlap and must be joined as sets.
     overlap: bool,
 }
 
 impl ChainResult {
     fn accept(&mut self, part: PacketSet) {
-        add(&mut self.accepted, part, self.overlap);
+        if !part.is_empty() {
+            self.accepted.push(part);
+        }
     }
 
     fn give_back(&mut self, part: PacketSet) {
-        add(&mut self.returned, part, self.overlap);
+        if !part.is_empty() {
+            self.returned.push(part);
+        }
+    }
+
+    /// Takes in what another walk of the same chain left.
+    fn merge(&mut self, other: ChainResult) {
+        self.accepted.extend(other.accepted);
+        self.returned.extend(other.returned);
+        self.overlap |= other.overlap;
+    }
+
+    fn accepted(&mut self) -> PacketSet {
+        join(std::mem::take(&mut self.accepted), self.overlap)
+    }
+
+    fn returned(&mut self) -> PacketSet {
+        join(std::mem::take(&mut self.returned), self.overlap)
     }
 }
 
-/// Adds `part` to `set`: by appending when they cannot overlap (every part a
-/// chain sends on is cut from what remained of its input), by union otherwise.
-fn add(set: &mut PacketSet, part: PacketSet, overlap: bool) {
+/// The union of parts: appended when they cannot overlap (every part a
+/// chain sends on is cut from what remained of its input), joined otherwise.
+fn join(parts: Vec<PacketSet>, overlap: bool) -> PacketSet {
     if overlap {
-        *set = set.union(&part);
-    } else {
-        set.append_disjoint(part);
+        return PacketSet::union_all(&parts);
     }
+    let mut all = PacketSet::empty();
+    for p in parts {
+        all.append_disjoint(p);
+    }
+    all
 }
 
 pub struct Evaluator<'p> {
@@ -180,9 +203,7 @@ fn note<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<PacketSet>>, key: K, s
 
 /// The union of the pieces a [`Watch`] noted.
 pub fn joined(pieces: &[PacketSet]) -> PacketSet {
-    pieces
-        .iter()
-        .fold(PacketSet::empty(), |acc, p| acc.union(p))
+    PacketSet::union_all(pieces)
 }
 
 impl<'p> Evaluator<'p> {
@@ -222,8 +243,8 @@ impl<'p> Evaluator<'p> {
         input: PacketSet,
     ) -> (Outcome, PacketSet, PacketSet) {
         let mut out = Outcome::default();
-        let r = self.chain_from(id, start, input, &mut out);
-        (out, r.accepted, r.returned)
+        let mut r = self.chain_from(id, start, input, &mut out);
+        (out, r.accepted(), r.returned())
     }
 
     /// Evaluates `input` along the forward path.
@@ -247,13 +268,14 @@ impl<'p> Evaluator<'p> {
             }
             let mut bypass = alive.difference(&scope);
             let mut r = self.chain(id, seen, &mut out);
-            if !r.returned.is_empty() {
-                let fell_through = self.policy_of(id, std::mem::take(&mut r.returned), &mut out);
-                add(&mut r.accepted, fell_through, r.overlap);
+            let returned = r.returned();
+            if !returned.is_empty() {
+                let fell_through = self.policy_of(id, returned, &mut out);
+                r.accept(fell_through);
             }
             // What the chain let through was cut from what it saw, which
             // excludes what bypassed it.
-            bypass.append_disjoint(r.accepted);
+            bypass.append_disjoint(r.accepted());
             alive = bypass;
         }
         out.reached_end = alive;
@@ -290,6 +312,8 @@ impl<'p> Evaluator<'p> {
         self.chain_from(id, 0, input, out)
     }
 
+    /// Walks `input` through the rules of chain `id` from `start` on. A set
+    /// of few cubes in a long chain meets only the rules its index finds.
     fn chain_from(
         &self,
         id: ChainId,
@@ -297,123 +321,284 @@ impl<'p> Evaluator<'p> {
         input: PacketSet,
         out: &mut Outcome,
     ) -> ChainResult {
+        let rules = &self.policy.chains[id].rules;
+        let order: Vec<usize> =
+            if input.cubes().len() <= 4 && rules.len() - start.min(rules.len()) > 32 {
+                self.policy.rule_index(id).candidates(&input, start)
+            } else {
+                (start..rules.len()).collect()
+            };
+        self.walk(id, &order, input, out)
+    }
+
+    /// The rules `order` of chain `id` (ascending; any rule left out matches
+    /// nothing of `input`) applied to `input` by first match.
+    ///
+    /// The rules go in blocks that double in size. Within a block, what
+    /// each rule matches is found at once from the block's input (through an
+    /// index of its cubes), and a rule's hit is what it matches minus what
+    /// earlier rules of the block took; the block's leftover is its input
+    /// minus all it took, computed once. A long chain of small matches (a
+    /// kube-proxy service list, a ban list) so costs about its length, not
+    /// its length times the pieces the input was cut into. Packets a jump
+    /// returns go on at the next rule, in a walk of their own.
+    fn walk(
+        &self,
+        id: ChainId,
+        order: &[usize],
+        input: PacketSet,
+        out: &mut Outcome,
+    ) -> ChainResult {
+        let rules = &self.policy.chains[id].rules;
         let mut res = ChainResult::default();
         let mut remaining = input;
-        for (i, rule) in self.policy.chains[id].rules.iter().enumerate().skip(start) {
-            if remaining.is_empty() {
-                break;
-            }
-            let r = RuleRef {
-                chain: id,
-                index: Some(i),
-            };
-            if self.skip == Some(r) {
-                continue;
-            }
-            if let Some(w) = self.watch {
-                let mut w = w.borrow_mut();
-                if let Some(b) = w.budget {
-                    // Each piece meets each range the rule's match is made
-                    // of (long address lists are many ranges).
-                    let ranges: usize = self
-                        .policy
-                        .matches(id, rule)
-                        .cubes()
-                        .iter()
-                        .map(|c| c.get(Dim::Src).ranges().len() + c.get(Dim::Dst).ranges().len())
-                        .sum();
-                    let pieces = remaining.cubes().len();
-                    let cost = pieces * ranges.max(1);
-                    // A set in very many pieces costs at every later rule.
-                    if b < cost || pieces > MAX_PIECES {
-                        w.cut.get_or_insert(r);
-                        w.budget = Some(0);
+        let (mut at, mut block) = (0, 8);
+        let mut cut = false;
+        while at < order.len() && !remaining.is_empty() && !cut {
+            let end = (at + block).min(order.len());
+            block *= 2;
+            // What each rule matches of each cube of `remaining`, by the
+            // cube it came from.
+            let mut met: Vec<(usize, Vec<(usize, Cube)>)> = Vec::new();
+            {
+                let reach = Reach::new(&remaining);
+                for &i in &order[at..end] {
+                    let r = RuleRef {
+                        chain: id,
+                        index: Some(i),
+                    };
+                    if self.skip == Some(r) {
+                        continue;
+                    }
+                    let matches = self.policy.matches(id, &rules[i]);
+                    let parts = reach.meet(matches);
+                    if !self.spend(r, matches, parts.len(), remaining.cubes().len()) {
+                        cut = true;
                         break;
                     }
-                    w.budget = Some(b - cost);
+                    if !parts.is_empty() {
+                        met.push((i, parts));
+                    }
                 }
             }
-            let hit = remaining.split_off(self.policy.matches(id, rule));
-            if hit.is_empty() {
-                continue;
+            at = end;
+            let takes = |k: usize| takes_rule(&rules[met[k].0]);
+            // Parts of different cubes are disjoint: a rule's hit is what it
+            // matched of each cube minus what earlier taking rules matched of
+            // the same cube, and each cube loses what the taking rules matched.
+            let mut by_cube: Vec<Vec<(usize, usize)>> = vec![Vec::new(); remaining.cubes().len()];
+            for (k, (_, parts)) in met.iter().enumerate() {
+                for (p, (cube, _)) in parts.iter().enumerate() {
+                    by_cube[*cube].push((k, p));
+                }
             }
-            let certain = rule.opaque.is_none();
-            if !certain || matches!(rule.action, Action::Unknown(_)) {
-                out.uncertain = true;
-                res.overlap = true;
-            }
-            let watched = self.watch.filter(|w| !w.borrow().budget_only).map(|w| {
-                note(&mut w.borrow_mut().hit, r, &hit);
-                (w, hit.clone())
-            });
-            // Packets that continue past this rule, besides those it does not match.
-            let mut rejoin = PacketSet::empty();
-            match &rule.action {
-                Action::Accept => {
-                    res.accept(hit.clone());
-                    out.decisions.push(Decision {
-                        set: hit.clone(),
-                        verdict: Verdict::Accept,
-                        rule: r,
-                    });
-                }
-                Action::SourceNat(to) => {
-                    res.accept(hit.clone());
-                    out.translations.push(Translation {
-                        set: hit.clone(),
-                        to: to.clone(),
-                        rule: r,
-                    });
-                    out.decisions.push(Decision {
-                        set: hit.clone(),
-                        verdict: Verdict::Accept,
-                        rule: r,
-                    });
-                }
-                Action::Drop | Action::Reject => {
-                    out.decisions.push(Decision {
-                        set: hit.clone(),
-                        verdict: Verdict::Drop,
-                        rule: r,
-                    });
-                }
-                Action::Return => res.give_back(hit.clone()),
-                Action::Continue => {
-                    remaining.append_disjoint(hit);
+            let mut hit_cubes: Vec<Vec<Cube>> = vec![Vec::new(); met.len()];
+            let mut kept = Vec::with_capacity(remaining.cubes().len());
+            for (cube, group) in remaining.cubes().iter().zip(&by_cube) {
+                if group.is_empty() {
+                    kept.push(cube.clone());
                     continue;
                 }
-                Action::Jump(target) => {
-                    let sub = self.chain(*target, hit.clone(), out);
-                    res.overlap |= sub.overlap;
-                    res.accept(sub.accepted);
-                    rejoin = sub.returned;
+                let parts: Vec<&Cube> = group.iter().map(|&(k, p)| &met[k].1[p].1).collect();
+                let pieces = crate::space::set::ordered_cube_pieces(&parts, |g| takes(group[g].0));
+                for (&(k, _), piece) in group.iter().zip(pieces) {
+                    hit_cubes[k].extend(piece);
                 }
-                Action::Goto(target) => {
-                    let sub = self.chain(*target, hit.clone(), out);
-                    res.overlap |= sub.overlap;
-                    res.accept(sub.accepted);
-                    res.give_back(sub.returned);
+                let taken: Vec<&Cube> = group
+                    .iter()
+                    .zip(&parts)
+                    .filter(|((k, _), _)| takes(*k))
+                    .map(|(_, c)| *c)
+                    .collect();
+                kept.extend(crate::space::set::minus_parts(cube, &taken));
+            }
+            remaining = PacketSet::from_pieces(kept);
+            let hits: Vec<PacketSet> = hit_cubes.into_iter().map(PacketSet::from_pieces).collect();
+            let mut returns = Vec::new();
+            for ((i, _), hit) in met.iter().zip(hits) {
+                if hit.is_empty() {
+                    continue;
                 }
-                Action::Unknown(_) => {
-                    // Whatever it does, the packet may also go on.
-                    out.decisions.push(Decision {
-                        set: hit.clone(),
-                        verdict: Verdict::Unknown,
-                        rule: r,
-                    });
-                    res.accept(hit.clone());
-                    rejoin = hit.clone();
+                let back = self.apply(id, *i, hit, out, &mut res);
+                if !back.is_empty() && takes_rule(&rules[*i]) {
+                    returns.push((*i, back));
                 }
             }
-            // A rule that may not match leaves its hit in place.
-            let back = if certain { rejoin } else { hit };
-            if let Some((w, hit)) = watched.filter(|(w, _)| w.borrow().takes) {
-                note(&mut w.borrow_mut().taken, r, &hit.difference(&back));
+            for (i, back) in returns {
+                let later: Vec<usize> = order.iter().copied().filter(|&j| j > i).collect();
+                let order = if back.cubes().len() <= 4 && later.len() > 32 {
+                    self.policy.rule_index(id).candidates(&back, i + 1)
+                } else {
+                    later
+                };
+                let sub = self.walk(id, &order, back, out);
+                res.merge(sub);
             }
-            remaining.append_disjoint(back);
         }
         // Falling off the end returns (to the caller, or to a base chain's policy).
         res.give_back(remaining);
         res
+    }
+
+    /// Charges a watched walk's budget for rule `r` meeting `part` of a set
+    /// in `pieces` pieces; false once it is spent (the walk stops there).
+    fn spend(&self, r: RuleRef, matches: &PacketSet, parts: usize, pieces: usize) -> bool {
+        let Some(w) = self.watch else {
+            return true;
+        };
+        let mut w = w.borrow_mut();
+        let Some(b) = w.budget else {
+            return true;
+        };
+        // Each piece met meets each range the rule's match is made of (long
+        // address lists are many ranges).
+        let ranges: usize = matches
+            .cubes()
+            .iter()
+            .map(|c| c.get(Dim::Src).ranges().len() + c.get(Dim::Dst).ranges().len())
+            .sum();
+        let cost = (parts + 1) * ranges.max(1);
+        // A set in very many pieces costs at every later rule.
+        if b < cost || pieces > MAX_PIECES {
+            w.cut.get_or_insert(r);
+            w.budget = Some(0);
+            return false;
+        }
+        w.budget = Some(b - cost);
+        true
+    }
+
+    /// Applies rule `i` of chain `id` to the packets it decides, `hit`;
+    /// returns those a taking rule gives back to the chain (what a jump
+    /// returns), which go on at the next rule.
+    fn apply(
+        &self,
+        id: ChainId,
+        i: usize,
+        hit: PacketSet,
+        out: &mut Outcome,
+        res: &mut ChainResult,
+    ) -> PacketSet {
+        let rule = &self.policy.chains[id].rules[i];
+        let r = RuleRef {
+            chain: id,
+            index: Some(i),
+        };
+        let certain = rule.opaque.is_none();
+        if !certain || matches!(rule.action, Action::Unknown(_)) {
+            out.uncertain = true;
+            res.overlap = true;
+        }
+        let watched = self
+            .watch
+            .filter(|w| !w.borrow().budget_only)
+            .inspect(|w| note(&mut w.borrow_mut().hit, r, &hit));
+        // Packets that continue past this rule, besides those it does not match.
+        let mut rejoin = PacketSet::empty();
+        match &rule.action {
+            Action::Accept => {
+                res.accept(hit.clone());
+                out.decisions.push(Decision {
+                    set: hit.clone(),
+                    verdict: Verdict::Accept,
+                    rule: r,
+                });
+            }
+            Action::SourceNat(to) => {
+                res.accept(hit.clone());
+                out.translations.push(Translation {
+                    set: hit.clone(),
+                    to: to.clone(),
+                    rule: r,
+                });
+                out.decisions.push(Decision {
+                    set: hit.clone(),
+                    verdict: Verdict::Accept,
+                    rule: r,
+                });
+            }
+            Action::Drop | Action::Reject => {
+                out.decisions.push(Decision {
+                    set: hit.clone(),
+                    verdict: Verdict::Drop,
+                    rule: r,
+                });
+            }
+            Action::Return => res.give_back(hit.clone()),
+            Action::Continue => return PacketSet::empty(),
+            Action::Jump(target) => {
+                let mut sub = self.chain(*target, hit.clone(), out);
+                res.overlap |= sub.overlap;
+                res.accept(sub.accepted());
+                rejoin = sub.returned();
+            }
+            Action::Goto(target) => {
+                let mut sub = self.chain(*target, hit.clone(), out);
+                res.overlap |= sub.overlap;
+                res.accept(sub.accepted());
+                res.give_back(sub.returned());
+            }
+            Action::Unknown(_) => {
+                // Whatever it does, the packet may also go on.
+                out.decisions.push(Decision {
+                    set: hit.clone(),
+                    verdict: Verdict::Unknown,
+                    rule: r,
+                });
+                res.accept(hit.clone());
+            }
+        }
+        if let Some(w) = watched.filter(|w| w.borrow().takes) {
+            let kept = if takes_rule(rule) { &rejoin } else { &hit };
+            note(&mut w.borrow_mut().taken, r, &hit.difference(kept));
+        }
+        rejoin
+    }
+}
+
+/// Whether a rule takes the packets it matches out of its chain's walk
+/// (those a jump returns come back at the next rule). A rule that may not
+/// match (unmodelled conditions), a statement that does not decide, and an
+/// unmodelled action leave its packets going on as well.
+fn takes_rule(rule: &crate::model::Rule) -> bool {
+    rule.opaque.is_none() && !matches!(rule.action, Action::Continue | Action::Unknown(_))
+}
+
+/// A set about to meet many rules: with an index of its cubes when it has
+/// many, so that each rule finds the cubes it meets.
+struct Reach<'s> {
+    cubes: Vec<&'s Cube>,
+    index: Option<CubeIndex>,
+}
+
+impl<'s> Reach<'s> {
+    fn new(set: &'s PacketSet) -> Self {
+        let cubes: Vec<&Cube> = set.cubes().iter().collect();
+        let index = (cubes.len() > 16).then(|| CubeIndex::new(&cubes));
+        Reach { cubes, index }
+    }
+
+    /// The packets of the set that `m` holds, as parts of the set's cubes
+    /// (each with the position of the cube it is part of).
+    fn meet(&self, m: &PacketSet) -> Vec<(usize, Cube)> {
+        let mut out = Vec::new();
+        let Some(index) = &self.index else {
+            for (j, a) in self.cubes.iter().enumerate() {
+                out.extend(m.cubes().iter().filter_map(|b| Some((j, a.intersect(b)?))));
+            }
+            return out;
+        };
+        let mut found = Vec::new();
+        for b in m.cubes() {
+            found.clear();
+            index.overlapping(b, |j| found.push(j));
+            found.sort_unstable();
+            out.extend(
+                found
+                    .iter()
+                    .filter_map(|&j| Some((j, self.cubes[j].intersect(b)?))),
+            );
+        }
+        out
     }
 }

@@ -8,7 +8,10 @@ use smallvec::{SmallVec, smallvec};
 use std::fmt;
 
 /// Most sets are one range (a prefix, a port range, a protocol): inline.
-type Ranges = SmallVec<[(u128, u128); 1]>;
+type Ranges = SmallVec<[Range; 1]>;
+
+/// A closed range `[lo, hi]`.
+type Range = (u128, u128);
 
 /// A set of `u128` values, stored as sorted, disjoint, non-adjacent `[lo, hi]` ranges.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
@@ -91,12 +94,35 @@ impl IntervalSet {
         }
     }
 
+    /// The ranges that share a value with `[lo, hi]`, found by binary search:
+    /// a long set (an address list with many holes) meets a short one in a
+    /// few of its ranges, and only those need comparing.
+    fn window(&self, lo: u128, hi: u128) -> &[(u128, u128)] {
+        let from = self.ranges.partition_point(|&(_, b)| b < lo);
+        let to = from + self.ranges[from..].partition_point(|&(a, _)| a <= hi);
+        &self.ranges[from..to]
+    }
+
+    /// The smallest range holding the set.
+    pub fn hull(&self) -> Option<(u128, u128)> {
+        Some((self.ranges.first()?.0, self.ranges.last()?.1))
+    }
+
+    /// The two sets' ranges, each cut to where the other can meet it.
+    fn windows<'a>(&'a self, other: &'a Self) -> (&'a [Range], &'a [Range]) {
+        match (self.hull(), other.hull()) {
+            (Some((a, b)), Some((c, d))) => (self.window(c, d), other.window(a, b)),
+            _ => (&[], &[]),
+        }
+    }
+
     /// True when the two sets share a value; allocates nothing.
     pub fn intersects(&self, other: &Self) -> bool {
+        let (x, y) = self.windows(other);
         let (mut i, mut j) = (0, 0);
-        while i < self.ranges.len() && j < other.ranges.len() {
-            let (a, b) = self.ranges[i];
-            let (c, d) = other.ranges[j];
+        while i < x.len() && j < y.len() {
+            let (a, b) = x[i];
+            let (c, d) = y[j];
             if b < c {
                 i += 1;
             } else if d < a {
@@ -109,12 +135,16 @@ impl IntervalSet {
     }
 
     pub fn is_subset(&self, other: &Self) -> bool {
+        let Some((lo, hi)) = self.hull() else {
+            return true;
+        };
+        let other = other.window(lo, hi);
         let mut j = 0;
         for &(a, b) in &self.ranges {
-            while j < other.ranges.len() && other.ranges[j].1 < a {
+            while j < other.len() && other[j].1 < a {
                 j += 1;
             }
-            match other.ranges.get(j) {
+            match other.get(j) {
                 Some(&(c, d)) if c <= a && b <= d => {}
                 _ => return false,
             }
@@ -123,11 +153,12 @@ impl IntervalSet {
     }
 
     pub fn intersect(&self, other: &Self) -> Self {
+        let (x, y) = self.windows(other);
         let mut out = Ranges::new();
         let (mut i, mut j) = (0, 0);
-        while i < self.ranges.len() && j < other.ranges.len() {
-            let (a, b) = self.ranges[i];
-            let (c, d) = other.ranges[j];
+        while i < x.len() && j < y.len() {
+            let (a, b) = x[i];
+            let (c, d) = y[j];
             let lo = a.max(c);
             let hi = b.min(d);
             if lo <= hi {
@@ -142,24 +173,43 @@ impl IntervalSet {
         IntervalSet { ranges: out }
     }
 
+    /// Both sets' ranges merged in one pass (each is sorted already).
     pub fn union(&self, other: &Self) -> Self {
-        let mut all = self.ranges.to_vec();
-        all.extend_from_slice(&other.ranges);
-        Self::from_ranges(all)
+        let (x, y) = (&self.ranges, &other.ranges);
+        let mut out = Ranges::new();
+        let (mut i, mut j) = (0, 0);
+        while i < x.len() || j < y.len() {
+            let next = if j == y.len() || (i < x.len() && x[i].0 <= y[j].0) {
+                i += 1;
+                x[i - 1]
+            } else {
+                j += 1;
+                y[j - 1]
+            };
+            match out.last_mut() {
+                Some(last) if next.0 <= last.1.saturating_add(1) => last.1 = last.1.max(next.1),
+                _ => out.push(next),
+            }
+        }
+        IntervalSet { ranges: out }
     }
 
     pub fn difference(&self, other: &Self) -> Self {
+        let Some((lo, hi)) = self.hull() else {
+            return Self::empty();
+        };
+        let other = other.window(lo, hi);
         let mut out = Ranges::new();
         let mut j = 0;
         for &(a, b) in &self.ranges {
             let mut lo = a;
-            while j < other.ranges.len() && other.ranges[j].1 < lo {
+            while j < other.len() && other[j].1 < lo {
                 j += 1;
             }
             let mut k = j;
             let mut done = false;
-            while k < other.ranges.len() && other.ranges[k].0 <= b {
-                let (c, d) = other.ranges[k];
+            while k < other.len() && other[k].0 <= b {
+                let (c, d) = other[k];
                 if c > lo {
                     out.push((lo, c - 1));
                 }

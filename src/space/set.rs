@@ -7,6 +7,7 @@
 //! pairwise disjoint, so emptiness is "no cubes" and any cube yields a witness.
 
 use super::dim::{DIMS, Dim, Family};
+use super::index::CubeIndex;
 use super::interval::IntervalSet;
 use super::packet::Packet;
 
@@ -99,14 +100,18 @@ impl Cube {
 
     /// `self − other` as at most one disjoint piece per dimension: piece `i` keeps
     /// dimensions before `i` inside `other`, takes dimension `i` outside it, and
-    /// leaves later dimensions as they were.
-    fn subtract_into(&self, other: &Cube, out: &mut Vec<Cube>) {
+    /// leaves later dimensions as they were. The dimensions go in their
+    /// order (protocol and ports first, which reads best), or with `key`
+    /// first, so that every piece but the first lies within `other`'s extent
+    /// in it: the pieces stay narrow in the dimension an index looks them up by.
+    fn subtract_into(&self, other: &Cube, key: Option<Dim>, out: &mut Vec<Cube>) {
         if !self.intersects(other) {
             out.push(self.clone());
             return;
         }
         let mut cur = self.clone();
-        for i in 0..DIMS {
+        let first = key.map_or(0, Dim::index);
+        for i in std::iter::once(first).chain((0..DIMS).filter(|&i| i != first)) {
             let outside = cur.dims[i].difference(&other.dims[i]);
             if !outside.is_empty() {
                 let mut piece = cur.clone();
@@ -214,9 +219,8 @@ impl PacketSet {
 
     /// A set from cubes that may overlap.
     pub fn from_cubes(cubes: impl IntoIterator<Item = Cube>) -> Self {
-        cubes
-            .into_iter()
-            .fold(PacketSet::empty(), |acc, c| acc.union(&c.into()))
+        let sets: Vec<PacketSet> = cubes.into_iter().map(PacketSet::from).collect();
+        PacketSet::union_all(&sets)
     }
 
     pub fn cubes(&self) -> &[Cube] {
@@ -233,48 +237,88 @@ impl PacketSet {
 
     /// The values some packet of the set has in one dimension.
     pub fn values(&self, d: Dim) -> IntervalSet {
-        self.cubes
-            .iter()
-            .fold(IntervalSet::empty(), |acc, c| acc.union(c.get(d)))
+        IntervalSet::from_ranges(
+            self.cubes
+                .iter()
+                .flat_map(|c| c.get(d).ranges().iter().copied())
+                .collect(),
+        )
     }
 
     pub fn intersects(&self, other: &PacketSet) -> bool {
-        self.cubes
-            .iter()
-            .any(|a| other.cubes.iter().any(|b| a.intersects(b)))
+        if pairwise(self.cubes.len(), other.cubes.len()) {
+            return self
+                .cubes
+                .iter()
+                .any(|a| other.cubes.iter().any(|b| a.intersects(b)));
+        }
+        let (small, large) = by_size(self, other);
+        let refs: Vec<&Cube> = large.cubes.iter().collect();
+        let index = CubeIndex::new(&refs);
+        small.cubes.iter().any(|a| {
+            let mut meets = false;
+            index.overlapping(a, |j| meets |= a.intersects(refs[j]));
+            meets
+        })
     }
 
     pub fn intersect(&self, other: &PacketSet) -> PacketSet {
         let mut cubes = Vec::new();
-        for a in &self.cubes {
-            for b in &other.cubes {
-                if let Some(c) = a.intersect(b) {
-                    cubes.push(c);
+        if pairwise(self.cubes.len(), other.cubes.len()) {
+            for a in &self.cubes {
+                for b in &other.cubes {
+                    if let Some(c) = a.intersect(b) {
+                        cubes.push(c);
+                    }
                 }
+            }
+        } else {
+            let (small, large) = by_size(self, other);
+            let refs: Vec<&Cube> = large.cubes.iter().collect();
+            let index = CubeIndex::new(&refs);
+            let mut found = Vec::new();
+            for a in &small.cubes {
+                found.clear();
+                index.overlapping(a, |j| found.push(j));
+                found.sort_unstable();
+                cubes.extend(found.iter().filter_map(|&j| a.intersect(refs[j])));
             }
         }
         PacketSet { cubes }.merged()
     }
 
     pub fn difference(&self, other: &PacketSet) -> PacketSet {
-        let mut cur = self.cubes.clone();
-        let mut next = Vec::new();
-        for b in &other.cubes {
-            if !cur.iter().any(|a| a.intersects(b)) {
-                continue;
-            }
-            for a in &cur {
-                a.subtract_into(b, &mut next);
-            }
-            std::mem::swap(&mut cur, &mut next);
-            next.clear();
+        let refs: Vec<&Cube> = other.cubes.iter().collect();
+        self.without_cubes(&refs)
+    }
+
+    /// A set from disjoint cubes, joined where they differ in one dimension.
+    pub fn from_pieces(cubes: Vec<Cube>) -> PacketSet {
+        PacketSet { cubes }.merged()
+    }
+
+    /// The set minus every packet of `minus`, cubes that may overlap.
+    pub fn without_cubes(&self, minus: &[&Cube]) -> PacketSet {
+        PacketSet {
+            cubes: minus_all(&self.cubes, minus),
         }
-        PacketSet { cubes: cur }.merged()
+        .merged()
     }
 
     pub fn union(&self, other: &PacketSet) -> PacketSet {
         let mut cubes = self.cubes.clone();
         cubes.extend(other.difference(self).cubes);
+        PacketSet { cubes }.merged()
+    }
+
+    /// The union of many sets, which may overlap, in one pass: each set
+    /// adds what no earlier one holds (see [`ordered_pieces`]).
+    pub fn union_all<'a>(sets: impl IntoIterator<Item = &'a PacketSet>) -> PacketSet {
+        let sets: Vec<&PacketSet> = sets.into_iter().collect();
+        let mut cubes = Vec::new();
+        for piece in ordered_pieces(&sets, |_| true) {
+            cubes.extend(piece.cubes);
+        }
         PacketSet { cubes }.merged()
     }
 
@@ -304,32 +348,6 @@ impl PacketSet {
         self.ordered_cubes().first().map(|c| c.witness())
     }
 
-    /// Moves the packets of `m` out of the set and returns them, in one pass
-    /// that leaves the cubes `m` does not touch where they are.
-    pub fn split_off(&mut self, m: &PacketSet) -> PacketSet {
-        let mut hit = Vec::new();
-        let mut kept = Vec::with_capacity(self.cubes.len());
-        for a in self.cubes.drain(..) {
-            if !m.cubes.iter().any(|b| a.intersects(b)) {
-                kept.push(a);
-                continue;
-            }
-            hit.extend(m.cubes.iter().filter_map(|b| a.intersect(b)));
-            let mut pieces = vec![a];
-            for b in &m.cubes {
-                let mut next = Vec::with_capacity(pieces.len());
-                for p in pieces {
-                    p.subtract_into(b, &mut next);
-                }
-                pieces = next;
-            }
-            kept.extend(pieces);
-        }
-        self.cubes = kept;
-        *self = std::mem::take(self).merged();
-        PacketSet { cubes: hit }.merged()
-    }
-
     /// Adds the cubes of `other`, which the caller knows to share no packet
     /// with this set: no set algebra needed.
     pub fn append_disjoint(&mut self, mut other: PacketSet) {
@@ -355,11 +373,25 @@ impl PacketSet {
     }
 
     /// Joins cubes that differ in a single dimension, so that "dport 137-139"
-    /// and "dport 1900" with everything else equal read as one cube. The pass is
-    /// skipped for large sets, where its quadratic cost would not pay.
+    /// and "dport 1900" with everything else equal read as one cube. Small
+    /// sets compare every pair; large ones group cubes by all dimensions but
+    /// one, a dimension at a time, so that a set cut by one long list (the
+    /// destinations of a service list) does not stay cut by another (ports).
     fn merged(mut self) -> PacketSet {
-        const MERGE_LIMIT: usize = 48;
-        if self.cubes.len() < 2 || self.cubes.len() > MERGE_LIMIT {
+        const PAIRWISE_LIMIT: usize = 48;
+        if self.cubes.len() < 2 {
+            return self;
+        }
+        if self.cubes.len() > PAIRWISE_LIMIT {
+            for _round in 0..3 {
+                let before = self.cubes.len();
+                for d in 0..DIMS {
+                    self.cubes = merge_along(std::mem::take(&mut self.cubes), d);
+                }
+                if self.cubes.len() == before {
+                    break;
+                }
+            }
             return self;
         }
         let mut changed = true;
@@ -379,6 +411,231 @@ impl PacketSet {
         }
         self
     }
+}
+
+/// Joins the cubes that agree in every dimension but `d` (disjoint cubes
+/// then differ in `d` only), keeping the first one's place.
+fn merge_along(cubes: Vec<Cube>, d: usize) -> Vec<Cube> {
+    use std::hash::{Hash, Hasher};
+    let key = |c: &Cube| {
+        let mut h = std::hash::DefaultHasher::new();
+        for (i, s) in c.dims.iter().enumerate() {
+            if i != d {
+                s.hash(&mut h);
+            }
+        }
+        h.finish()
+    };
+    let same_elsewhere = |a: &Cube, b: &Cube| (0..DIMS).all(|i| i == d || a.dims[i] == b.dims[i]);
+    let mut first: std::collections::HashMap<u64, usize> =
+        std::collections::HashMap::with_capacity(cubes.len());
+    let mut out: Vec<Cube> = Vec::with_capacity(cubes.len());
+    let mut extra: Vec<Vec<(u128, u128)>> = Vec::new();
+    let mut extra_of: Vec<Option<usize>> = Vec::with_capacity(cubes.len());
+    for c in cubes {
+        let k = key(&c);
+        match first.get(&k) {
+            Some(&at) if same_elsewhere(&out[at], &c) => {
+                let e = *extra_of[at].get_or_insert_with(|| {
+                    extra.push(Vec::new());
+                    extra.len() - 1
+                });
+                extra[e].extend_from_slice(c.dims[d].ranges());
+            }
+            _ => {
+                first.entry(k).or_insert(out.len());
+                out.push(c);
+                extra_of.push(None);
+            }
+        }
+    }
+    for (c, e) in out.iter_mut().zip(extra_of) {
+        if let Some(e) = e {
+            let mut all = std::mem::take(&mut extra[e]);
+            all.extend_from_slice(c.dims[d].ranges());
+            c.dims[d] = IntervalSet::from_ranges(all);
+        }
+    }
+    out
+}
+
+/// Below this many pairs of cubes (or with few cubes to index), comparing
+/// every pair costs less than building an index.
+fn pairwise(a: usize, b: usize) -> bool {
+    a.min(b) < 4 || a.saturating_mul(b) <= 256
+}
+
+fn by_size<'a>(a: &'a PacketSet, b: &'a PacketSet) -> (&'a PacketSet, &'a PacketSet) {
+    if a.cubes.len() <= b.cubes.len() {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// Every cube of `cubes` minus every cube of `minus` (which may overlap),
+/// as disjoint pieces: each cube meets only the cubes an index finds.
+fn minus_all(cubes: &[Cube], minus: &[&Cube]) -> Vec<Cube> {
+    let mut out = Vec::with_capacity(cubes.len());
+    if minus.len() < 8 || cubes.len().saturating_mul(minus.len()) <= 64 {
+        for a in cubes {
+            let hits: Vec<&Cube> = minus.iter().copied().filter(|b| a.intersects(b)).collect();
+            subtract_many(a, &hits, Dim::Dst, &mut out);
+        }
+        return out;
+    }
+    let index = CubeIndex::new(minus);
+    let mut found = Vec::new();
+    let mut hits = Vec::new();
+    for a in cubes {
+        found.clear();
+        index.overlapping(a, |j| found.push(j));
+        found.sort_unstable();
+        hits.clear();
+        hits.extend(found.iter().map(|&j| minus[j]).filter(|b| a.intersects(b)));
+        subtract_many(a, &hits, index.key(), &mut out);
+    }
+    out
+}
+
+/// `a` minus the cubes `hits` (each of which meets it), as disjoint pieces.
+/// Few are subtracted one by one. Many are swept along `key`: the part of
+/// `a` outside every hit's hull is one piece, and each stretch between hull
+/// ends meets only the hits covering it, so that subtracting n small cubes
+/// costs n steps, not n times the pieces made so far.
+fn subtract_many(a: &Cube, hits: &[&Cube], key: Dim, out: &mut Vec<Cube>) {
+    if hits.len() <= 4 {
+        let mut pieces = vec![a.clone()];
+        for b in hits {
+            let mut next = Vec::with_capacity(pieces.len() + 2);
+            for p in &pieces {
+                p.subtract_into(b, None, &mut next);
+            }
+            pieces = next;
+        }
+        out.extend(pieces);
+        return;
+    }
+    let hulls: Vec<(u128, u128)> = hits
+        .iter()
+        .map(|b| b.get(key).hull().expect("cube dimensions are never empty"))
+        .collect();
+    let covered = IntervalSet::from_ranges(hulls.clone());
+    if let Some(outside) = a.clone().with(key, a.get(key).difference(&covered)) {
+        out.push(outside);
+    }
+    // Stretch boundaries: every hull start and every value after a hull end.
+    let mut cuts: Vec<u128> = hulls
+        .iter()
+        .flat_map(|&(lo, hi)| [Some(lo), hi.checked_add(1)])
+        .flatten()
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut by_start: Vec<usize> = (0..hits.len()).collect();
+    by_start.sort_unstable_by_key(|&i| hulls[i].0);
+    let mut next_start = 0;
+    let mut active: Vec<usize> = Vec::new();
+    for (k, &from) in cuts.iter().enumerate() {
+        let to = cuts.get(k + 1).map_or(u128::MAX, |&c| c - 1);
+        while next_start < by_start.len() && hulls[by_start[next_start]].0 <= from {
+            active.push(by_start[next_start]);
+            next_start += 1;
+        }
+        active.retain(|&i| hulls[i].1 >= from);
+        if active.is_empty() {
+            continue;
+        }
+        let Some(stretch) = a
+            .clone()
+            .with(key, a.get(key).intersect(&IntervalSet::range(from, to)))
+        else {
+            continue;
+        };
+        active.sort_unstable();
+        let mut pieces = vec![stretch];
+        for &i in &active {
+            let mut next = Vec::with_capacity(pieces.len() + 2);
+            for p in &pieces {
+                p.subtract_into(hits[i], Some(key), &mut next);
+            }
+            pieces = next;
+            if pieces.is_empty() {
+                break;
+            }
+        }
+        out.extend(pieces);
+    }
+}
+
+/// For each set in order, the packets of it that no earlier set `counts`
+/// holds: `sets[i]` minus the union of `sets[j]`, `j < i`, `counts(j)`.
+/// The pieces are pairwise disjoint where every set counts.
+pub fn ordered_pieces(sets: &[&PacketSet], counts: impl Fn(usize) -> bool) -> Vec<PacketSet> {
+    let mut owner = Vec::new();
+    let mut cubes = Vec::new();
+    for (i, s) in sets.iter().enumerate() {
+        for c in &s.cubes {
+            owner.push(i);
+            cubes.push(c);
+        }
+    }
+    // A set's own cubes are disjoint: whether they count for each other
+    // changes nothing.
+    let pieces = ordered_cube_pieces(&cubes, |k| counts(owner[k]));
+    let mut out: Vec<Vec<Cube>> = vec![Vec::new(); sets.len()];
+    for (k, p) in pieces.into_iter().enumerate() {
+        out[owner[k]].extend(p);
+    }
+    out.into_iter().map(PacketSet::from_pieces).collect()
+}
+
+/// For each cube in order, its packets that no earlier cube `counts` holds.
+/// Each cube meets only the earlier cubes an index finds, so many cost
+/// little more than their number.
+pub fn ordered_cube_pieces(cubes: &[&Cube], counts: impl Fn(usize) -> bool) -> Vec<Vec<Cube>> {
+    let counted: Vec<usize> = (0..cubes.len()).filter(|&k| counts(k)).collect();
+    let refs: Vec<&Cube> = counted.iter().map(|&k| cubes[k]).collect();
+    let index = (refs.len() >= 16).then(|| CubeIndex::new(&refs));
+    let key = index.as_ref().map_or(Dim::Dst, CubeIndex::key);
+    let mut found = Vec::new();
+    let mut hits = Vec::new();
+    cubes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            found.clear();
+            match &index {
+                Some(index) => index.overlapping(a, |j| found.push(j)),
+                None => found.extend(0..refs.len()),
+            }
+            found.sort_unstable();
+            hits.clear();
+            hits.extend(
+                found
+                    .iter()
+                    .filter(|&&j| counted[j] < i)
+                    .map(|&j| refs[j])
+                    .filter(|b| a.intersects(b)),
+            );
+            let mut out = Vec::new();
+            subtract_many(a, &hits, key, &mut out);
+            out
+        })
+        .collect()
+}
+
+/// `a` minus `parts`, cubes each of which lies inside `a` (what rules took
+/// of it): no search for the cubes that meet it is needed.
+pub fn minus_parts(a: &Cube, parts: &[&Cube]) -> Vec<Cube> {
+    let key = if parts.len() > 4 {
+        super::index::best_keys(parts)[0]
+    } else {
+        Dim::Dst
+    };
+    let mut out = Vec::new();
+    subtract_many(a, parts, key, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -403,6 +660,11 @@ mod tests {
 
     fn set() -> impl Strategy<Value = PacketSet> {
         prop::collection::vec(cube(), 0..4).prop_map(PacketSet::from_cubes)
+    }
+
+    /// Sets large enough that the operations go through an index.
+    fn big_set() -> impl Strategy<Value = PacketSet> {
+        prop::collection::vec(cube(), 0..40).prop_map(PacketSet::from_cubes)
     }
 
     fn all_packets() -> Vec<Packet> {
@@ -435,6 +697,34 @@ mod tests {
                 prop_assert_eq!(a.complement().contains(&p), !ia);
             }
             prop_assert!(disjoint(&u) && disjoint(&i) && disjoint(&d));
+        }
+
+        /// The indexed paths (many cubes on both sides) agree with membership too,
+        /// and `ordered_pieces` gives each set what no earlier counted set holds.
+        #[test]
+        fn indexed_operations_agree_with_membership(
+            a in big_set(),
+            b in big_set(),
+            parts in prop::collection::vec(big_set(), 0..6),
+        ) {
+            let (u, i, d) = (a.union(&b), a.intersect(&b), a.difference(&b));
+            let refs: Vec<&PacketSet> = parts.iter().collect();
+            let pieces = ordered_pieces(&refs, |j| j % 2 == 0);
+            let all = PacketSet::union_all(&parts);
+            for p in all_packets() {
+                let (ia, ib) = (a.contains(&p), b.contains(&p));
+                prop_assert_eq!(u.contains(&p), ia || ib);
+                prop_assert_eq!(i.contains(&p), ia && ib);
+                prop_assert_eq!(d.contains(&p), ia && !ib);
+                prop_assert_eq!(all.contains(&p), parts.iter().any(|s| s.contains(&p)));
+                for (k, piece) in pieces.iter().enumerate() {
+                    let earlier = parts[..k].iter().enumerate().any(|(j, s)| j % 2 == 0 && s.contains(&p));
+                    prop_assert_eq!(piece.contains(&p), parts[k].contains(&p) && !earlier);
+                }
+            }
+            prop_assert_eq!(a.intersects(&b), !i.is_empty());
+            prop_assert!(disjoint(&u) && disjoint(&i) && disjoint(&d) && disjoint(&all));
+            prop_assert!(pieces.iter().all(disjoint));
         }
 
         /// A set is empty exactly when no packet belongs to it, and its witness belongs to it.

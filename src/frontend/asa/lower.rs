@@ -117,6 +117,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                     rules: rules.clone(),
                     span: Some(cx.src.span(&b.line)),
                     family: None,
+                    index: Default::default(),
                 });
                 global = Some((chains.len() - 1, b));
             }
@@ -152,6 +153,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             rules,
             span: Some(span),
             family: None,
+            index: Default::default(),
         };
         // Entering: the interface's list, then the global one, then the implicit deny.
         let inbound = binding(true).and_then(|b| match acls.get(b.acl.text) {
@@ -336,6 +338,7 @@ impl<'a> Cx<'_, 'a> {
             rules,
             span: Some(self.src.span(&line)),
             family: None,
+            index: Default::default(),
         }
     }
 

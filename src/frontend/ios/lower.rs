@@ -188,6 +188,7 @@ impl<'a> Cx<'_, 'a> {
             rules,
             span: Some(span),
             family: Some(family),
+            index: Default::default(),
         }
     }
 

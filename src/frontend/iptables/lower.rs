@@ -521,6 +521,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     rules,
                     span: Some(c.span),
                     family: Some(t.family),
+                    index: Default::default(),
                 });
             }
         }

@@ -202,6 +202,7 @@ pub fn lower(
                 rules,
                 span: Some(line_span(src, &span, &c.decl).span),
                 family: table_family,
+                index: Default::default(),
             });
         }
         for (name, addrs) in cx.dns_addresses.take() {
