@@ -103,17 +103,18 @@ pub fn reachable(policy: &Policy) -> Vec<bool> {
     seen
 }
 
-/// The base chains from which `chain` is reached (itself, if it is one).
-pub fn roots(policy: &Policy, chain: ChainId) -> Vec<ChainId> {
+/// For every chain, the base chains from which it is reached (itself, for
+/// a base chain): one walk from each base chain, not one per question.
+pub fn roots(policy: &Policy) -> Vec<Vec<ChainId>> {
     let g = build(policy);
-    policy
-        .chains
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.base.is_some())
-        .filter(|&(id, _)| {
-            petgraph::algo::has_path_connecting(&g, NodeIndex::new(id), NodeIndex::new(chain), None)
-        })
-        .map(|(id, _)| id)
-        .collect()
+    let mut out = vec![Vec::new(); policy.chains.len()];
+    for (id, chain) in policy.chains.iter().enumerate() {
+        if chain.base.is_some() {
+            let mut dfs = Dfs::new(&g, NodeIndex::new(id));
+            while let Some(n) = dfs.next(&g) {
+                out[n.index()].push(id);
+            }
+        }
+    }
+    out
 }

@@ -85,7 +85,7 @@ pub fn lint(policy: &Policy) -> Linted {
         Vec::new()
     } else {
         (0..policy.chains.len())
-            .map(|c| crate::graph::roots(policy, c))
+            .map(|c| policy.roots(c).to_vec())
             .collect()
     };
     let checked = |r: RuleRef| {

@@ -320,6 +320,8 @@ pub struct Policy {
     /// Addresses the export itself gives for DNS names: the elements of the
     /// nft sets the site says hold them.
     pub dns_addresses: std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
+    /// Built on first use by [`Policy::roots`].
+    pub roots: OnceLock<Vec<Vec<ChainId>>>,
 }
 
 /// Interfaces with their subnets, and routes: what a router's configuration
@@ -397,6 +399,11 @@ impl Policy {
                 .expect("rules without a set come from a front-end with a matcher");
             matcher.matches(self.text(rule.span), &self.chains[chain])
         })
+    }
+
+    /// The base chains from which `chain` is reached (itself, if it is one).
+    pub fn roots(&self, chain: ChainId) -> &[ChainId] {
+        &self.roots.get_or_init(|| crate::graph::roots(self))[chain]
     }
 
     /// The index of a chain's rules (every rule lowered on first use).
@@ -547,11 +554,11 @@ impl Policy {
 
     /// Whether every base chain that reaches `chain` (itself, for a base chain) is `early`.
     fn only_under(&self, chain: ChainId, early: impl Fn(&BaseChain) -> bool) -> bool {
-        let roots = crate::graph::roots(self, chain);
+        let roots = self.roots(chain);
         !roots.is_empty()
             && roots
-                .into_iter()
-                .all(|id| self.chains[id].base.as_ref().is_some_and(&early))
+                .iter()
+                .all(|&id| self.chains[id].base.as_ref().is_some_and(&early))
     }
 }
 

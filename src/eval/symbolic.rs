@@ -394,9 +394,13 @@ impl<'p> Evaluator<'p> {
             }
             let mut hit_cubes: Vec<Vec<Cube>> = vec![Vec::new(); met.len()];
             let mut kept = Vec::with_capacity(remaining.cubes().len());
-            for (cube, group) in remaining.cubes().iter().zip(&by_cube) {
+            for (cube, group) in std::mem::take(&mut remaining)
+                .into_cubes()
+                .into_iter()
+                .zip(&by_cube)
+            {
                 if group.is_empty() {
-                    kept.push(cube.clone());
+                    kept.push(cube);
                     continue;
                 }
                 let parts: Vec<&Cube> = group.iter().map(|&(k, p)| &met[k].1[p].1).collect();
@@ -410,7 +414,7 @@ impl<'p> Evaluator<'p> {
                     .filter(|((k, _), _)| takes(*k))
                     .map(|(_, c)| *c)
                     .collect();
-                kept.extend(crate::space::set::minus_parts(cube, &taken));
+                kept.extend(crate::space::set::minus_parts(&cube, &taken));
             }
             remaining = PacketSet::from_pieces(kept);
             let hits: Vec<PacketSet> = hit_cubes.into_iter().map(PacketSet::from_pieces).collect();

@@ -81,6 +81,7 @@ impl Lowered {
             topology: Some(self.topology),
             unbound,
             dns_addresses: Default::default(),
+            roots: Default::default(),
         }
     }
 }

@@ -4,25 +4,55 @@
 //! names, …) is a set of this kind, so one exact implementation serves them all.
 //! Keeping the intervals canonical (sorted, merged) makes equality structural.
 
-use smallvec::{SmallVec, smallvec};
+use smallvec::SmallVec;
 use std::fmt;
 
-/// Most sets are one range (a prefix, a port range, a protocol): inline.
-type Ranges = SmallVec<[Range; 1]>;
+/// Ranges being built.
+type Ranges = SmallVec<[Range; 2]>;
 
 /// A closed range `[lo, hi]`.
 type Range = (u128, u128);
 
 /// A set of `u128` values, stored as sorted, disjoint, non-adjacent `[lo, hi]` ranges.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Default)]
 pub struct IntervalSet {
-    ranges: Ranges,
+    ranges: Store,
+}
+
+/// Most sets are one range (a prefix, a port range, a protocol), kept
+/// inline. Longer ones (an address list, what is left of the internet once
+/// a ban list is cut out of it) are shared: a cube is copied for every rule
+/// that meets it, and copying a long list each time cost time and memory in
+/// proportion to the rules times the list.
+#[derive(Clone, Default)]
+enum Store {
+    #[default]
+    Empty,
+    One(Range),
+    Many(std::sync::Arc<[Range]>),
+}
+
+impl PartialEq for IntervalSet {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.ranges, &other.ranges) {
+            (Store::Many(a), Store::Many(b)) if std::sync::Arc::ptr_eq(a, b) => true,
+            _ => self.r() == other.r(),
+        }
+    }
+}
+
+impl Eq for IntervalSet {}
+
+impl std::hash::Hash for IntervalSet {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.r().hash(h);
+    }
 }
 
 impl fmt::Debug for IntervalSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.ranges.iter().map(|&(a, b)| a..=b))
+            .entries(self.r().iter().map(|&(a, b)| a..=b))
             .finish()
     }
 }
@@ -30,7 +60,7 @@ impl fmt::Debug for IntervalSet {
 impl IntervalSet {
     pub fn empty() -> Self {
         IntervalSet {
-            ranges: Ranges::new(),
+            ranges: Store::Empty,
         }
     }
 
@@ -40,7 +70,7 @@ impl IntervalSet {
             Self::empty()
         } else {
             IntervalSet {
-                ranges: smallvec![(lo, hi)],
+                ranges: Store::One((lo, hi)),
             }
         }
     }
@@ -60,35 +90,53 @@ impl IntervalSet {
                 _ => out.push((a, b)),
             }
         }
-        IntervalSet { ranges: out }
+        IntervalSet::build(out)
     }
 
     pub fn ranges(&self) -> &[(u128, u128)] {
-        &self.ranges
+        self.r()
+    }
+
+    fn r(&self) -> &[Range] {
+        match &self.ranges {
+            Store::Empty => &[],
+            Store::One(r) => std::slice::from_ref(r),
+            Store::Many(v) => v,
+        }
+    }
+
+    /// A set of ranges already sorted, disjoint and apart.
+    fn build(ranges: Ranges) -> Self {
+        let ranges = match ranges.as_slice() {
+            [] => Store::Empty,
+            [one] => Store::One(*one),
+            many => Store::Many(many.into()),
+        };
+        IntervalSet { ranges }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.r().is_empty()
     }
 
     pub fn contains(&self, v: u128) -> bool {
-        let i = self.ranges.partition_point(|&(_, hi)| hi < v);
-        self.ranges.get(i).is_some_and(|&(lo, _)| lo <= v)
+        let i = self.r().partition_point(|&(_, hi)| hi < v);
+        self.r().get(i).is_some_and(|&(lo, _)| lo <= v)
     }
 
     /// The number of values in the set, saturating at `u128::MAX`.
     pub fn len(&self) -> u128 {
-        self.ranges.iter().fold(0u128, |n, &(a, b)| {
+        self.r().iter().fold(0u128, |n, &(a, b)| {
             n.saturating_add(b - a).saturating_add(1)
         })
     }
 
     pub fn min(&self) -> Option<u128> {
-        self.ranges.first().map(|r| r.0)
+        self.r().first().map(|r| r.0)
     }
 
     pub fn is_single(&self) -> Option<u128> {
-        match self.ranges.as_slice() {
+        match self.r() {
             [(a, b)] if a == b => Some(*a),
             _ => None,
         }
@@ -98,14 +146,14 @@ impl IntervalSet {
     /// a long set (an address list with many holes) meets a short one in a
     /// few of its ranges, and only those need comparing.
     fn window(&self, lo: u128, hi: u128) -> &[(u128, u128)] {
-        let from = self.ranges.partition_point(|&(_, b)| b < lo);
-        let to = from + self.ranges[from..].partition_point(|&(a, _)| a <= hi);
-        &self.ranges[from..to]
+        let from = self.r().partition_point(|&(_, b)| b < lo);
+        let to = from + self.r()[from..].partition_point(|&(a, _)| a <= hi);
+        &self.r()[from..to]
     }
 
     /// The smallest range holding the set.
     pub fn hull(&self) -> Option<(u128, u128)> {
-        Some((self.ranges.first()?.0, self.ranges.last()?.1))
+        Some((self.r().first()?.0, self.r().last()?.1))
     }
 
     /// The two sets' ranges, each cut to where the other can meet it.
@@ -140,7 +188,7 @@ impl IntervalSet {
         };
         let other = other.window(lo, hi);
         let mut j = 0;
-        for &(a, b) in &self.ranges {
+        for &(a, b) in self.r() {
             while j < other.len() && other[j].1 < a {
                 j += 1;
             }
@@ -152,7 +200,21 @@ impl IntervalSet {
         true
     }
 
+    /// Whether one range holds the whole of `other` (then results can share it).
+    fn covers(&self, other: &Self) -> bool {
+        match (self.r(), other.hull()) {
+            ([(a, b)], Some((c, d))) => *a <= c && d <= *b,
+            _ => false,
+        }
+    }
+
     pub fn intersect(&self, other: &Self) -> Self {
+        if other.covers(self) {
+            return self.clone();
+        }
+        if self.covers(other) {
+            return other.clone();
+        }
         let (x, y) = self.windows(other);
         let mut out = Ranges::new();
         let (mut i, mut j) = (0, 0);
@@ -170,12 +232,18 @@ impl IntervalSet {
                 j += 1;
             }
         }
-        IntervalSet { ranges: out }
+        IntervalSet::build(out)
     }
 
     /// Both sets' ranges merged in one pass (each is sorted already).
     pub fn union(&self, other: &Self) -> Self {
-        let (x, y) = (&self.ranges, &other.ranges);
+        if other.is_empty() || self.covers(other) {
+            return self.clone();
+        }
+        if self.is_empty() || other.covers(self) {
+            return other.clone();
+        }
+        let (x, y) = (self.r(), other.r());
         let mut out = Ranges::new();
         let (mut i, mut j) = (0, 0);
         while i < x.len() || j < y.len() {
@@ -191,7 +259,7 @@ impl IntervalSet {
                 _ => out.push(next),
             }
         }
-        IntervalSet { ranges: out }
+        IntervalSet::build(out)
     }
 
     pub fn difference(&self, other: &Self) -> Self {
@@ -199,9 +267,12 @@ impl IntervalSet {
             return Self::empty();
         };
         let other = other.window(lo, hi);
+        if other.is_empty() {
+            return self.clone();
+        }
         let mut out = Ranges::new();
         let mut j = 0;
-        for &(a, b) in &self.ranges {
+        for &(a, b) in self.r() {
             let mut lo = a;
             while j < other.len() && other[j].1 < lo {
                 j += 1;
@@ -224,7 +295,7 @@ impl IntervalSet {
                 out.push((lo, b));
             }
         }
-        IntervalSet { ranges: out }
+        IntervalSet::build(out)
     }
 
     /// The complement within `[0, max]`.

@@ -227,6 +227,10 @@ impl PacketSet {
         &self.cubes
     }
 
+    pub fn into_cubes(self) -> Vec<Cube> {
+        self.cubes
+    }
+
     pub fn is_empty(&self) -> bool {
         self.cubes.is_empty()
     }

@@ -536,6 +536,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             topology: None,
             unbound: false,
             dns_addresses: Default::default(),
+            roots: Default::default(),
         };
         if let Some(cycle) = crate::graph::find_loop(&policy) {
             let rule = policy.rule(cycle.rule);

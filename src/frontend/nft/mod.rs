@@ -67,6 +67,7 @@ fn finish(
         topology: None,
         unbound: false,
         dns_addresses,
+        roots: Default::default(),
     };
     if let Some(cycle) = crate::graph::find_loop(&policy) {
         let rule = policy.rule(cycle.rule);
