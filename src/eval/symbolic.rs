@@ -321,13 +321,15 @@ impl<'p> Evaluator<'p> {
         input: PacketSet,
         out: &mut Outcome,
     ) -> ChainResult {
-        let rules = &self.policy.chains[id].rules;
-        let order: Vec<usize> =
-            if input.cubes().len() <= 4 && rules.len() - start.min(rules.len()) > 32 {
-                self.policy.rule_index(id).candidates(&input, start)
-            } else {
-                (start..rules.len()).collect()
-            };
+        // Where the chain's index exists already (what jumps return walked
+        // it), a small set takes the rules it finds; otherwise it meets the
+        // rules in order and stops where nothing is left, so that rules no
+        // packet reaches are never lowered.
+        let chain = &self.policy.chains[id];
+        let order: Vec<usize> = match chain.index.get() {
+            Some(index) if input.cubes().len() <= 4 => index.candidates(&input, start),
+            _ => (start..chain.rules.len()).collect(),
+        };
         self.walk(id, &order, input, out)
     }
 
