@@ -325,12 +325,31 @@ impl<'p> Evaluator<'p> {
         // it), a small set takes the rules it finds; otherwise it meets the
         // rules in order and stops where nothing is left, so that rules no
         // packet reaches are never lowered.
-        let chain = &self.policy.chains[id];
-        let order: Vec<usize> = match chain.index.get() {
-            Some(index) if input.cubes().len() <= 4 => index.candidates(&input, start),
-            _ => (start..chain.rules.len()).collect(),
-        };
+        let all: Vec<usize> = (start..self.policy.chains[id].rules.len()).collect();
+        let order = self.rules_met(id, &input, &all, false);
         self.walk(id, &order, input, out)
+    }
+
+    /// The rules of `order` (ascending, from some rule on to the chain's
+    /// end) that `set` may match: for a set of few cubes in a long stretch,
+    /// those the chain's rule index finds (built here if `build`), else all.
+    fn rules_met<'o>(
+        &self,
+        id: ChainId,
+        set: &PacketSet,
+        order: &'o [usize],
+        build: bool,
+    ) -> std::borrow::Cow<'o, [usize]> {
+        let (Some(&from), true) = (order.first(), set.cubes().len() <= 4 && order.len() > 32)
+        else {
+            return order.into();
+        };
+        let chain = &self.policy.chains[id];
+        match chain.index.get() {
+            Some(index) => index.candidates(set, from).into(),
+            None if build => self.policy.rule_index(id).candidates(set, from).into(),
+            None => order.into(),
+        }
     }
 
     /// The rules `order` of chain `id` (ascending; any rule left out matches
@@ -431,13 +450,9 @@ impl<'p> Evaluator<'p> {
                 }
             }
             for (i, back) in returns {
-                let later: Vec<usize> = order.iter().copied().filter(|&j| j > i).collect();
-                let order = if back.cubes().len() <= 4 && later.len() > 32 {
-                    self.policy.rule_index(id).candidates(&back, i + 1)
-                } else {
-                    later
-                };
-                let sub = self.walk(id, &order, back, out);
+                let later = &order[order.partition_point(|&j| j <= i)..];
+                let later = self.rules_met(id, &back, later, true);
+                let sub = self.walk(id, &later, back, out);
                 res.merge(sub);
             }
         }
@@ -446,8 +461,8 @@ impl<'p> Evaluator<'p> {
         res
     }
 
-    /// Charges a watched walk's budget for rule `r` meeting `part` of a set
-    /// in `pieces` pieces; false once it is spent (the walk stops there).
+    /// Charges a watched walk's budget for rule `r` meeting `parts` cubes of
+    /// a set in `pieces` pieces; false once it is spent (the walk stops there).
     fn spend(&self, r: RuleRef, matches: &PacketSet, parts: usize, pieces: usize) -> bool {
         let Some(w) = self.watch else {
             return true;
@@ -596,9 +611,7 @@ impl<'s> Reach<'s> {
         };
         let mut found = Vec::new();
         for b in m.cubes() {
-            found.clear();
-            index.overlapping(b, |j| found.push(j));
-            found.sort_unstable();
+            index.overlapping_sorted(b, &mut found);
             out.extend(
                 found
                     .iter()

@@ -100,6 +100,14 @@ impl CubeIndex {
         self.dims[0]
     }
 
+    /// The positions [`overlapping`](Self::overlapping) finds, ascending (the
+    /// order of the indexed slice), into `found` (cleared first).
+    pub fn overlapping_sorted(&self, q: &Cube, found: &mut Vec<usize>) {
+        found.clear();
+        self.overlapping(q, |j| found.push(j));
+        found.sort_unstable();
+    }
+
     /// Calls `f` with the position of every indexed cube whose hulls overlap
     /// those of `q` (a superset of the cubes meeting `q`).
     pub fn overlapping(&self, q: &Cube, mut f: impl FnMut(usize)) {

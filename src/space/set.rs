@@ -219,8 +219,9 @@ impl PacketSet {
 
     /// A set from cubes that may overlap.
     pub fn from_cubes(cubes: impl IntoIterator<Item = Cube>) -> Self {
-        let sets: Vec<PacketSet> = cubes.into_iter().map(PacketSet::from).collect();
-        PacketSet::union_all(&sets)
+        let cubes: Vec<Cube> = cubes.into_iter().collect();
+        let refs: Vec<&Cube> = cubes.iter().collect();
+        PacketSet::from_pieces(ordered_cube_pieces(&refs, |_| true).concat())
     }
 
     pub fn cubes(&self) -> &[Cube] {
@@ -282,9 +283,7 @@ impl PacketSet {
             let index = CubeIndex::new(&refs);
             let mut found = Vec::new();
             for a in &small.cubes {
-                found.clear();
-                index.overlapping(a, |j| found.push(j));
-                found.sort_unstable();
+                index.overlapping_sorted(a, &mut found);
                 cubes.extend(found.iter().filter_map(|&j| a.intersect(refs[j])));
             }
         }
@@ -492,9 +491,7 @@ fn minus_all(cubes: &[Cube], minus: &[&Cube]) -> Vec<Cube> {
     let mut found = Vec::new();
     let mut hits = Vec::new();
     for a in cubes {
-        found.clear();
-        index.overlapping(a, |j| found.push(j));
-        found.sort_unstable();
+        index.overlapping_sorted(a, &mut found);
         hits.clear();
         hits.extend(found.iter().map(|&j| minus[j]).filter(|b| a.intersects(b)));
         subtract_many(a, &hits, index.key(), &mut out);
@@ -509,15 +506,7 @@ fn minus_all(cubes: &[Cube], minus: &[&Cube]) -> Vec<Cube> {
 /// costs n steps, not n times the pieces made so far.
 fn subtract_many(a: &Cube, hits: &[&Cube], key: Dim, out: &mut Vec<Cube>) {
     if hits.len() <= 4 {
-        let mut pieces = vec![a.clone()];
-        for b in hits {
-            let mut next = Vec::with_capacity(pieces.len() + 2);
-            for p in &pieces {
-                p.subtract_into(b, None, &mut next);
-            }
-            pieces = next;
-        }
-        out.extend(pieces);
+        out.extend(minus_each(a.clone(), hits.iter().copied(), None));
         return;
     }
     let hulls: Vec<(u128, u128)> = hits
@@ -557,19 +546,28 @@ fn subtract_many(a: &Cube, hits: &[&Cube], key: Dim, out: &mut Vec<Cube>) {
             continue;
         };
         active.sort_unstable();
-        let mut pieces = vec![stretch];
-        for &i in &active {
-            let mut next = Vec::with_capacity(pieces.len() + 2);
-            for p in &pieces {
-                p.subtract_into(hits[i], Some(key), &mut next);
-            }
-            pieces = next;
-            if pieces.is_empty() {
-                break;
-            }
-        }
-        out.extend(pieces);
+        out.extend(minus_each(
+            stretch,
+            active.iter().map(|&i| hits[i]),
+            Some(key),
+        ));
     }
+}
+
+/// `a` minus each cube in turn, as disjoint pieces (see [`Cube::subtract_into`]).
+fn minus_each<'c>(a: Cube, cubes: impl Iterator<Item = &'c Cube>, key: Option<Dim>) -> Vec<Cube> {
+    let mut pieces = vec![a];
+    for b in cubes {
+        if pieces.is_empty() {
+            break;
+        }
+        let mut next = Vec::with_capacity(pieces.len() + 2);
+        for p in &pieces {
+            p.subtract_into(b, key, &mut next);
+        }
+        pieces = next;
+    }
+    pieces
 }
 
 /// For each set in order, the packets of it that no earlier set `counts`
@@ -608,12 +606,13 @@ pub fn ordered_cube_pieces(cubes: &[&Cube], counts: impl Fn(usize) -> bool) -> V
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            found.clear();
             match &index {
-                Some(index) => index.overlapping(a, |j| found.push(j)),
-                None => found.extend(0..refs.len()),
+                Some(index) => index.overlapping_sorted(a, &mut found),
+                None => {
+                    found.clear();
+                    found.extend(0..refs.len());
+                }
             }
-            found.sort_unstable();
             hits.clear();
             hits.extend(
                 found

@@ -80,13 +80,18 @@ pub fn ruleset(rules: usize) -> String {
     s
 }
 
+/// The services with endpoints: those nat sends to a KUBE-SVC chain.
+fn served(svcs: &[Service]) -> impl Iterator<Item = &Service> {
+    svcs.iter().filter(|v| !v.endpoints.is_empty())
+}
+
 fn proto(svc: &Service) -> &'static str {
     if svc.udp { "udp" } else { "tcp" }
 }
 
 fn nat(s: &mut String, svcs: &[Service]) {
     s.push_str("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
-    for svc in svcs.iter().filter(|v| !v.endpoints.is_empty()) {
+    for svc in served(svcs) {
         if let Some((_, h)) = &svc.node_port {
             let _ = writeln!(s, ":KUBE-EXT-{h} - [0:0]");
         }
@@ -98,7 +103,7 @@ fn nat(s: &mut String, svcs: &[Service]) {
         }
     }
     s.push_str(":KUBE-SERVICES - [0:0]\n");
-    for svc in svcs.iter().filter(|v| !v.endpoints.is_empty()) {
+    for svc in served(svcs) {
         let _ = writeln!(s, ":KUBE-SVC-{} - [0:0]", svc.hash);
     }
     s.push_str(concat!(
@@ -107,7 +112,7 @@ fn nat(s: &mut String, svcs: &[Service]) {
         "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n",
         "-A POSTROUTING -s 192.168.1.0/24 -o eth0 -j MASQUERADE\n",
     ));
-    for svc in svcs.iter().filter(|v| !v.endpoints.is_empty()) {
+    for svc in served(svcs) {
         if let Some((_, h)) = &svc.node_port {
             let _ = writeln!(
                 s,
@@ -117,7 +122,7 @@ fn nat(s: &mut String, svcs: &[Service]) {
         }
     }
     s.push_str("-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n");
-    for svc in svcs.iter().filter(|v| !v.endpoints.is_empty()) {
+    for svc in served(svcs) {
         if let Some((port, h)) = &svc.node_port {
             let _ = writeln!(
                 s,
@@ -142,7 +147,7 @@ fn nat(s: &mut String, svcs: &[Service]) {
             );
         }
     }
-    for svc in svcs.iter().filter(|v| !v.endpoints.is_empty()) {
+    for svc in served(svcs) {
         let p = proto(svc);
         let _ = writeln!(
             s,
@@ -151,7 +156,7 @@ fn nat(s: &mut String, svcs: &[Service]) {
         );
     }
     s.push_str("-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n");
-    for svc in svcs.iter().filter(|v| !v.endpoints.is_empty()) {
+    for svc in served(svcs) {
         let p = proto(svc);
         let _ = writeln!(
             s,
