@@ -403,7 +403,7 @@ impl<'p> Evaluator<'p> {
                 }
             }
             at = end;
-            let takes = |k: usize| takes_rule(&rules[met[k].0]);
+            let takes = |k: usize| self.takes(&rules[met[k].0]);
             // Parts of different cubes are disjoint: a rule's hit is what it
             // matched of each cube minus what earlier taking rules matched of
             // the same cube, and each cube loses what the taking rules matched.
@@ -445,7 +445,7 @@ impl<'p> Evaluator<'p> {
                     continue;
                 }
                 let back = self.apply(id, *i, hit, out, &mut res);
-                if !back.is_empty() && takes_rule(&rules[*i]) {
+                if !back.is_empty() && self.takes(&rules[*i]) {
                     returns.push((*i, back));
                 }
             }
@@ -459,6 +459,17 @@ impl<'p> Evaluator<'p> {
         // Falling off the end returns (to the caller, or to a base chain's policy).
         res.give_back(remaining);
         res
+    }
+
+    /// Whether rule `rule` takes the packets it matches out of the walk
+    /// ([`takes_rule`]). An unmodelled action takes them too unless the walk
+    /// is watched: a packet that may meet one has an unknown fate whatever
+    /// else happens to it (see [`Outcome::unknown`]), so following it on
+    /// changes no verdict, only costs (in a kube-proxy dump every packet to
+    /// a service meets a DNAT, and would walk the rest of the service list
+    /// and the node ports on). Lint follows it, to see which rules it reaches.
+    fn takes(&self, rule: &crate::model::Rule) -> bool {
+        takes_rule(rule) || (self.watch.is_none() && matches!(rule.action, Action::Unknown(_)))
     }
 
     /// Charges a watched walk's budget for rule `r` meeting `parts` cubes of
@@ -506,8 +517,13 @@ impl<'p> Evaluator<'p> {
             index: Some(i),
         };
         let certain = rule.opaque.is_none();
-        if !certain || matches!(rule.action, Action::Unknown(_)) {
+        let unknown = matches!(rule.action, Action::Unknown(_));
+        if !certain || unknown {
             out.uncertain = true;
+        }
+        // Parts sent on may overlap where the rule may not match, or where
+        // a watched unknown action both sends its packets on and lets them go.
+        if !certain || (unknown && self.watch.is_some()) {
             res.overlap = true;
         }
         let watched = self
@@ -560,17 +576,19 @@ impl<'p> Evaluator<'p> {
                 res.give_back(sub.returned());
             }
             Action::Unknown(_) => {
-                // Whatever it does, the packet may also go on.
                 out.decisions.push(Decision {
                     set: hit.clone(),
                     verdict: Verdict::Unknown,
                     rule: r,
                 });
-                res.accept(hit.clone());
+                // Whatever it does, a watched packet may also go on.
+                if self.watch.is_some() {
+                    res.accept(hit.clone());
+                }
             }
         }
         if let Some(w) = watched.filter(|w| w.borrow().takes) {
-            let kept = if takes_rule(rule) { &rejoin } else { &hit };
+            let kept = if self.takes(rule) { &rejoin } else { &hit };
             note(&mut w.borrow_mut().taken, r, &hit.difference(kept));
         }
         rejoin
@@ -579,8 +597,8 @@ impl<'p> Evaluator<'p> {
 
 /// Whether a rule takes the packets it matches out of its chain's walk
 /// (those a jump returns come back at the next rule). A rule that may not
-/// match (unmodelled conditions), a statement that does not decide, and an
-/// unmodelled action leave its packets going on as well.
+/// match (unmodelled conditions) and a statement that does not decide leave
+/// its packets going on as well.
 fn takes_rule(rule: &crate::model::Rule) -> bool {
     rule.opaque.is_none() && !matches!(rule.action, Action::Continue | Action::Unknown(_))
 }
