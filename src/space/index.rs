@@ -95,11 +95,6 @@ impl CubeIndex {
         }
     }
 
-    /// The dimension the cubes are first sorted by.
-    pub fn key(&self) -> Dim {
-        self.dims[0]
-    }
-
     /// The positions [`overlapping`](Self::overlapping) finds, ascending (the
     /// order of the indexed slice), into `found` (cleared first).
     pub fn overlapping_sorted(&self, q: &Cube, found: &mut Vec<usize>) {
@@ -142,7 +137,7 @@ impl CubeIndex {
 /// The dimensions in which the fewest pairs of a sample of the cubes
 /// overlap: those a query narrows down best (a few wide cubes in a
 /// dimension make every query find them), best first.
-pub(crate) fn best_keys(cubes: &[&Cube]) -> [Dim; SIDES] {
+fn best_keys(cubes: &[&Cube]) -> [Dim; SIDES] {
     const SAMPLE: usize = 48;
     let step = (cubes.len() / SAMPLE).max(1);
     let sample: Vec<&Cube> = cubes.iter().step_by(step).take(SAMPLE).copied().collect();

@@ -483,7 +483,7 @@ fn minus_all(cubes: &[Cube], minus: &[&Cube]) -> Vec<Cube> {
     if minus.len() < 8 || cubes.len().saturating_mul(minus.len()) <= 64 {
         for a in cubes {
             let hits: Vec<&Cube> = minus.iter().copied().filter(|b| a.intersects(b)).collect();
-            subtract_many(a, &hits, Dim::Dst, &mut out);
+            subtract_many(a, &hits, &mut out);
         }
         return out;
     }
@@ -494,21 +494,58 @@ fn minus_all(cubes: &[Cube], minus: &[&Cube]) -> Vec<Cube> {
         index.overlapping_sorted(a, &mut found);
         hits.clear();
         hits.extend(found.iter().map(|&j| minus[j]).filter(|b| a.intersects(b)));
-        subtract_many(a, &hits, index.key(), &mut out);
+        subtract_many(a, &hits, &mut out);
     }
     out
 }
 
 /// `a` minus the cubes `hits` (each of which meets it), as disjoint pieces.
-/// Few are subtracted one by one. Many are swept along `key`: the part of
-/// `a` outside every hit's hull is one piece, and each stretch between hull
-/// ends meets only the hits covering it, so that subtracting n small cubes
-/// costs n steps, not n times the pieces made so far.
-fn subtract_many(a: &Cube, hits: &[&Cube], key: Dim, out: &mut Vec<Cube>) {
+/// Few are subtracted one by one. Many are swept along the dimensions they
+/// cut `a` in, fewest distinct extents first (see [`sweep_order`]): the
+/// part of `a` outside every hit's hull is one piece, and each stretch
+/// between hull ends meets only the hits covering it, swept again along the
+/// next dimension while many remain. Subtracting n small cubes so costs
+/// about n steps, not n times the pieces made so far.
+fn subtract_many(a: &Cube, hits: &[&Cube], out: &mut Vec<Cube>) {
     if hits.len() <= 4 {
         out.extend(minus_each(a.clone(), hits.iter().copied(), None));
         return;
     }
+    let order = sweep_order(a, hits);
+    sweep(a.clone(), hits, &order, out);
+}
+
+/// The dimensions `hits` cut `a` in, those where they have the fewest
+/// distinct extents first. Sweeping a service list (a cluster IP and a
+/// port each) along its few ports before its many addresses leaves one
+/// piece per port that lacks that port's addresses, where sweeping the
+/// addresses first leaves a piece of every other address and a piece per
+/// address that lacks one port: every later rule on a port (a node port)
+/// then meets all of those.
+fn sweep_order(a: &Cube, hits: &[&Cube]) -> Vec<Dim> {
+    let mut dims: Vec<(usize, Dim)> = Dim::ALL
+        .into_iter()
+        .filter_map(|d| {
+            let mut hulls: Vec<(u128, u128)> = hits
+                .iter()
+                .map(|b| b.get(d).hull().expect("cube dimensions are never empty"))
+                .collect();
+            hulls.sort_unstable();
+            hulls.dedup();
+            let cuts = hulls.len() > 1 || !a.get(d).difference(hits[0].get(d)).is_empty();
+            cuts.then_some((hulls.len(), d))
+        })
+        .collect();
+    dims.sort_unstable();
+    dims.into_iter().map(|(_, d)| d).collect()
+}
+
+/// `a` minus `hits`, swept along `order[0]` (see [`subtract_many`]).
+fn sweep(a: Cube, hits: &[&Cube], order: &[Dim], out: &mut Vec<Cube>) {
+    let Some((&key, rest)) = order.split_first() else {
+        out.extend(minus_each(a, hits.iter().copied(), None));
+        return;
+    };
     let hulls: Vec<(u128, u128)> = hits
         .iter()
         .map(|b| b.get(key).hull().expect("cube dimensions are never empty"))
@@ -529,6 +566,7 @@ fn subtract_many(a: &Cube, hits: &[&Cube], key: Dim, out: &mut Vec<Cube>) {
     by_start.sort_unstable_by_key(|&i| hulls[i].0);
     let mut next_start = 0;
     let mut active: Vec<usize> = Vec::new();
+    let mut met: Vec<&Cube> = Vec::new();
     for (k, &from) in cuts.iter().enumerate() {
         let to = cuts.get(k + 1).map_or(u128::MAX, |&c| c - 1);
         while next_start < by_start.len() && hulls[by_start[next_start]].0 <= from {
@@ -546,11 +584,13 @@ fn subtract_many(a: &Cube, hits: &[&Cube], key: Dim, out: &mut Vec<Cube>) {
             continue;
         };
         active.sort_unstable();
-        out.extend(minus_each(
-            stretch,
-            active.iter().map(|&i| hits[i]),
-            Some(key),
-        ));
+        met.clear();
+        met.extend(active.iter().map(|&i| hits[i]));
+        if met.len() > 4 && !rest.is_empty() {
+            sweep(stretch, &met, rest, out);
+        } else {
+            out.extend(minus_each(stretch, met.iter().copied(), Some(key)));
+        }
     }
 }
 
@@ -599,7 +639,6 @@ pub fn ordered_cube_pieces(cubes: &[&Cube], counts: impl Fn(usize) -> bool) -> V
     let counted: Vec<usize> = (0..cubes.len()).filter(|&k| counts(k)).collect();
     let refs: Vec<&Cube> = counted.iter().map(|&k| cubes[k]).collect();
     let index = (refs.len() >= 16).then(|| CubeIndex::new(&refs));
-    let key = index.as_ref().map_or(Dim::Dst, CubeIndex::key);
     let mut found = Vec::new();
     let mut hits = Vec::new();
     cubes
@@ -622,7 +661,7 @@ pub fn ordered_cube_pieces(cubes: &[&Cube], counts: impl Fn(usize) -> bool) -> V
                     .filter(|b| a.intersects(b)),
             );
             let mut out = Vec::new();
-            subtract_many(a, &hits, key, &mut out);
+            subtract_many(a, &hits, &mut out);
             out
         })
         .collect()
@@ -631,13 +670,8 @@ pub fn ordered_cube_pieces(cubes: &[&Cube], counts: impl Fn(usize) -> bool) -> V
 /// `a` minus `parts`, cubes each of which lies inside `a` (what rules took
 /// of it): no search for the cubes that meet it is needed.
 pub fn minus_parts(a: &Cube, parts: &[&Cube]) -> Vec<Cube> {
-    let key = if parts.len() > 4 {
-        super::index::best_keys(parts)[0]
-    } else {
-        Dim::Dst
-    };
     let mut out = Vec::new();
-    subtract_many(a, parts, key, &mut out);
+    subtract_many(a, parts, &mut out);
     out
 }
 
