@@ -46,9 +46,11 @@ pub fn check(
     };
     let resolved = policy.bind_names(&binding(None));
     let policy = resolved.as_ref().unwrap_or(policy);
-    let assumed: Vec<(String, Policy)> = policy
-        .dns_names()
-        .into_iter()
+    // Found once: a scan of every rule, which a requirement would repeat.
+    let dns_names = policy.dns_names();
+    let assumed: Vec<(String, Policy)> = dns_names
+        .iter()
+        .copied()
         .filter(|n| !site.resolve.contains_key(*n))
         .filter_map(|n| Some((n.to_string(), policy.bind_names(&binding(Some(n)))?)))
         .collect();
@@ -58,6 +60,7 @@ pub fn check(
         site,
         ev: Evaluator::new(policy),
         names: &names,
+        dns_names: &dns_names,
         assumed: &assumed,
     };
     let mut results: HashMap<String, Evaluated> = HashMap::new();
@@ -343,6 +346,8 @@ struct Checker<'a> {
     site: &'a Site,
     ev: Evaluator<'a>,
     names: &'a Names,
+    /// The DNS names rules match by ([`Policy::dns_names`]).
+    dns_names: &'a [&'a str],
     /// For each DNS name the export matches but the site gives no addresses
     /// for, the policy with its rules taken to match traffic to that name.
     assumed: &'a [(String, Policy)],
@@ -366,6 +371,7 @@ impl Checker<'_> {
             site: self.site,
             ev: Evaluator::new(policy),
             names: &names,
+            dns_names: self.dns_names,
             assumed: &[],
         };
         let mut res = by_name.part(part);
@@ -390,12 +396,8 @@ impl Checker<'_> {
     }
 
     fn requirement(&self, r: &Requirement) -> Evaluated {
-        let (mut parts, mut notes) = spaces::build(
-            r,
-            self.site,
-            &self.policy.families,
-            &self.policy.dns_names(),
-        );
+        let (mut parts, mut notes) =
+            spaces::build(r, self.site, &self.policy.families, self.dns_names);
         let outward = r.from == Endpoint::Named(Place::Dialler);
         if self.policy.unbound && !outward && !parts.is_empty() {
             parts.clear();

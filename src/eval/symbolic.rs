@@ -55,6 +55,17 @@ impl Outcome {
         )
     }
 
+    /// The union of the parts of verdict `v` that meet `within`: a kube-proxy
+    /// dump has a DNAT part per endpoint, and what reaches the end meets few.
+    fn union_within(&self, v: Verdict, within: &PacketSet) -> PacketSet {
+        PacketSet::union_all(
+            self.decisions
+                .iter()
+                .filter(|d| d.verdict == v && d.set.intersects(within))
+                .map(|d| &d.set),
+        )
+    }
+
     /// Packets whose fate is unknown: touched by an unknown action, or both
     /// accepted and dropped depending on unmodelled matches.
     pub fn unknown(&self) -> PacketSet {
@@ -71,9 +82,9 @@ impl Outcome {
         if !self.uncertain {
             return self.reached_end.clone();
         }
-        self.reached_end
-            .difference(&self.union_of(Verdict::Drop))
-            .difference(&self.union_of(Verdict::Unknown))
+        let end = &self.reached_end;
+        end.difference(&self.union_within(Verdict::Drop, end))
+            .difference(&self.union_within(Verdict::Unknown, end))
     }
 
     /// Packets dropped for sure, each part with the first rule that drops it.
@@ -370,6 +381,9 @@ impl<'p> Evaluator<'p> {
         input: PacketSet,
         out: &mut Outcome,
     ) -> ChainResult {
+        if input.cubes().len() <= 2 && order.len() <= 8 {
+            return self.walk_short(id, order, input, out);
+        }
         let rules = &self.policy.chains[id].rules;
         let mut res = ChainResult::default();
         let mut remaining = input;
@@ -457,6 +471,52 @@ impl<'p> Evaluator<'p> {
             }
         }
         // Falling off the end returns (to the caller, or to a base chain's policy).
+        res.give_back(remaining);
+        res
+    }
+
+    /// [`walk`](Self::walk) for a set of a cube or two in a few rules (a
+    /// kube-proxy service or endpoint chain, met once per service): rule by
+    /// rule, what a jump returns joining what goes on, without the indexes
+    /// and per-cube bookkeeping that pay off only on long chains.
+    fn walk_short(
+        &self,
+        id: ChainId,
+        order: &[usize],
+        input: PacketSet,
+        out: &mut Outcome,
+    ) -> ChainResult {
+        let rules = &self.policy.chains[id].rules;
+        let mut res = ChainResult::default();
+        let mut remaining = input;
+        for &i in order {
+            if remaining.is_empty() {
+                break;
+            }
+            let r = RuleRef {
+                chain: id,
+                index: Some(i),
+            };
+            if self.skip == Some(r) {
+                continue;
+            }
+            let matches = self.policy.matches(id, &rules[i]);
+            let hit = remaining.intersect(matches);
+            if !self.spend(r, matches, hit.cubes().len(), remaining.cubes().len()) {
+                break;
+            }
+            if hit.is_empty() {
+                continue;
+            }
+            let takes = self.takes(&rules[i]);
+            if takes {
+                remaining = remaining.difference(&hit);
+            }
+            let back = self.apply(id, i, hit, out, &mut res);
+            if takes {
+                remaining.append_disjoint(back);
+            }
+        }
         res.give_back(remaining);
         res
     }
