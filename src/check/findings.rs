@@ -95,13 +95,29 @@ impl Checker<'_> {
         for (set, rule) in fwd.dropped() {
             findings.push(self.forward_finding(set, rule, part));
         }
+        // Replies that rules of one chain drop make one finding: one accept
+        // above the first of them lets them all through (a ban list drops
+        // the replies of each banned address by a rule of its own).
+        let mut blocked: Vec<(Option<&IntervalSet>, Vec<Cube>, Vec<RuleRef>)> = Vec::new();
         for (set, rule) in rep.dropped() {
             let set = flow::requests(&set).difference(&unknown);
             if set.is_empty() {
                 continue;
             }
             let seen_dst = translated.iter().find(|(r, _)| *r == rule).map(|(_, d)| d);
-            findings.push(self.reply_finding(set, rule, part, seen_dst));
+            let same =
+                |g: &&mut (_, _, Vec<RuleRef>)| g.2[0].chain == rule.chain && g.0 == seen_dst;
+            match blocked.iter_mut().find(same) {
+                Some(g) => {
+                    g.1.extend(set.into_cubes());
+                    g.2.push(rule);
+                }
+                None => blocked.push((seen_dst, set.into_cubes(), vec![rule])),
+            }
+        }
+        for (seen_dst, cubes, rules) in blocked {
+            let set = PacketSet::from_pieces(cubes);
+            findings.push(self.reply_finding(set, rules, part, seen_dst));
         }
         findings.extend(self.unknown_findings(&unknown, &part.space, &fwd, &rep, loose));
         PartResult {
@@ -250,16 +266,19 @@ impl Checker<'_> {
         }
     }
 
-    /// `seen_dst`: the address the blocking rule saw the replies go to, when
-    /// source NAT had not yet been undone there.
+    /// `rules`: the rules of one chain that drop the replies, in the order
+    /// met; `seen_dst`: the address they saw the replies go to, when source
+    /// NAT had not yet been undone there. The fix goes above the first of
+    /// them (a policy comes after every rule).
     fn reply_finding(
         &self,
         set: PacketSet,
-        rule: RuleRef,
+        mut rules: Vec<RuleRef>,
         part: &Part,
         seen_dst: Option<&IntervalSet>,
     ) -> RawFinding {
-        let role = role_of(rule, Role::Blocking);
+        rules.sort_by_key(|r| r.index.map_or(usize::MAX, |i| i));
+        let rule = rules[0];
         // Accept what conntrack knows to belong to the dialler's connections;
         // before conntrack runs, accept by the address the replies carry there.
         let mut core = crate::space::Cube::family(part.family)
@@ -282,7 +301,10 @@ impl Checker<'_> {
             kind: FindingKind::ReplyBlocked,
             set,
             context: part.space.clone(),
-            rules: vec![(rule, role)],
+            rules: rules
+                .iter()
+                .map(|&r| (r, role_of(r, Role::Blocking)))
+                .collect(),
             fixes: vec![self.suggestion(rule, core)],
             reason: None,
             name: None,

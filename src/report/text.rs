@@ -287,13 +287,18 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
     let witness = format!("witness: {}", f.witness);
     let reason = f.reason.as_ref().map(|r| format!("unmodelled: {r}"));
     let mut msg: Message<'_> = level.title(&title).id(code);
-    for c in &f.rules {
+    let (shown, more) = f.rules.split_at(f.rules.len().min(MAX_SNIPPETS));
+    for c in shown {
         let lvl = if matches!(c.role, Role::Blocking | Role::Policy | Role::Unmodelled) {
             level
         } else {
             Level::Info
         };
         msg = msg.snippet(snippet(c, lvl, role_label(c.role)));
+    }
+    let more = more_rules(more);
+    if let Some(m) = &more {
+        msg = msg.footer(Level::Note.title(m));
     }
     msg = msg.footer(Level::Note.title(&witness));
     if let Some(r) = &reason {
@@ -311,8 +316,7 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
             None => String::new(),
         };
         // Line up with the renderer's `= note` gutter, which is as wide as the largest line number.
-        let width = f
-            .rules
+        let width = shown
             .iter()
             .map(|c| c.line.to_string().len())
             .max()
@@ -324,6 +328,32 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
         }
     }
     s
+}
+
+/// The rules a finding shows as source lines; the JSON and SARIF reports
+/// list them all (a ban list cites a rule per banned address).
+const MAX_SNIPPETS: usize = 4;
+
+/// A line for the rules a finding cites beyond those it shows.
+fn more_rules(rest: &[RuleCite]) -> Option<String> {
+    let (first, last) = (rest.first()?, rest.last()?);
+    let lines = if first.file == last.file {
+        format!("{}:{} to line {}", first.file, first.line, last.line)
+    } else {
+        format!(
+            "{}:{} to {}:{}",
+            first.file, first.line, last.file, last.line
+        )
+    };
+    let chain = if rest.iter().all(|c| c.chain == first.chain) {
+        format!(" of {}", first.chain)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "and {} more rules{chain}, from {lines}",
+        rest.len()
+    ))
 }
 
 /// The cited rule as written, or, for a translated input, as the command it
