@@ -397,20 +397,29 @@ impl PacketSet {
             }
             return self;
         }
-        let mut changed = true;
-        while changed {
-            changed = false;
-            'outer: for i in 0..self.cubes.len() {
-                for j in i + 1..self.cubes.len() {
-                    if let Some(d) = self.cubes[i].sole_difference(&self.cubes[j]) {
-                        let other = self.cubes.swap_remove(j);
-                        let merged = self.cubes[i].dims[d].union(&other.dims[d]);
-                        self.cubes[i].dims[d] = merged;
-                        changed = true;
-                        break 'outer;
-                    }
+        // Each cube in turn takes in every cube it differs from in one
+        // dimension, looking again after each; the cubes before it found
+        // no partner among the others, and only it changed.
+        let mut i = 0;
+        while i < self.cubes.len() {
+            let mut j = 0;
+            while j < self.cubes.len() {
+                let d = (j != i)
+                    .then(|| self.cubes[i].sole_difference(&self.cubes[j]))
+                    .flatten();
+                let Some(d) = d else {
+                    j += 1;
+                    continue;
+                };
+                let other = self.cubes.remove(j);
+                if j < i {
+                    i -= 1;
                 }
+                let merged = self.cubes[i].dims[d].union(&other.dims[d]);
+                self.cubes[i].dims[d] = merged;
+                j = 0;
             }
+            i += 1;
         }
         self
     }
