@@ -524,25 +524,45 @@ fn subtract_many(a: &Cube, hits: &[&Cube], out: &mut Vec<Cube>) {
     sweep(a.clone(), hits, &order, out);
 }
 
-/// The dimensions `hits` cut `a` in, those where they have the fewest
-/// distinct extents first. Sweeping a service list (a cluster IP and a
-/// port each) along its few ports before its many addresses leaves one
-/// piece per port that lacks that port's addresses, where sweeping the
-/// addresses first leaves a piece of every other address and a piece per
-/// address that lacks one port: every later rule on a port (a node port)
-/// then meets all of those.
+/// The dimensions `hits` cut `a` in, cheapest to sweep first: fewest
+/// stretch visits (a hit wide in a dimension is met in every stretch it
+/// spans), then fewest distinct extents. Sweeping a service list (a cluster
+/// IP and a port each) along its few ports before its many addresses
+/// leaves one piece per port that lacks that port's addresses, where
+/// sweeping the addresses first leaves a piece of every other address and
+/// a piece per address that lacks one port: every later rule on a port (a
+/// node port) then meets all of those.
 fn sweep_order(a: &Cube, hits: &[&Cube]) -> Vec<Dim> {
-    let mut dims: Vec<(usize, Dim)> = Dim::ALL
+    let mut dims: Vec<((usize, usize), Dim)> = Dim::ALL
         .into_iter()
         .filter_map(|d| {
-            let mut hulls: Vec<(u128, u128)> = hits
+            let hulls: Vec<(u128, u128)> = hits
                 .iter()
                 .map(|b| b.get(d).hull().expect("cube dimensions are never empty"))
                 .collect();
-            hulls.sort_unstable();
-            hulls.dedup();
-            let cuts = hulls.len() > 1 || !a.get(d).difference(hits[0].get(d)).is_empty();
-            cuts.then_some((hulls.len(), d))
+            let mut cuts: Vec<u128> = hulls
+                .iter()
+                .flat_map(|&(lo, hi)| [Some(lo), hi.checked_add(1)])
+                .flatten()
+                .collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut distinct = hulls.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if distinct.len() == 1 && a.get(d).difference(hits[0].get(d)).is_empty() {
+                return None;
+            }
+            let visits: usize = hulls
+                .iter()
+                .map(|&(lo, hi)| {
+                    let end = hi
+                        .checked_add(1)
+                        .map_or(cuts.len(), |e| cuts.partition_point(|&c| c < e));
+                    end - cuts.partition_point(|&c| c < lo)
+                })
+                .sum();
+            Some(((visits, distinct.len()), d))
         })
         .collect();
     dims.sort_unstable();
