@@ -6,8 +6,9 @@
 
 use crate::eval::symbolic::{Evaluator, Watch, joined};
 use crate::model::{Action, ChainId, Policy, RuleKind, RuleRef};
-use crate::space::{Dim, PacketSet};
+use crate::space::{Cube, Dim, PacketSet};
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -63,7 +64,12 @@ pub struct Linted {
 }
 
 pub fn lint(policy: &Policy) -> Linted {
-    let watch = RefCell::new(Watch::default());
+    // What each rule takes is noted in the same walk, so that a shadowed
+    // rule finds the rules that take its packets without a walk of its own.
+    let watch = RefCell::new(Watch {
+        takes: true,
+        ..Watch::default()
+    });
     let ev = Evaluator::watching(policy, &watch);
     let bases: Vec<ChainId> = (0..policy.chains.len())
         .filter(|&c| policy.chains[c].base.is_some())
@@ -96,6 +102,10 @@ pub fn lint(policy: &Policy) -> Linted {
     let mut out = Vec::new();
     let mut unchecked: Option<(RuleRef, usize)> = None;
     let mut budget = REDUNDANCY_BUDGET;
+    let mut taken = Taken {
+        pieces: &seen.taken,
+        joined: HashMap::new(),
+    };
     for (id, chain) in policy.chains.iter().enumerate() {
         for i in 0..chain.rules.len() {
             let r = RuleRef {
@@ -137,7 +147,7 @@ pub fn lint(policy: &Policy) -> Linted {
             }
             let matches = policy.matches(id, rule);
             match seen.hit.get(&r) {
-                None => out.push(shadowed(policy, r, matches, entered)),
+                None => out.push(shadowed(policy, r, matches, entered, &mut taken)),
                 Some(pieces) => {
                     if let Some(why) = rule.unknown_reason() {
                         out.push(Lint {
@@ -175,9 +185,30 @@ fn jumps_to(policy: &Policy, target: ChainId) -> Vec<RuleRef> {
     out
 }
 
+/// What each rule took in the walk, joined once a shadowed rule asks.
+struct Taken<'w> {
+    pieces: &'w HashMap<RuleRef, Vec<PacketSet>>,
+    joined: HashMap<RuleRef, PacketSet>,
+}
+
+impl Taken<'_> {
+    fn of(&mut self, r: RuleRef) -> Option<&PacketSet> {
+        let pieces = self.pieces.get(&r)?;
+        Some(self.joined.entry(r).or_insert_with(|| joined(pieces)))
+    }
+}
+
 /// Why no packet reaches and matches rule `r`: it matches none at all, none
-/// of those that enter its chain, or earlier rules take them all.
-fn shadowed(policy: &Policy, r: RuleRef, matches: &PacketSet, entered: &[PacketSet]) -> Lint {
+/// of those that enter its chain, or earlier rules take them all (what the
+/// walk saw them take: a packet that reaches `r`'s chain meets its rules
+/// the same way whichever of the chain's packets it walks with).
+fn shadowed(
+    policy: &Policy,
+    r: RuleRef,
+    matches: &PacketSet,
+    entered: &[PacketSet],
+    taken: &mut Taken<'_>,
+) -> Lint {
     let chain = &policy.chains[r.chain];
     let lint = |because, detail| Lint {
         kind: Kind::Shadowed,
@@ -207,12 +238,6 @@ fn shadowed(policy: &Policy, r: RuleRef, matches: &PacketSet, entered: &[PacketS
         );
     }
     // Which earlier rules take the packets it matches.
-    let watch = RefCell::new(Watch {
-        takes: true,
-        ..Watch::default()
-    });
-    Evaluator::watching(policy, &watch).rest_of_chain(r.chain, 0, reaching.clone());
-    let taken = watch.into_inner().taken;
     let index = r.index.expect("rules, not policies");
     let mut parts: Vec<(RuleRef, PacketSet)> = (0..index)
         .map(|i| RuleRef {
@@ -220,7 +245,7 @@ fn shadowed(policy: &Policy, r: RuleRef, matches: &PacketSet, entered: &[PacketS
             index: Some(i),
         })
         .filter_map(|e| {
-            let part = joined(taken.get(&e)?).intersect(&reaching);
+            let part = taken.of(e)?.intersect(&reaching);
             (!part.is_empty()).then_some((e, part))
         })
         .collect();
@@ -238,25 +263,38 @@ fn shadowed(policy: &Policy, r: RuleRef, matches: &PacketSet, entered: &[PacketS
         left = left.difference(&p.1);
         cover.push(p);
     }
+    // Greedy, lazily: what a part holds of `left` only shrinks as `left`
+    // does, so a part's last measure bounds it; the part with the largest
+    // bound is measured again, and taken once its measure is current. The
+    // choice is the one measuring every part each round would make (the
+    // last of equals), at a measure or two per round instead of one per part.
+    let mut bound: Vec<f64> = parts.iter().map(|p| size(&p.1)).collect();
     while !left.is_empty() && !parts.is_empty() {
         let k = (0..parts.len())
-            .max_by(|&a, &b| {
-                size(&parts[a].1.intersect(&left)).total_cmp(&size(&parts[b].1.intersect(&left)))
-            })
+            .max_by(|&a, &b| bound[a].total_cmp(&bound[b]))
             .expect("not empty");
+        let held = size(&parts[k].1.intersect(&left));
+        if held < bound[k] {
+            bound[k] = held;
+            continue;
+        }
+        bound.swap_remove(k);
         let p = parts.swap_remove(k);
         left = left.difference(&p.1);
         cover.push(p);
     }
-    let mut k = cover.len();
+    // Where the cover is whole, a part is not needed when the others hold
+    // it (which asks less than whether they hold all of `reaching`).
+    let mut k = if left.is_empty() { cover.len() } else { 0 };
     while k > 1 {
         k -= 1;
-        let rest = cover
+        let rest: Vec<&Cube> = cover
             .iter()
             .enumerate()
             .filter(|&(j, _)| j != k)
-            .fold(PacketSet::empty(), |acc, (_, p)| acc.union(&p.1));
-        if reaching.is_subset(&rest) {
+            .flat_map(|(_, p)| p.1.cubes())
+            .collect();
+        if cover[k].1.without_cubes(&rest).is_empty() {
             cover.remove(k);
         }
     }
