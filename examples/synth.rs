@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release --example synth -- kube 1000000 > kube-1m.rules`
 //!
+//! `synth KIND SIZE --next` prints the next version of that export (the
+//! dialler's UDP accept narrowed), for `octaverify diff` measurements.
+//!
 //! Every export is written for the site `--dialler 192.168.1.10 --management
 //! 10.0.0.30,172.16.3.40 --dns-servers 192.168.1.254,8.8.8.8`; `synth site`
 //! prints those flags.
@@ -18,7 +21,7 @@ fn main() {
     let usage = || -> ! {
         let kinds: Vec<_> = synth::Kind::ALL.iter().map(|k| k.name()).collect();
         eprintln!(
-            "usage: synth KIND SIZE | synth site   (KIND: {})",
+            "usage: synth KIND SIZE [--next] | synth site   (KIND: {})",
             kinds.join(", ")
         );
         std::process::exit(2)
@@ -34,6 +37,11 @@ fn main() {
         usage()
     };
     let text = kind.generate(size);
+    let text = match args.get(2).map(String::as_str) {
+        None => text,
+        Some("--next") => kind.next_version(&text),
+        Some(_) => usage(),
+    };
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())

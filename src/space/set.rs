@@ -386,15 +386,25 @@ impl PacketSet {
             return self;
         }
         if self.cubes.len() > PAIRWISE_LIMIT {
+            // Each dimension's hash is taken once, not in every key of every
+            // round: a dimension may be a list of thousands of ranges.
+            let mut hashed: Vec<Hashed> = std::mem::take(&mut self.cubes)
+                .into_iter()
+                .map(|c| {
+                    let h = std::array::from_fn(|i| hash_of(&c.dims[i]));
+                    (c, h)
+                })
+                .collect();
             for _round in 0..3 {
-                let before = self.cubes.len();
+                let before = hashed.len();
                 for d in 0..DIMS {
-                    self.cubes = merge_along(std::mem::take(&mut self.cubes), d);
+                    hashed = merge_along(hashed, d);
                 }
-                if self.cubes.len() == before {
+                if hashed.len() == before {
                     break;
                 }
             }
+            self.cubes = hashed.into_iter().map(|(c, _)| c).collect();
             return self;
         }
         // Each cube in turn takes in every cube it differs from in one
@@ -425,29 +435,34 @@ impl PacketSet {
     }
 }
 
+/// A cube with the hash of each of its dimensions.
+type Hashed = (Cube, [u64; DIMS]);
+
+fn hash_of(s: &IntervalSet) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
 /// Joins the cubes that agree in every dimension but `d` (disjoint cubes
 /// then differ in `d` only), keeping the first one's place.
-fn merge_along(cubes: Vec<Cube>, d: usize) -> Vec<Cube> {
-    use std::hash::{Hash, Hasher};
-    let key = |c: &Cube| {
-        let mut h = std::hash::DefaultHasher::new();
-        for (i, s) in c.dims.iter().enumerate() {
-            if i != d {
-                s.hash(&mut h);
-            }
-        }
-        h.finish()
+fn merge_along(cubes: Vec<Hashed>, d: usize) -> Vec<Hashed> {
+    let key = |h: &[u64; DIMS]| {
+        (0..DIMS).filter(|&i| i != d).fold(0u64, |k, i| {
+            (k.rotate_left(5) ^ h[i]).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        })
     };
     let same_elsewhere = |a: &Cube, b: &Cube| (0..DIMS).all(|i| i == d || a.dims[i] == b.dims[i]);
     let mut first: std::collections::HashMap<u64, usize> =
         std::collections::HashMap::with_capacity(cubes.len());
-    let mut out: Vec<Cube> = Vec::with_capacity(cubes.len());
+    let mut out: Vec<Hashed> = Vec::with_capacity(cubes.len());
     let mut extra: Vec<Vec<(u128, u128)>> = Vec::new();
     let mut extra_of: Vec<Option<usize>> = Vec::with_capacity(cubes.len());
-    for c in cubes {
-        let k = key(&c);
+    for (c, h) in cubes {
+        let k = key(&h);
         match first.get(&k) {
-            Some(&at) if same_elsewhere(&out[at], &c) => {
+            Some(&at) if same_elsewhere(&out[at].0, &c) => {
                 let e = *extra_of[at].get_or_insert_with(|| {
                     extra.push(Vec::new());
                     extra.len() - 1
@@ -456,16 +471,17 @@ fn merge_along(cubes: Vec<Cube>, d: usize) -> Vec<Cube> {
             }
             _ => {
                 first.entry(k).or_insert(out.len());
-                out.push(c);
+                out.push((c, h));
                 extra_of.push(None);
             }
         }
     }
-    for (c, e) in out.iter_mut().zip(extra_of) {
+    for ((c, h), e) in out.iter_mut().zip(extra_of) {
         if let Some(e) = e {
             let mut all = std::mem::take(&mut extra[e]);
             all.extend_from_slice(c.dims[d].ranges());
             c.dims[d] = IntervalSet::from_ranges(all);
+            h[d] = hash_of(&c.dims[d]);
         }
     }
     out
