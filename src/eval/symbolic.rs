@@ -407,7 +407,8 @@ impl<'p> Evaluator<'p> {
                     }
                     let matches = self.policy.matches(id, &rules[i]);
                     let parts = reach.meet(matches);
-                    if !self.spend(r, matches, parts.len(), remaining.cubes().len()) {
+                    let held = parts.iter().map(|(_, c)| address_ranges(c)).sum();
+                    if !self.spend(r, matches, parts.len(), held, remaining.cubes().len()) {
                         cut = true;
                         break;
                     }
@@ -502,7 +503,8 @@ impl<'p> Evaluator<'p> {
             }
             let matches = self.policy.matches(id, &rules[i]);
             let hit = remaining.intersect(matches);
-            if !self.spend(r, matches, hit.cubes().len(), remaining.cubes().len()) {
+            let met = hit.cubes().iter().map(address_ranges).sum();
+            if !self.spend(r, matches, hit.cubes().len(), met, remaining.cubes().len()) {
                 break;
             }
             if hit.is_empty() {
@@ -532,9 +534,17 @@ impl<'p> Evaluator<'p> {
         takes_rule(rule) || (self.watch.is_none() && matches!(rule.action, Action::Unknown(_)))
     }
 
-    /// Charges a watched walk's budget for rule `r` meeting `parts` cubes of
-    /// a set in `pieces` pieces; false once it is spent (the walk stops there).
-    fn spend(&self, r: RuleRef, matches: &PacketSet, parts: usize, pieces: usize) -> bool {
+    /// Charges a watched walk's budget for rule `r` meeting `parts` cubes
+    /// (of `met` address ranges in all) of a set in `pieces` pieces; false
+    /// once it is spent (the walk stops there).
+    fn spend(
+        &self,
+        r: RuleRef,
+        matches: &PacketSet,
+        parts: usize,
+        met: usize,
+        pieces: usize,
+    ) -> bool {
         let Some(w) = self.watch else {
             return true;
         };
@@ -544,12 +554,10 @@ impl<'p> Evaluator<'p> {
         };
         // Each piece met meets each range the rule's match is made of (long
         // address lists are many ranges).
-        let ranges: usize = matches
-            .cubes()
-            .iter()
-            .map(|c| c.get(Dim::Src).ranges().len() + c.get(Dim::Dst).ranges().len())
-            .sum();
-        let cost = (parts + 1) * ranges.max(1);
+        let ranges: usize = matches.cubes().iter().map(address_ranges).sum();
+        // And the pieces' own lists are copied and cut (an nft set of 100k
+        // prefixes is a list that long in every piece that holds it).
+        let cost = (parts + 1) * ranges.max(1) + met;
         // A set in very many pieces costs at every later rule.
         if b < cost || pieces > MAX_PIECES {
             w.cut.get_or_insert(r);
@@ -653,6 +661,11 @@ impl<'p> Evaluator<'p> {
         }
         rejoin
     }
+}
+
+/// The ranges of a cube's address lists: what set algebra on it costs.
+fn address_ranges(c: &Cube) -> usize {
+    c.get(Dim::Src).ranges().len() + c.get(Dim::Dst).ranges().len()
 }
 
 /// Whether a rule takes the packets it matches out of its chain's walk
