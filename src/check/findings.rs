@@ -105,12 +105,13 @@ impl Checker<'_> {
                 continue;
             }
             let seen_dst = translated.iter().find(|(r, _)| *r == rule).map(|(_, d)| d);
-            let same =
-                |g: &&mut (_, _, Vec<RuleRef>)| g.2[0].chain == rule.chain && g.0 == seen_dst;
-            match blocked.iter_mut().find(same) {
-                Some(g) => {
-                    g.1.extend(set.into_cubes());
-                    g.2.push(rule);
+            let group = blocked
+                .iter_mut()
+                .find(|(dst, _, rules)| rules[0].chain == rule.chain && *dst == seen_dst);
+            match group {
+                Some((_, cubes, rules)) => {
+                    cubes.extend(set.into_cubes());
+                    rules.push(rule);
                 }
                 None => blocked.push((seen_dst, set.into_cubes(), vec![rule])),
             }

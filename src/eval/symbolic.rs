@@ -46,22 +46,14 @@ impl Outcome {
         self.reached_end.append_disjoint(other.reached_end);
     }
 
-    fn union_of(&self, v: Verdict) -> PacketSet {
+    /// The union of the parts of verdict `v` (those that meet `within`, if
+    /// given: a kube-proxy dump has a DNAT part per endpoint, and what
+    /// reaches the end meets few).
+    fn union_of(&self, v: Verdict, within: Option<&PacketSet>) -> PacketSet {
         PacketSet::union_all(
             self.decisions
                 .iter()
-                .filter(|d| d.verdict == v)
-                .map(|d| &d.set),
-        )
-    }
-
-    /// The union of the parts of verdict `v` that meet `within`: a kube-proxy
-    /// dump has a DNAT part per endpoint, and what reaches the end meets few.
-    fn union_within(&self, v: Verdict, within: &PacketSet) -> PacketSet {
-        PacketSet::union_all(
-            self.decisions
-                .iter()
-                .filter(|d| d.verdict == v && d.set.intersects(within))
+                .filter(|d| d.verdict == v && within.is_none_or(|w| d.set.intersects(w)))
                 .map(|d| &d.set),
         )
     }
@@ -72,8 +64,8 @@ impl Outcome {
         if !self.uncertain {
             return PacketSet::empty();
         }
-        let dropped = self.union_of(Verdict::Drop);
-        self.union_of(Verdict::Unknown)
+        let dropped = self.union_of(Verdict::Drop, None);
+        self.union_of(Verdict::Unknown, None)
             .union(&dropped.intersect(&self.reached_end))
     }
 
@@ -82,9 +74,10 @@ impl Outcome {
         if !self.uncertain {
             return self.reached_end.clone();
         }
-        let end = &self.reached_end;
-        end.difference(&self.union_within(Verdict::Drop, end))
-            .difference(&self.union_within(Verdict::Unknown, end))
+        let end = Some(&self.reached_end);
+        self.reached_end
+            .difference(&self.union_of(Verdict::Drop, end))
+            .difference(&self.union_of(Verdict::Unknown, end))
     }
 
     /// Packets dropped for sure, each part with the first rule that drops it.
@@ -398,17 +391,12 @@ impl<'p> Evaluator<'p> {
             {
                 let reach = Reach::new(&remaining);
                 for &i in &order[at..end] {
-                    let r = RuleRef {
-                        chain: id,
-                        index: Some(i),
-                    };
-                    if self.skip == Some(r) {
+                    let Some((r, matches)) = self.rule_met(id, i) else {
                         continue;
-                    }
-                    let matches = self.policy.matches(id, &rules[i]);
+                    };
                     let parts = reach.meet(matches);
-                    let held = parts.iter().map(|(_, c)| address_ranges(c)).sum();
-                    if !self.spend(r, matches, parts.len(), held, remaining.cubes().len()) {
+                    let cubes = parts.iter().map(|(_, c)| c);
+                    if !self.spend(r, matches, cubes, remaining.cubes().len()) {
                         cut = true;
                         break;
                     }
@@ -494,17 +482,11 @@ impl<'p> Evaluator<'p> {
             if remaining.is_empty() {
                 break;
             }
-            let r = RuleRef {
-                chain: id,
-                index: Some(i),
-            };
-            if self.skip == Some(r) {
+            let Some((r, matches)) = self.rule_met(id, i) else {
                 continue;
-            }
-            let matches = self.policy.matches(id, &rules[i]);
+            };
             let hit = remaining.intersect(matches);
-            let met = hit.cubes().iter().map(address_ranges).sum();
-            if !self.spend(r, matches, hit.cubes().len(), met, remaining.cubes().len()) {
+            if !self.spend(r, matches, hit.cubes(), remaining.cubes().len()) {
                 break;
             }
             if hit.is_empty() {
@@ -534,15 +516,25 @@ impl<'p> Evaluator<'p> {
         takes_rule(rule) || (self.watch.is_none() && matches!(rule.action, Action::Unknown(_)))
     }
 
-    /// Charges a watched walk's budget for rule `r` meeting `parts` cubes
-    /// (of `met` address ranges in all) of a set in `pieces` pieces; false
-    /// once it is spent (the walk stops there).
-    fn spend(
+    /// Rule `i` of chain `id` and what it matches, unless it is the rule
+    /// left out.
+    fn rule_met(&self, id: ChainId, i: usize) -> Option<(RuleRef, &'p PacketSet)> {
+        let r = RuleRef {
+            chain: id,
+            index: Some(i),
+        };
+        (self.skip != Some(r))
+            .then(|| (r, self.policy.matches(id, &self.policy.chains[id].rules[i])))
+    }
+
+    /// Charges a watched walk's budget for rule `r` meeting the cubes `met`
+    /// of a set in `pieces` pieces; false once it is spent (the walk stops
+    /// there).
+    fn spend<'c>(
         &self,
         r: RuleRef,
         matches: &PacketSet,
-        parts: usize,
-        met: usize,
+        met: impl IntoIterator<Item = &'c Cube>,
         pieces: usize,
     ) -> bool {
         let Some(w) = self.watch else {
@@ -557,7 +549,10 @@ impl<'p> Evaluator<'p> {
         let ranges: usize = matches.cubes().iter().map(address_ranges).sum();
         // And the pieces' own lists are copied and cut (an nft set of 100k
         // prefixes is a list that long in every piece that holds it).
-        let cost = (parts + 1) * ranges.max(1) + met;
+        let (parts, held) = met
+            .into_iter()
+            .fold((0, 0), |(n, h), c| (n + 1, h + address_ranges(c)));
+        let cost = (parts + 1) * ranges.max(1) + held;
         // A set in very many pieces costs at every later rule.
         if b < cost || pieces > MAX_PIECES {
             w.cut.get_or_insert(r);

@@ -559,17 +559,7 @@ fn sweep_order(a: &Cube, hits: &[&Cube]) -> Vec<Dim> {
     let mut dims: Vec<((usize, usize), Dim)> = Dim::ALL
         .into_iter()
         .filter_map(|d| {
-            let hulls: Vec<(u128, u128)> = hits
-                .iter()
-                .map(|b| b.get(d).hull().expect("cube dimensions are never empty"))
-                .collect();
-            let mut cuts: Vec<u128> = hulls
-                .iter()
-                .flat_map(|&(lo, hi)| [Some(lo), hi.checked_add(1)])
-                .flatten()
-                .collect();
-            cuts.sort_unstable();
-            cuts.dedup();
+            let (hulls, cuts) = hulls_and_cuts(hits, d);
             let mut distinct = hulls.clone();
             distinct.sort_unstable();
             distinct.dedup();
@@ -592,21 +582,13 @@ fn sweep_order(a: &Cube, hits: &[&Cube]) -> Vec<Dim> {
     dims.into_iter().map(|(_, d)| d).collect()
 }
 
-/// `a` minus `hits`, swept along `order[0]` (see [`subtract_many`]).
-fn sweep(a: Cube, hits: &[&Cube], order: &[Dim], out: &mut Vec<Cube>) {
-    let Some((&key, rest)) = order.split_first() else {
-        out.extend(minus_each(a, hits.iter().copied(), None));
-        return;
-    };
+/// Each hit's hull in `d`, and the stretch boundaries they make: every hull
+/// start and every value after a hull end, ascending.
+fn hulls_and_cuts(hits: &[&Cube], d: Dim) -> (Vec<(u128, u128)>, Vec<u128>) {
     let hulls: Vec<(u128, u128)> = hits
         .iter()
-        .map(|b| b.get(key).hull().expect("cube dimensions are never empty"))
+        .map(|b| b.get(d).hull().expect("cube dimensions are never empty"))
         .collect();
-    let covered = IntervalSet::from_ranges(hulls.clone());
-    if let Some(outside) = a.clone().with(key, a.get(key).difference(&covered)) {
-        out.push(outside);
-    }
-    // Stretch boundaries: every hull start and every value after a hull end.
     let mut cuts: Vec<u128> = hulls
         .iter()
         .flat_map(|&(lo, hi)| [Some(lo), hi.checked_add(1)])
@@ -614,6 +596,20 @@ fn sweep(a: Cube, hits: &[&Cube], order: &[Dim], out: &mut Vec<Cube>) {
         .collect();
     cuts.sort_unstable();
     cuts.dedup();
+    (hulls, cuts)
+}
+
+/// `a` minus `hits`, swept along `order[0]` (see [`subtract_many`]).
+fn sweep(a: Cube, hits: &[&Cube], order: &[Dim], out: &mut Vec<Cube>) {
+    let Some((&key, rest)) = order.split_first() else {
+        out.extend(minus_each(a, hits.iter().copied(), None));
+        return;
+    };
+    let (hulls, cuts) = hulls_and_cuts(hits, key);
+    let covered = IntervalSet::from_ranges(hulls.clone());
+    if let Some(outside) = a.clone().with(key, a.get(key).difference(&covered)) {
+        out.push(outside);
+    }
     let mut by_start: Vec<usize> = (0..hits.len()).collect();
     by_start.sort_unstable_by_key(|&i| hulls[i].0);
     let mut next_start = 0;
