@@ -145,7 +145,7 @@ pub fn lint(policy: &Policy) -> Linted {
             if rule.kind != RuleKind::Rule || !checked(r) {
                 continue;
             }
-            let matches = policy.matches(id, rule);
+            let matches = &rule.matches;
             match seen.hit.get(&r) {
                 None => out.push(shadowed(policy, r, matches, entered, &mut taken)),
                 Some(pieces) => {

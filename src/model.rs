@@ -129,7 +129,7 @@ pub type ChainId = usize;
 pub struct Chain {
     pub table: String,
     pub name: String,
-    pub base: Option<BaseChain>,
+    pub base: Option<Box<BaseChain>>,
     pub rules: Vec<Rule>,
     /// Where the chain was declared.
     pub span: Option<Span>,
@@ -187,9 +187,9 @@ pub enum Action {
     Continue,
     /// Source NAT (SNAT to the given addresses, or MASQUERADE when `None`): the
     /// packet is accepted by this chain and its replies come back to the new address.
-    SourceNat(Option<IntervalSet>),
+    SourceNat(Option<Box<IntervalSet>>),
     /// An action whose effect is not modelled (DNAT, queue, …): any verdict may follow.
-    Unknown(String),
+    Unknown(std::borrow::Cow<'static, str>),
 }
 
 /// Whether a rule was written as such or stands for a chain's default policy.
@@ -201,10 +201,8 @@ pub enum RuleKind {
 
 #[derive(Debug, Clone)]
 pub struct Rule {
-    /// The packets the rule's modelled matches accept, lowered from the rule's
-    /// line by the policy's [`Matcher`] when an evaluation first reaches the
-    /// rule (see [`Policy::matches`]); most rules of a large export never are.
-    pub matches: OnceLock<PacketSet>,
+    /// The packets the rule's modelled matches accept.
+    pub matches: PacketSet,
     /// The constructs that also take part in matching but are not modelled; the
     /// rule may or may not match any packet of `matches`.
     pub opaque: Option<String>,
@@ -264,7 +262,7 @@ impl Rule {
     pub fn unknown_reason(&self) -> Option<&str> {
         match (&self.opaque, &self.action) {
             (Some(o), _) => Some(o),
-            (None, Action::Unknown(r)) => Some(r),
+            (None, Action::Unknown(r)) => Some(r.as_ref()),
             _ => None,
         }
     }
@@ -292,13 +290,6 @@ impl Format {
     }
 }
 
-/// Lowers a rule's conditions from its source line, for the front-end that
-/// read it: rules are checked when loaded, and their packet sets built only
-/// when needed, so memory follows what the evaluation reaches.
-pub trait Matcher: std::fmt::Debug + Send + Sync {
-    fn matches(&self, line: &str, chain: &Chain) -> PacketSet;
-}
-
 /// A whole firewall, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -307,8 +298,6 @@ pub struct Policy {
     pub chains: Vec<Chain>,
     /// The families the export holds rules for.
     pub families: Vec<Family>,
-    /// Lowers rules on first use; `None` where the front-end lowers them all when loading.
-    pub matcher: Option<Arc<dyn Matcher>>,
     /// What the front-end read but left out of the evaluation, for the report.
     pub notes: Vec<String>,
     /// The network around the firewall, where the export describes it.
@@ -390,30 +379,19 @@ impl Policy {
         }
     }
 
-    /// The packets a rule of `chain` matches (lowered on first use).
-    pub fn matches<'s>(&'s self, chain: ChainId, rule: &'s Rule) -> &'s PacketSet {
-        rule.matches.get_or_init(|| {
-            let matcher = self
-                .matcher
-                .as_ref()
-                .expect("rules without a set come from a front-end with a matcher");
-            matcher.matches(self.text(rule.span), &self.chains[chain])
-        })
-    }
-
     /// The base chains from which `chain` is reached (itself, if it is one).
     pub fn roots(&self, chain: ChainId) -> &[ChainId] {
         &self.roots.get_or_init(|| crate::graph::roots(self))[chain]
     }
 
-    /// The index of a chain's rules (every rule lowered on first use).
+    /// The index of a chain's rules (built on first use).
     pub fn rule_index(&self, chain: ChainId) -> &RuleIndex {
         self.chains[chain].index.get_or_init(|| {
             let c = &self.chains[chain];
             let mut cubes = Vec::new();
             let mut rule = Vec::new();
             for (i, r) in c.rules.iter().enumerate() {
-                for cube in self.matches(chain, r).cubes() {
+                for cube in r.matches.cubes() {
                     cubes.push(cube);
                     rule.push(i as u32);
                 }
@@ -471,11 +449,7 @@ impl Policy {
             let Some(n) = &rule.by_name else {
                 continue;
             };
-            let mut exact = rule
-                .matches
-                .get()
-                .expect("name matches are built eagerly")
-                .clone();
+            let mut exact = rule.matches.clone();
             // The constructs still unknown: the rule's own, and sides left open.
             let mut unknown: Vec<&str> = n.other.iter().map(String::as_str).collect();
             for side in &n.sides {
@@ -505,7 +479,7 @@ impl Policy {
                 exact = exact.intersect(&allowed);
             }
             rule.opaque = (!unknown.is_empty()).then(|| unknown.join(", "));
-            rule.matches = OnceLock::from(exact);
+            rule.matches = exact;
         }
         Some(bound)
     }
@@ -558,7 +532,7 @@ impl Policy {
         !roots.is_empty()
             && roots
                 .iter()
-                .all(|&id| self.chains[id].base.as_ref().is_some_and(&early))
+                .all(|&id| self.chains[id].base.as_deref().is_some_and(&early))
     }
 }
 

@@ -412,15 +412,10 @@ impl Checker<'_> {
                 let r = self.policy.rule(d.rule);
                 r.kind == RuleKind::Rule
                     && r.action == Action::Accept
-                    && self
-                        .policy
-                        .matches(d.rule.chain, r)
-                        .cubes()
-                        .iter()
-                        .any(|c| {
-                            let a = c.get(dim);
-                            c.get(Dim::Family).contains(part.family as u128) && *a != any && flag(a)
-                        })
+                    && r.matches.cubes().iter().any(|c| {
+                        let a = c.get(dim);
+                        c.get(Dim::Family).contains(part.family as u128) && *a != any && flag(a)
+                    })
             })
             .map(|d| d.rule)
             .collect()
@@ -459,7 +454,7 @@ impl Checker<'_> {
     /// that writes some (an `inet` rule has cubes of both families).
     fn written_addresses(&self, r: RuleRef, dim: Dim) -> String {
         let rule = self.policy.rule(r);
-        let matches = self.policy.matches(r.chain, rule);
+        let matches = &rule.matches;
         let family_of = |c: &Cube| {
             c.get(Dim::Family)
                 .min()

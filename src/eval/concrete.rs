@@ -135,7 +135,7 @@ impl ChainRun<'_, '_> {
     fn compute(&mut self, chain: ChainId, from: usize) -> BTreeSet<End> {
         let rules = &self.policy.chains[chain].rules;
         for (i, rule) in rules.iter().enumerate().skip(from) {
-            if !self.policy.matches(chain, rule).contains(self.packet) {
+            if !rule.matches.contains(self.packet) {
                 continue;
             }
             let certain = rule.opaque.is_none();

@@ -523,8 +523,7 @@ impl<'p> Evaluator<'p> {
             chain: id,
             index: Some(i),
         };
-        (self.skip != Some(r))
-            .then(|| (r, self.policy.matches(id, &self.policy.chains[id].rules[i])))
+        (self.skip != Some(r)).then(|| (r, &self.policy.chains[id].rules[i].matches))
     }
 
     /// Charges a watched walk's budget for rule `r` meeting the cubes `met`
@@ -608,7 +607,7 @@ impl<'p> Evaluator<'p> {
                 res.accept(hit.clone());
                 out.translations.push(Translation {
                     set: hit.clone(),
-                    to: to.clone(),
+                    to: to.as_deref().cloned(),
                     rule: r,
                 });
                 out.decisions.push(Decision {

@@ -76,7 +76,6 @@ impl Lowered {
             }],
             chains: self.chains,
             families: self.families,
-            matcher: None,
             notes: self.notes,
             topology: Some(self.topology),
             unbound,

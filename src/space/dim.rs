@@ -42,12 +42,12 @@ impl Dim {
         Dim::Out,
     ];
 
-    pub fn index(self) -> usize {
+    pub const fn index(self) -> usize {
         self as usize
     }
 
     /// The largest value of the dimension (its domain is `0..=max`).
-    pub fn max(self) -> u128 {
+    pub const fn max(self) -> u128 {
         match self {
             Dim::Family => 1,
             Dim::Proto | Dim::Flags => 255,

@@ -58,14 +58,14 @@ impl fmt::Debug for IntervalSet {
 }
 
 impl IntervalSet {
-    pub fn empty() -> Self {
+    pub const fn empty() -> Self {
         IntervalSet {
             ranges: Store::Empty,
         }
     }
 
     /// The closed range `[lo, hi]`; empty when `lo > hi`.
-    pub fn range(lo: u128, hi: u128) -> Self {
+    pub const fn range(lo: u128, hi: u128) -> Self {
         if lo > hi {
             Self::empty()
         } else {
@@ -75,7 +75,7 @@ impl IntervalSet {
         }
     }
 
-    pub fn point(v: u128) -> Self {
+    pub const fn point(v: u128) -> Self {
         Self::range(v, v)
     }
 

@@ -10,11 +10,71 @@ use super::dim::{DIMS, Dim, Family};
 use super::index::CubeIndex;
 use super::interval::IntervalSet;
 use super::packet::Packet;
+use smallvec::SmallVec;
 
 /// A product of one value set per dimension; never empty once built.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+///
+/// Most dimensions of most cubes hold one of a few common sets (every
+/// value; IPv4's addresses; one family), so those are kept as a two-bit
+/// code and only the others stored: a rule's cube is under half the size
+/// of eleven sets, and copying it (for every rule that meets it) costs as
+/// much less.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Cube {
-    dims: [IntervalSet; DIMS],
+    /// Two bits per dimension: which of its [`COMMON`] sets it holds, or 0
+    /// when its set is in `stored`. Canonical: a common set is always coded.
+    codes: u32,
+    /// The sets of the dimensions coded 0, in dimension order.
+    stored: SmallVec<[IntervalSet; 4]>,
+}
+
+/// The common sets of each dimension by code (code 0, and the codes a
+/// dimension does not use, are empty and never match).
+static COMMON: [[IntervalSet; 4]; DIMS] = [
+    common(Dim::Family),
+    common(Dim::Proto),
+    common(Dim::Dport),
+    common(Dim::Sport),
+    common(Dim::Icmp),
+    common(Dim::State),
+    common(Dim::Flags),
+    common(Dim::Dst),
+    common(Dim::Src),
+    common(Dim::In),
+    common(Dim::Out),
+];
+
+const fn common(d: Dim) -> [IntervalSet; 4] {
+    const NONE: IntervalSet = IntervalSet::empty();
+    let every = IntervalSet::range(0, d.max());
+    match d {
+        Dim::Family => [
+            NONE,
+            every,
+            IntervalSet::point(Family::Ipv4 as u128),
+            IntervalSet::point(Family::Ipv6 as u128),
+        ],
+        Dim::Src | Dim::Dst => [NONE, every, IntervalSet::range(0, u32::MAX as u128), NONE],
+        _ => [NONE, every, NONE, NONE],
+    }
+}
+
+/// The code of a dimension that holds every value.
+const EVERY: u32 = 1;
+
+/// The code of `s` among dimension `i`'s common sets, if it is one.
+fn common_code(i: usize, s: &IntervalSet) -> Option<u32> {
+    (1..4)
+        .find(|&k| !COMMON[i][k].is_empty() && COMMON[i][k] == *s)
+        .map(|k| k as u32)
+}
+
+impl std::fmt::Debug for Cube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries((0..DIMS).map(|i| self.at(i)))
+            .finish()
+    }
 }
 
 impl Cube {
@@ -22,39 +82,101 @@ impl Cube {
     /// above 2^32, which [`PacketSet::universe`] excludes).
     pub fn full() -> Cube {
         Cube {
-            dims: Dim::ALL.map(|d| IntervalSet::range(0, d.max())),
+            codes: (0..DIMS).fold(0, |c, i| c | EVERY << (2 * i)),
+            stored: SmallVec::new(),
         }
     }
 
     /// The packets of one family, with addresses inside its domain.
     pub fn family(f: Family) -> Cube {
         let mut c = Cube::full();
-        c.dims[Dim::Family.index()] = IntervalSet::point(f as u128);
+        c.put(Dim::Family.index(), IntervalSet::point(f as u128));
         let addrs = IntervalSet::range(0, f.addr_max());
-        c.dims[Dim::Src.index()] = addrs.clone();
-        c.dims[Dim::Dst.index()] = addrs;
+        c.put(Dim::Src.index(), addrs.clone());
+        c.put(Dim::Dst.index(), addrs);
         c
     }
 
     /// The cube holding exactly one packet.
     pub fn point(p: &Packet) -> Cube {
-        Cube {
-            dims: Dim::ALL.map(|d| IntervalSet::point(p.get(d))),
+        Cube::build(|i| IntervalSet::point(p.get(Dim::ALL[i])))
+    }
+
+    /// The cube of the given sets, none empty, one per dimension in order.
+    fn build(mut set: impl FnMut(usize) -> IntervalSet) -> Cube {
+        let mut c = Cube {
+            codes: 0,
+            stored: SmallVec::new(),
+        };
+        for i in 0..DIMS {
+            let s = set(i);
+            match common_code(i, &s) {
+                Some(k) => c.codes |= k << (2 * i),
+                None => c.stored.push(s),
+            }
         }
+        c
     }
 
     pub fn get(&self, d: Dim) -> &IntervalSet {
-        &self.dims[d.index()]
+        self.at(d.index())
+    }
+
+    fn code(&self, i: usize) -> u32 {
+        (self.codes >> (2 * i)) & 3
+    }
+
+    /// Where dimension `i`'s set is (or would be) in `stored`: the number
+    /// of stored dimensions before it.
+    fn rank(&self, i: usize) -> usize {
+        // A bit at the low position of each pair of code bits that is 0.
+        let zero = !(self.codes | self.codes >> 1) & 0x0015_5555;
+        (zero & ((1u32 << (2 * i)) - 1)).count_ones() as usize
+    }
+
+    fn at(&self, i: usize) -> &IntervalSet {
+        match self.code(i) {
+            0 => &self.stored[self.rank(i)],
+            k => &COMMON[i][k as usize],
+        }
+    }
+
+    /// Sets dimension `i` to `s` (not empty), coded where it is common.
+    fn put(&mut self, i: usize, s: IntervalSet) {
+        let r = self.rank(i);
+        let was_stored = self.code(i) == 0;
+        let cleared = self.codes & !(3 << (2 * i));
+        match (common_code(i, &s), was_stored) {
+            (Some(k), true) => {
+                self.stored.remove(r);
+                self.codes = cleared | k << (2 * i);
+            }
+            (Some(k), false) => self.codes = cleared | k << (2 * i),
+            (None, true) => self.stored[r] = s,
+            (None, false) => {
+                self.stored.insert(r, s);
+                self.codes = cleared;
+            }
+        }
+    }
+
+    /// Whether dimension `i` holds the same set in both cubes, known from
+    /// the codes alone where either is coded.
+    fn same(&self, other: &Cube, i: usize) -> bool {
+        match (self.code(i), other.code(i)) {
+            (0, 0) => self.at(i) == other.at(i),
+            (a, b) => a == b,
+        }
     }
 
     /// Narrows one dimension to its intersection with `s`; `None` when that empties it.
     pub fn restrict(mut self, d: Dim, s: &IntervalSet) -> Option<Cube> {
         let i = d.index();
-        let new = self.dims[i].intersect(s);
+        let new = self.at(i).intersect(s);
         if new.is_empty() {
             return None;
         }
-        self.dims[i] = new;
+        self.put(i, new);
         Some(self)
     }
 
@@ -63,39 +185,41 @@ impl Cube {
         if s.is_empty() {
             return None;
         }
-        self.dims[d.index()] = s;
+        self.put(d.index(), s);
         Some(self)
     }
 
     pub fn contains(&self, p: &Packet) -> bool {
-        Dim::ALL
-            .iter()
-            .all(|&d| self.dims[d.index()].contains(p.get(d)))
+        Dim::ALL.iter().all(|&d| self.get(d).contains(p.get(d)))
     }
 
     pub fn intersects(&self, other: &Cube) -> bool {
-        self.dims
-            .iter()
-            .zip(&other.dims)
-            .all(|(a, b)| a.intersects(b))
+        (0..DIMS).all(|i| match (self.code(i), other.code(i)) {
+            (EVERY, _) | (_, EVERY) => true,
+            (0, _) | (_, 0) => self.at(i).intersects(other.at(i)),
+            (a, b) => a == b,
+        })
     }
 
     pub fn intersect(&self, other: &Cube) -> Option<Cube> {
         if !self.intersects(other) {
             return None;
         }
-        let mut dims = self.dims.clone();
-        for (d, o) in dims.iter_mut().zip(&other.dims) {
-            *d = d.intersect(o);
-        }
-        Some(Cube { dims })
+        Some(Cube::build(|i| {
+            if other.code(i) == EVERY || self.same(other, i) {
+                self.at(i).clone()
+            } else if self.code(i) == EVERY {
+                other.at(i).clone()
+            } else {
+                self.at(i).intersect(other.at(i))
+            }
+        }))
     }
 
     pub fn is_subset(&self, other: &Cube) -> bool {
-        self.dims
-            .iter()
-            .zip(&other.dims)
-            .all(|(a, b)| a.is_subset(b))
+        (0..DIMS).all(|i| {
+            other.code(i) == EVERY || self.same(other, i) || self.at(i).is_subset(other.at(i))
+        })
     }
 
     /// `self − other` as at most one disjoint piece per dimension: piece `i` keeps
@@ -112,12 +236,16 @@ impl Cube {
         let mut cur = self.clone();
         let first = key.map_or(0, Dim::index);
         for i in std::iter::once(first).chain((0..DIMS).filter(|&i| i != first)) {
-            let outside = cur.dims[i].difference(&other.dims[i]);
+            if other.code(i) == EVERY || cur.same(other, i) {
+                continue;
+            }
+            let outside = cur.at(i).difference(other.at(i));
             if !outside.is_empty() {
+                let inside = cur.at(i).intersect(other.at(i));
                 let mut piece = cur.clone();
-                piece.dims[i] = outside;
+                piece.put(i, outside);
                 out.push(piece);
-                cur.dims[i] = cur.dims[i].intersect(&other.dims[i]);
+                cur.put(i, inside);
             }
         }
     }
@@ -126,7 +254,7 @@ impl Cube {
     pub fn witness(&self) -> Packet {
         let mut p = Packet::default();
         for d in Dim::ALL {
-            p.set(d, preferred(d, &self.dims[d.index()]));
+            p.set(d, preferred(d, self.get(d)));
         }
         p
     }
@@ -134,22 +262,23 @@ impl Cube {
     /// The cube the reply of each packet falls in, given a per-dimension mapping
     /// of values that change (state, ICMP type, TCP flags).
     pub fn map_dims(&self, f: impl Fn(Dim, &IntervalSet) -> (Dim, IntervalSet)) -> Option<Cube> {
-        let mut dims = self.dims.clone();
+        let mut dims: [IntervalSet; DIMS] = std::array::from_fn(|i| self.at(i).clone());
         for d in Dim::ALL {
-            let (to, s) = f(d, &self.dims[d.index()]);
+            let (to, s) = f(d, self.get(d));
             if s.is_empty() {
                 return None;
             }
             dims[to.index()] = s;
         }
-        Some(Cube { dims })
+        let mut dims = dims.into_iter();
+        Some(Cube::build(|_| dims.next().expect("one set per dimension")))
     }
 
     /// The one dimension in which two cubes differ, if they differ in exactly one.
     fn sole_difference(&self, other: &Cube) -> Option<usize> {
         let mut diff = None;
         for i in 0..DIMS {
-            if self.dims[i] != other.dims[i] {
+            if !self.same(other, i) {
                 if diff.is_some() {
                     return None;
                 }
@@ -362,9 +491,11 @@ impl PacketSet {
     pub fn restrict(mut self, d: Dim, s: &IntervalSet) -> PacketSet {
         let i = d.index();
         self.cubes.retain_mut(|c| {
-            let narrowed = c.dims[i].intersect(s);
+            let narrowed = c.at(i).intersect(s);
             let keep = !narrowed.is_empty();
-            c.dims[i] = narrowed;
+            if keep {
+                c.put(i, narrowed);
+            }
             keep
         });
         self
@@ -391,7 +522,7 @@ impl PacketSet {
             let mut hashed: Vec<Hashed> = std::mem::take(&mut self.cubes)
                 .into_iter()
                 .map(|c| {
-                    let h = std::array::from_fn(|i| hash_of(&c.dims[i]));
+                    let h = std::array::from_fn(|i| hash_of(c.at(i)));
                     (c, h)
                 })
                 .collect();
@@ -425,8 +556,8 @@ impl PacketSet {
                 if j < i {
                     i -= 1;
                 }
-                let merged = self.cubes[i].dims[d].union(&other.dims[d]);
-                self.cubes[i].dims[d] = merged;
+                let merged = self.cubes[i].at(d).union(other.at(d));
+                self.cubes[i].put(d, merged);
                 j = 0;
             }
             i += 1;
@@ -460,7 +591,7 @@ fn merge_along(cubes: Vec<Hashed>, d: usize) -> Vec<Hashed> {
             (k.rotate_left(5) ^ h[i]).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         })
     };
-    let same_elsewhere = |a: &Cube, b: &Cube| (0..DIMS).all(|i| i == d || a.dims[i] == b.dims[i]);
+    let same_elsewhere = |a: &Cube, b: &Cube| (0..DIMS).all(|i| i == d || a.same(b, i));
     let mut first: std::collections::HashMap<u64, usize> =
         std::collections::HashMap::with_capacity(cubes.len());
     let mut out: Vec<Hashed> = Vec::with_capacity(cubes.len());
@@ -474,7 +605,7 @@ fn merge_along(cubes: Vec<Hashed>, d: usize) -> Vec<Hashed> {
                     extra.push(Vec::new());
                     extra.len() - 1
                 });
-                extra[e].extend_from_slice(c.dims[d].ranges());
+                extra[e].extend_from_slice(c.at(d).ranges());
             }
             _ => {
                 first.entry(k).or_insert(out.len());
@@ -486,9 +617,9 @@ fn merge_along(cubes: Vec<Hashed>, d: usize) -> Vec<Hashed> {
     for ((c, h), e) in out.iter_mut().zip(extra_of) {
         if let Some(e) = e {
             let mut all = std::mem::take(&mut extra[e]);
-            all.extend_from_slice(c.dims[d].ranges());
-            c.dims[d] = IntervalSet::from_ranges(all);
-            h[d] = hash_of(&c.dims[d]);
+            all.extend_from_slice(c.at(d).ranges());
+            c.put(d, IntervalSet::from_ranges(all));
+            h[d] = hash_of(c.at(d));
         }
     }
     out
@@ -750,6 +881,59 @@ mod tests {
     /// Sets large enough that the operations go through an index.
     fn big_set() -> impl Strategy<Value = PacketSet> {
         prop::collection::vec(cube(), 0..40).prop_map(PacketSet::from_cubes)
+    }
+
+    /// A dimension and a set for it: often one of the common sets a cube
+    /// codes rather than stores.
+    fn dim_and_set() -> impl Strategy<Value = (usize, IntervalSet)> {
+        (0..DIMS, 0u8..6, 0u128..4).prop_map(|(i, kind, v)| {
+            let s = match kind {
+                0..=2 if !COMMON[i][kind as usize + 1].is_empty() => {
+                    COMMON[i][kind as usize + 1].clone()
+                }
+                _ => {
+                    let v = v.min(Dim::ALL[i].max());
+                    IntervalSet::range(v, (v + 1).min(Dim::ALL[i].max()))
+                }
+            };
+            (i, s)
+        })
+    }
+
+    proptest! {
+        /// However a cube's dimensions were set, it reads back what was
+        /// set, and equals (and hashes as) the cube built from those sets
+        /// at once: the coding is canonical, so derived equality is exact.
+        #[test]
+        fn cube_reads_back_what_was_set(
+            start in prop::bool::ANY,
+            puts in prop::collection::vec(dim_and_set(), 0..24),
+        ) {
+            use std::hash::{BuildHasher, RandomState};
+            let mut c = if start { Cube::full() } else { Cube::family(Family::Ipv4) };
+            let mut model: Vec<IntervalSet> = (0..DIMS).map(|i| c.at(i).clone()).collect();
+            for (i, s) in puts {
+                c = c.with(Dim::ALL[i], s.clone()).unwrap();
+                model[i] = s;
+                for (j, m) in model.iter().enumerate() {
+                    prop_assert_eq!(c.at(j), m);
+                }
+            }
+            let built = Cube::build(|i| model[i].clone());
+            prop_assert_eq!(&built, &c);
+            let h = RandomState::new();
+            prop_assert_eq!(h.hash_one(&built), h.hash_one(&c));
+        }
+    }
+
+    #[test]
+    fn common_sets_follow_the_dimension_order() {
+        for d in Dim::ALL {
+            assert_eq!(
+                COMMON[d.index()][EVERY as usize],
+                IntervalSet::range(0, d.max())
+            );
+        }
     }
 
     fn all_packets() -> Vec<Packet> {

@@ -17,7 +17,6 @@ use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
 
 type Res<T> = Result<T, InputError>;
 
@@ -144,12 +143,12 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                 if hook == Hook::Ingress { "in" } else { "out" }
             ),
             name: acl.name.to_string(),
-            base: Some(cx.base(
+            base: Some(Box::new(cx.base(
                 hook,
                 devices.clone(),
                 scope.clone(),
                 cx.src.span(&acl.header),
-            )),
+            ))),
             rules,
             span: Some(span),
             family: None,
@@ -249,7 +248,7 @@ impl<'a> Cx<'_, 'a> {
         kind: RuleKind,
     ) -> Rule {
         Rule {
-            matches: OnceLock::from(matches),
+            matches,
             opaque,
             action,
             span: self.src.span(line),
@@ -273,7 +272,7 @@ impl<'a> Cx<'_, 'a> {
             kind: ChainKind::Filter,
             family: None,
             policy: Some(Rule {
-                matches: OnceLock::from(PacketSet::universe()),
+                matches: PacketSet::universe(),
                 opaque: None,
                 action: Action::Drop,
                 span: deny,
@@ -334,7 +333,12 @@ impl<'a> Cx<'_, 'a> {
         Chain {
             table: format!("in {name}"),
             name: format!("security-level {mine}"),
-            base: Some(self.base(Hook::Ingress, devices, scope, self.src.span(&line))),
+            base: Some(Box::new(self.base(
+                Hook::Ingress,
+                devices,
+                scope,
+                self.src.span(&line),
+            ))),
             rules,
             span: Some(self.src.span(&line)),
             family: None,

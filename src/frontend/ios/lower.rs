@@ -16,7 +16,6 @@ use crate::space::dim::{TcpFlag, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
 
 type Res<T> = Result<T, InputError>;
 
@@ -167,13 +166,13 @@ impl<'a> Cx<'_, 'a> {
         Chain {
             table,
             name: acl.name.to_string(),
-            base: Some(BaseChain {
+            base: Some(Box::new(BaseChain {
                 hook: base.hook,
                 priority: base.priority,
                 kind: base.kind,
                 family: Some(family),
                 policy: Some(Rule {
-                    matches: OnceLock::from(PacketSet::from(Cube::family(family))),
+                    matches: PacketSet::from(Cube::family(family)),
                     opaque: None,
                     action: Action::Drop,
                     span: self.src.span(&acl.header),
@@ -184,7 +183,7 @@ impl<'a> Cx<'_, 'a> {
                 }),
                 devices: base.devices,
                 scope: None,
-            }),
+            })),
             rules,
             span: Some(span),
             family: Some(family),
@@ -267,7 +266,7 @@ impl<'a> Cx<'_, 'a> {
         line: &Line<'_>,
     ) -> Res<Option<Rule>> {
         let make = |matches: PacketSet, opaque: Option<String>, action: Action| Rule {
-            matches: OnceLock::from(matches),
+            matches,
             opaque,
             action,
             span: self.src.span(line),

@@ -57,10 +57,10 @@ struct DraftChain<'a> {
     span: Span,
 }
 
-/// A rule checked and lowered but for its jump target, which is named until
-/// the table is complete (and its conditions, which the policy lowers again
-/// when an evaluation first needs them).
+/// A rule lowered but for its jump target, which is named until the table
+/// is complete.
 struct DraftRule<'a> {
+    matches: PacketSet,
     action: Result<Action, Target<'a>>,
     opaque: Option<String>,
     span: Span,
@@ -176,32 +176,6 @@ fn detect_family(path: &str, text: &str) -> Family {
     } else {
         Family::Ipv4
     })
-}
-
-/// What the policy calls to lower a rule's conditions when first needed.
-#[derive(Debug)]
-pub struct Conditions;
-
-impl crate::model::Matcher for Conditions {
-    fn matches(&self, line: &str, chain: &Chain) -> PacketSet {
-        let spec = super::parse::rule_spec(line).expect("a rule line that parsed when loaded");
-        let l = Lowerer {
-            src: Source {
-                path: "",
-                text: line,
-            },
-            family: Cell::new(chain.family.expect("iptables chains have a family")),
-            dumps: Vec::new(),
-        };
-        let (set, _) = l
-            .conditions(&spec)
-            .expect("conditions that lowered when loaded");
-        if chain.table == "raw" {
-            crate::model::before_conntrack(&set)
-        } else {
-            set
-        }
-    }
 }
 
 impl<'s, 'a> Lowerer<'s, 'a> {
@@ -473,9 +447,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         devices: None,
                         scope: None,
                         policy: Some(Rule {
-                            matches: std::sync::OnceLock::from(PacketSet::from(Cube::family(
-                                t.family,
-                            ))),
+                            matches: PacketSet::from(Cube::family(t.family)),
                             opaque: None,
                             action: if accept { Action::Accept } else { Action::Drop },
                             span,
@@ -504,7 +476,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         }
                     };
                     rules.push(Rule {
-                        matches: std::sync::OnceLock::new(),
+                        matches: r.matches,
                         opaque: r.opaque,
                         action,
                         span: r.span,
@@ -517,7 +489,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 chains.push(Chain {
                     table: t.name.to_string(),
                     name: c.name.to_string(),
-                    base,
+                    base: base.map(Box::new),
                     rules,
                     span: Some(c.span),
                     family: Some(t.family),
@@ -531,7 +503,6 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             files: Vec::new(),
             chains,
             families,
-            matcher: Some(std::sync::Arc::new(Conditions)),
             notes: Vec::new(),
             topology: None,
             unbound: false,
@@ -672,7 +643,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         span: Span,
         table: &DraftTable<'a>,
     ) -> Result<DraftRule<'a>, InputError> {
-        let (_, opaque) = self.conditions(spec)?;
+        let (mut matches, opaque) = self.conditions(spec)?;
+        if table.name == "raw" {
+            matches = crate::model::before_conntrack(&matches);
+        }
         let opaque = (!opaque.is_empty()).then(|| opaque.join(" "));
         let action = match &spec.target {
             None => Action::Continue,
@@ -682,11 +656,14 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 TargetKind::Reject => Action::Reject,
                 TargetKind::Return => Action::Return,
                 TargetKind::Continue => Action::Continue,
-                TargetKind::Unknown(why) => Action::Unknown((*why).to_string()),
+                TargetKind::Unknown(why) => Action::Unknown((*why).into()),
                 TargetKind::SourceNat(r) => Action::SourceNat(match r {
                     Some(r) => {
                         self.check_family(r.lo, t.name)?;
-                        Some(IntervalSet::range(addr::value(r.lo), addr::value(r.hi)))
+                        Some(Box::new(IntervalSet::range(
+                            addr::value(r.lo),
+                            addr::value(r.hi),
+                        )))
                     }
                     None => None,
                 }),
@@ -695,6 +672,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         return Err(self.src.err_at(t.name, format!("no chain or target `{name}` in table {}", table.name), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
                     }
                     return Ok(DraftRule {
+                        matches,
                         action: Err(t.clone()),
                         opaque,
                         span,
@@ -703,6 +681,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             },
         };
         Ok(DraftRule {
+            matches,
             action: Ok(action),
             opaque,
             span,

@@ -14,7 +14,6 @@ use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::OnceLock;
 
 type Res<T> = Result<T, InputError>;
 
@@ -173,7 +172,7 @@ pub fn lower(
                             kind,
                             family: table_family,
                             policy: Some(Rule {
-                                matches: OnceLock::from(cx.everything()),
+                                matches: cx.everything(),
                                 opaque: None,
                                 action: if b.policy_drop {
                                     Action::Drop
@@ -198,7 +197,7 @@ pub fn lower(
             chains.push(Chain {
                 table: format!("{} {}", t.family.name(), t.name),
                 name: c.name.to_string(),
-                base,
+                base: base.map(Box::new),
                 rules,
                 span: Some(line_span(src, &span, &c.decl).span),
                 family: table_family,
@@ -407,10 +406,9 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                         .iter()
                         .any(|f| f.is_some_and(|f| f != Field::CtState))
                     {
-                        action = Action::Unknown(format!(
-                            "`{}` rewrites a field of the packet",
-                            join(&t[i..end])
-                        ));
+                        action = Action::Unknown(
+                            format!("`{}` rewrites a field of the packet", join(&t[i..end])).into(),
+                        );
                     }
                     i = end;
                 }
@@ -418,10 +416,9 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                 Some("map") => i = skip_value(t, next + 1),
                 Some("vmap") if self.looks_up_dynamic(t, next + 1) => {
                     let after = skip_value(t, next + 1);
-                    action = Action::Unknown(format!(
-                        "verdict map @{} changes at run time",
-                        t[next + 2].text
-                    ));
+                    action = Action::Unknown(
+                        format!("verdict map @{} changes at run time", t[next + 2].text).into(),
+                    );
                     i = after;
                 }
                 Some("vmap") => {
@@ -430,7 +427,7 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                         None => {
                             let after = skip_value(t, next + 1);
                             let what = join(&t[i..after]);
-                            action = Action::Unknown(format!("a verdict map on {what}"));
+                            action = Action::Unknown(format!("a verdict map on {what}").into());
                             (Vec::new(), after)
                         }
                     };
@@ -510,7 +507,7 @@ impl<'s, 'a> RuleCx<'s, 'a> {
         let opaque = joined(&opaque);
         let by_name = (!sides.is_empty()).then(|| Box::new(ByName { sides, other }));
         let make = |matches: PacketSet, action: Action| Rule {
-            matches: OnceLock::from(matches),
+            matches,
             opaque: opaque.clone(),
             action,
             span: at.span,
@@ -1302,7 +1299,7 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                     .position(|x| x.is("to"))
                     .and_then(|k| t.get(i + k + 1))
                     .and_then(|x| snat_addresses(x.unquoted()));
-                *action = Action::SourceNat(to);
+                *action = Action::SourceNat(to.map(Box::new));
             }
             "dnat" => *action = Action::Unknown("dnat rewrites the destination address".into()),
             "redirect" => {
@@ -1322,7 +1319,7 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                 *action = Action::Unknown("flow offload lets later packets bypass the rules".into())
             }
             "dup" | "fwd" => {
-                *action = Action::Unknown(format!("{} sends the packet elsewhere", w.text))
+                *action = Action::Unknown(format!("{} sends the packet elsewhere", w.text).into())
             }
             _ => opaque.push(join(&t[i..end])),
         }

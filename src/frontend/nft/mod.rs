@@ -11,7 +11,6 @@ pub mod parse;
 use super::Options;
 use crate::diag::InputError;
 use crate::model::{Format, Policy};
-use std::sync::OnceLock;
 
 /// Reads one nftables file (and what it includes) into a policy.
 pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
@@ -62,7 +61,6 @@ fn finish(
         files: src.files,
         chains,
         families,
-        matcher: None,
         notes,
         topology: None,
         unbound: false,
@@ -88,17 +86,14 @@ fn finish(
         .collect();
     for (chain, (untracked, unrouted)) in policy.chains.iter_mut().zip(stages) {
         for rule in &mut chain.rules {
-            let mut set = rule
-                .matches
-                .take()
-                .expect("nft rules are lowered when loaded");
+            let mut set = std::mem::take(&mut rule.matches);
             if untracked {
                 set = crate::model::before_conntrack(&set);
             }
             if unrouted {
                 set = crate::model::before_routing(&set);
             }
-            rule.matches = OnceLock::from(set);
+            rule.matches = set;
         }
     }
     Ok(policy)
