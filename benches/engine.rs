@@ -93,7 +93,7 @@ fn check(c: &mut Criterion) {
     g.sample_size(10);
     let (site, reqs) = (site(), RequirementSet::builtin());
     for (kind, n, text) in inputs(usize::MAX) {
-        // A fresh policy each time: rules are lowered on first use.
+        // A fresh policy each time: chain indexes are built on first use.
         g.bench_with_input(BenchmarkId::new(kind.name(), n), &text, |b, t| {
             b.iter_batched(
                 || load(kind, t),
