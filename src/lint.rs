@@ -7,8 +7,8 @@
 use crate::eval::symbolic::{Evaluator, Watch, joined};
 use crate::model::{Action, ChainId, Policy, RuleKind, RuleRef};
 use crate::space::{Cube, Dim, PacketSet};
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -104,7 +104,7 @@ pub fn lint(policy: &Policy) -> Linted {
     let mut budget = REDUNDANCY_BUDGET;
     let mut taken = Taken {
         pieces: &seen.taken,
-        joined: HashMap::new(),
+        joined: FxHashMap::default(),
     };
     for (id, chain) in policy.chains.iter().enumerate() {
         for i in 0..chain.rules.len() {
@@ -187,8 +187,8 @@ fn jumps_to(policy: &Policy, target: ChainId) -> Vec<RuleRef> {
 
 /// What each rule took in the walk, joined once a shadowed rule asks.
 struct Taken<'w> {
-    pieces: &'w HashMap<RuleRef, Vec<PacketSet>>,
-    joined: HashMap<RuleRef, PacketSet>,
+    pieces: &'w FxHashMap<RuleRef, Vec<PacketSet>>,
+    joined: FxHashMap<RuleRef, PacketSet>,
 }
 
 impl Taken<'_> {

@@ -4,6 +4,11 @@
 use octaverify::cli::{Terminal, run};
 use std::io::{IsTerminal, Write};
 
+/// The engine allocates and frees many small cubes and sets (see Cargo.toml).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let term = Terminal {
         stdout_tty: std::io::stdout().is_terminal(),

@@ -9,6 +9,7 @@ use crate::report::{Role, Warning};
 use crate::requirements::Traffic;
 use crate::space::dim::{addr, iface, proto};
 use crate::space::{Dim, Family, IntervalSet, PacketSet};
+use rayon::prelude::*;
 use std::net::IpAddr;
 
 /// Internal networks (the seed's VLAN tip): private IPv4 space (RFC 1918)
@@ -19,17 +20,26 @@ const INTERNAL: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc
 impl Checker<'_> {
     /// The web interface reachable beyond the management PCs, and the dialler
     /// reaching internal networks beyond its DNS servers, per dialler address.
+    /// Each is a walk of its own, so they run in parallel.
     pub(super) fn advisories(&self) -> Vec<Warning> {
-        let mut out = Vec::new();
-        for &d in &self.site.diallers {
-            let f = Family::of(d);
-            if !self.policy.families.contains(&f) {
-                continue;
-            }
-            out.extend(self.web_exposure(d, f));
-            out.extend(self.internal_reach(d, f));
-        }
-        out
+        let checks: Vec<(IpAddr, Family, bool)> = self
+            .site
+            .diallers
+            .iter()
+            .map(|&d| (d, Family::of(d)))
+            .filter(|(_, f)| self.policy.families.contains(f))
+            .flat_map(|(d, f)| [(d, f, true), (d, f, false)])
+            .collect();
+        checks
+            .into_par_iter()
+            .filter_map(|(d, f, web)| {
+                if web {
+                    self.web_exposure(d, f)
+                } else {
+                    self.internal_reach(d, f)
+                }
+            })
+            .collect()
     }
 
     /// TCP 80 to the dialler from any source but the management PCs, the
@@ -161,7 +171,7 @@ impl Checker<'_> {
         if space.is_empty() {
             return None;
         }
-        let fwd = self.ev.forward(space);
+        let fwd = self.ev().forward(space);
         let seen = fwd.accepted();
         if seen.is_empty() {
             return None;

@@ -77,7 +77,7 @@ struct Replies {
 
 impl Checker<'_> {
     pub(super) fn part(&self, part: &Part) -> PartResult {
-        let fwd = self.ev.forward(&part.space);
+        let fwd = self.ev().forward(&part.space);
         let fwd_ok = fwd.accepted();
         let Replies {
             outcome: rep,
@@ -172,7 +172,7 @@ impl Checker<'_> {
                 let original = c.get(Dim::Dst).clone();
                 let translated = with_dim(&reply, Dim::Dst, &translated_dst);
                 let back = |s: &PacketSet| with_dim(s, Dim::Dst, &original);
-                let e = self.ev.path(&translated, &early);
+                let e = self.ev().path(&translated, &early);
                 out.uncertain |= e.uncertain;
                 seen_translated
                     .extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
@@ -229,10 +229,10 @@ impl Checker<'_> {
                     }
                     reply.difference(&back(&failing))
                 };
-                out.extend(self.ev.path(&passed, &late));
+                out.extend(self.ev().path(&passed, &late));
             }
         }
-        out.extend(self.ev.forward(&flow::replies(&rest)));
+        out.extend(self.ev().forward(&flow::replies(&rest)));
         Replies {
             outcome: out,
             loose,

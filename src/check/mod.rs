@@ -20,6 +20,7 @@ use crate::report::{
 use crate::requirements::{Endpoint, Place, Requirement, RequirementSet, Severity};
 use crate::site::{Mode, Site};
 use crate::space::{Dim, Names, PacketSet};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Checks a policy against a requirement set for one site.
@@ -58,17 +59,9 @@ pub fn check(
     let checker = Checker {
         policy,
         site,
-        ev: Evaluator::new(policy),
         names: &names,
         dns_names: &dns_names,
         assumed: &assumed,
-    };
-    let mut results: HashMap<String, Evaluated> = HashMap::new();
-    let mut evaluate = |r: &Requirement| -> Evaluated {
-        results
-            .entry(r.id.clone())
-            .or_insert_with(|| checker.requirement(r))
-            .clone()
     };
 
     // Egress options: the one the mode names, or every option in auto mode.
@@ -83,6 +76,31 @@ pub fn check(
         }
         None => reqs.options.iter().collect(),
     };
+    // Every requirement the chosen options and ingress name, once each, and
+    // the advisories: independent evaluations, run in parallel.
+    let mut needed: Vec<&Requirement> = Vec::new();
+    let ids = chosen.iter().flat_map(|o| &o.requirements);
+    for r in ids
+        .map(|id| {
+            reqs.requirement(id)
+                .expect("requirement sets are validated on load")
+        })
+        .chain(reqs.ingress())
+    {
+        if !needed.iter().any(|n| n.id == r.id) {
+            needed.push(r);
+        }
+    }
+    let (results, advisories) = rayon::join(
+        || {
+            needed
+                .par_iter()
+                .map(|r| (r.id.clone(), checker.requirement(r)))
+                .collect::<HashMap<String, Evaluated>>()
+        },
+        || checker.advisories(),
+    );
+    let evaluate = |r: &Requirement| -> &Evaluated { &results[&r.id] };
     let mut options = Vec::new();
     let mut requirement_rows = Vec::new();
     for o in chosen {
@@ -199,7 +217,7 @@ pub fn check(
     for r in rules_of(|e| &e.pinned_rules) {
         warnings.push(checker.pinned_address_warning(r));
     }
-    warnings.extend(checker.advisories());
+    warnings.extend(advisories);
     warnings.extend(checker.unreachable_chain_warnings());
     if policy.forward_path().is_empty() {
         warnings.push(Warning::plain(
@@ -344,7 +362,6 @@ impl Evaluated {
 struct Checker<'a> {
     policy: &'a Policy,
     site: &'a Site,
-    ev: Evaluator<'a>,
     names: &'a Names,
     /// The DNS names rules match by ([`Policy::dns_names`]).
     dns_names: &'a [&'a str],
@@ -354,6 +371,11 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// An evaluator of the checker's policy (cheap: it holds a reference).
+    fn ev(&self) -> Evaluator<'_> {
+        Evaluator::new(self.policy)
+    }
+
     /// A part's result, evaluated in the policy its destination calls for.
     /// For a name without addresses, what fails only for some addresses it
     /// might resolve to is unknown, not failing.
@@ -369,7 +391,6 @@ impl Checker<'_> {
         let by_name = Checker {
             policy,
             site: self.site,
-            ev: Evaluator::new(policy),
             names: &names,
             dns_names: self.dns_names,
             assumed: &[],

@@ -4,8 +4,8 @@
 use super::{Verdict, base_chain_scope};
 use crate::model::{Action, ChainId, Policy, RuleRef};
 use crate::space::{Cube, CubeIndex, Dim, IntervalSet, Packet, PacketSet};
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// A part of the input set and the rule that decided it.
 #[derive(Debug, Clone)]
@@ -46,14 +46,12 @@ impl Outcome {
         self.reached_end.append_disjoint(other.reached_end);
     }
 
-    /// The union of the parts of verdict `v` (those that meet `within`, if
-    /// given: a kube-proxy dump has a DNAT part per endpoint, and what
-    /// reaches the end meets few).
-    fn union_of(&self, v: Verdict, within: Option<&PacketSet>) -> PacketSet {
+    /// The union of the parts of verdict `v`.
+    fn union_of(&self, v: Verdict) -> PacketSet {
         PacketSet::union_all(
             self.decisions
                 .iter()
-                .filter(|d| d.verdict == v && within.is_none_or(|w| d.set.intersects(w)))
+                .filter(|d| d.verdict == v)
                 .map(|d| &d.set),
         )
     }
@@ -64,8 +62,8 @@ impl Outcome {
         if !self.uncertain {
             return PacketSet::empty();
         }
-        let dropped = self.union_of(Verdict::Drop, None);
-        self.union_of(Verdict::Unknown, None)
+        let dropped = self.union_of(Verdict::Drop);
+        self.union_of(Verdict::Unknown)
             .union(&dropped.intersect(&self.reached_end))
     }
 
@@ -74,10 +72,15 @@ impl Outcome {
         if !self.uncertain {
             return self.reached_end.clone();
         }
-        let end = Some(&self.reached_end);
-        self.reached_end
-            .difference(&self.union_of(Verdict::Drop, end))
-            .difference(&self.union_of(Verdict::Unknown, end))
+        // What reaches the end is small next to the decisions (a DNAT per
+        // service endpoint): it loses the cubes of those that meet it, with
+        // no union of them all.
+        let not_accepted = self
+            .decisions
+            .iter()
+            .filter(|d| d.verdict != Verdict::Accept)
+            .flat_map(|d| d.set.cubes());
+        self.reached_end.without_all(not_accepted)
     }
 
     /// Packets dropped for sure, each part with the first rule that drops it.
@@ -185,9 +188,9 @@ const MAX_PIECES: usize = 20_000;
 /// otherwise pay a growing union at each of them.
 #[derive(Debug, Default)]
 pub struct Watch {
-    pub entered: HashMap<ChainId, Vec<PacketSet>>,
-    pub hit: HashMap<RuleRef, Vec<PacketSet>>,
-    pub taken: HashMap<RuleRef, Vec<PacketSet>>,
+    pub entered: FxHashMap<ChainId, Vec<PacketSet>>,
+    pub hit: FxHashMap<RuleRef, Vec<PacketSet>>,
+    pub taken: FxHashMap<RuleRef, Vec<PacketSet>>,
     /// Work left (pieces of the packet space met at rules); once spent the
     /// walk stops, every chain at the rule it has reached.
     pub budget: Option<usize>,
@@ -199,7 +202,7 @@ pub struct Watch {
     pub budget_only: bool,
 }
 
-fn note<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<PacketSet>>, key: K, set: &PacketSet) {
+fn note<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<PacketSet>>, key: K, set: &PacketSet) {
     if !set.is_empty() {
         map.entry(key).or_default().push(set.clone());
     }

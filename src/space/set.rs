@@ -429,6 +429,30 @@ impl PacketSet {
         PacketSet { cubes }.merged()
     }
 
+    /// The set minus every packet of many cubes that may overlap, most of
+    /// which need not meet it: those that do are found first (through an
+    /// index of the set's cubes when it has many).
+    pub fn without_all<'c>(&self, minus: impl IntoIterator<Item = &'c Cube>) -> PacketSet {
+        let meeting: Vec<&Cube> = if self.cubes.len() < 16 {
+            minus
+                .into_iter()
+                .filter(|m| self.cubes.iter().any(|c| c.intersects(m)))
+                .collect()
+        } else {
+            let own: Vec<&Cube> = self.cubes.iter().collect();
+            let index = CubeIndex::new(&own);
+            minus
+                .into_iter()
+                .filter(|m| {
+                    let mut meets = false;
+                    index.overlapping(m, |j| meets |= own[j].intersects(m));
+                    meets
+                })
+                .collect()
+        };
+        self.without_cubes(&meeting)
+    }
+
     /// The set minus every packet of `minus`, cubes that may overlap.
     pub fn without_cubes(&self, minus: &[&Cube]) -> PacketSet {
         PacketSet {
@@ -592,8 +616,8 @@ fn merge_along(cubes: Vec<Hashed>, d: usize) -> Vec<Hashed> {
         })
     };
     let same_elsewhere = |a: &Cube, b: &Cube| (0..DIMS).all(|i| i == d || a.same(b, i));
-    let mut first: std::collections::HashMap<u64, usize> =
-        std::collections::HashMap::with_capacity(cubes.len());
+    let mut first: rustc_hash::FxHashMap<u64, usize> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(cubes.len(), Default::default());
     let mut out: Vec<Hashed> = Vec::with_capacity(cubes.len());
     let mut extra: Vec<Vec<(u128, u128)>> = Vec::new();
     let mut extra_of: Vec<Option<usize>> = Vec::with_capacity(cubes.len());

@@ -8,8 +8,8 @@ use crate::model::{
 };
 use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
+use rustc_hash::FxHashMap;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// The built-in chains of a table: name, hook, priority, kind.
@@ -71,7 +71,7 @@ struct DraftTable<'a> {
     family: Family,
     chains: Vec<DraftChain<'a>>,
     /// Position of each chain in `chains`, so a rule finds its chain in O(1).
-    index: HashMap<&'a str, usize>,
+    index: FxHashMap<&'a str, usize>,
     opened: Span,
 }
 
@@ -243,7 +243,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         name: name.text,
                         family,
                         chains: Vec::new(),
-                        index: HashMap::new(),
+                        index: FxHashMap::default(),
                         opened: span,
                     };
                     chains.into_iter().for_each(|c| table.add(c));
@@ -417,7 +417,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     fn build(&self, tables: Vec<DraftTable<'a>>) -> Result<Policy, InputError> {
         let mut chains = Vec::new();
         // Chain ids are assigned up front so that jumps can refer forward.
-        let mut ids: HashMap<(Family, &str, &str), usize> = HashMap::new();
+        let mut ids: FxHashMap<(Family, &str, &str), usize> = FxHashMap::default();
         let mut families = Vec::new();
         for t in &tables {
             if !families.contains(&t.family) {

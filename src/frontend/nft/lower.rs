@@ -74,7 +74,7 @@ pub fn lower(
             },
         }
     };
-    let mut ids: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut ids: rustc_hash::FxHashMap<(usize, &str), usize> = Default::default();
     for (ti, t) in tables
         .iter()
         .enumerate()
