@@ -9,7 +9,6 @@ use crate::model::{
 use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
 use rustc_hash::FxHashMap;
-use std::cell::Cell;
 use std::net::IpAddr;
 
 /// The built-in chains of a table: name, hook, priority, kind.
@@ -57,63 +56,98 @@ struct DraftChain<'a> {
     span: Span,
 }
 
+/// A rule's conditions as lowered: the packets they accept and the
+/// unmodelled ones, or why they cannot be.
+type Lowered<'r> = Result<(PacketSet, Vec<&'r str>), InputError>;
+
 /// A rule lowered but for its jump target, which is named until the table
 /// is complete.
 struct DraftRule<'a> {
     matches: PacketSet,
-    action: Result<Action, Target<'a>>,
+    action: Result<Action, Jump<'a>>,
     opaque: Option<String>,
     span: Span,
+}
+
+/// A jump to a chain of the rule's table, by its slot there, until the
+/// chains have their ids.
+struct Jump<'a> {
+    slot: usize,
+    goto: bool,
+    /// The target's name in the rule, for carets.
+    at: Located<'a>,
 }
 
 struct DraftTable<'a> {
     name: &'a str,
     family: Family,
-    chains: Vec<DraftChain<'a>>,
-    /// Position of each chain in `chains`, so a rule finds its chain in O(1).
+    /// Every chain declared, by slot; `None` once deleted. Slots are never
+    /// reused, so a jump keeps naming the chain it was written for.
+    chains: Vec<Option<DraftChain<'a>>>,
+    /// The slot of each chain there is, by name.
     index: FxHashMap<&'a str, usize>,
+    /// The slot last looked up: a dump lists each chain's rules together,
+    /// so most lines name the chain the line before did.
+    last: Option<usize>,
     opened: Span,
 }
 
 impl<'a> DraftTable<'a> {
+    fn new(name: &'a str, family: Family, opened: Span) -> Self {
+        DraftTable {
+            name,
+            family,
+            chains: Vec::new(),
+            index: FxHashMap::default(),
+            last: None,
+            opened,
+        }
+    }
+
+    fn slot(&mut self, name: &str) -> Option<usize> {
+        let last = self
+            .last
+            .filter(|&s| self.chains[s].as_ref().is_some_and(|c| c.name == name));
+        let slot = last.or_else(|| self.index.get(name).copied())?;
+        self.last = Some(slot);
+        Some(slot)
+    }
+
     fn get_mut(&mut self, name: &str) -> Option<&mut DraftChain<'a>> {
-        self.index.get(name).map(|&i| &mut self.chains[i])
+        let slot = self.slot(name)?;
+        self.chains[slot].as_mut()
     }
 
     fn add(&mut self, c: DraftChain<'a>) {
         self.index.insert(c.name, self.chains.len());
-        self.chains.push(c);
+        self.chains.push(Some(c));
     }
 
-    /// Keeps the chains `keep` says to keep (deletions are rare: the index is rebuilt).
+    /// Deletes the chains `keep` says not to keep.
     fn retain(&mut self, keep: impl Fn(&DraftChain<'a>) -> bool) {
-        self.chains.retain(keep);
-        self.index = self
-            .chains
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name, i))
-            .collect();
+        for slot in &mut self.chains {
+            if let Some(c) = slot.take_if(|c| !keep(c)) {
+                self.index.remove(c.name);
+            }
+        }
     }
 }
 
 struct Lowerer<'s, 'a> {
     src: Source<'s, 'a>,
-    /// The family of the dump being read.
-    family: Cell<Family>,
     /// Where each dump of the file starts, and its family: a file may hold an
     /// iptables-save dump and an ip6tables-save dump one after the other.
     dumps: Vec<(usize, Family)>,
 }
 
 /// Reads the file into a policy (without the file itself, which the caller
-/// moves in). Lines are parsed, checked and replayed one at a time, so the
-/// syntax of a large file is never held whole.
+/// moves in). Lines are parsed and their conditions lowered a batch at a
+/// time, in parallel, then replayed in order, so the syntax of a large file
+/// is never held whole.
 pub fn lower(path: &str, text: &str) -> Result<Policy, InputError> {
     let dumps = dumps(path, text);
     let l = Lowerer {
         src: Source { path, text },
-        family: Cell::new(dumps[0].1),
         dumps,
     };
     let tables = l.replay()?;
@@ -192,83 +226,82 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     fn replay(&self) -> Result<Vec<DraftTable<'a>>, InputError> {
         let mut done: Vec<DraftTable<'a>> = Vec::new();
         let mut open: Option<DraftTable<'a>> = None;
-        super::parse::for_each_line(self.src.path, self.src.text, |line| {
-            let span = Self::span(&line);
-            let line_tok = Located {
-                text: &self.src.text[line.start..line.end],
-                at: line.start,
-            };
-            let need_table = |open: &mut Option<DraftTable<'a>>| -> Result<(), InputError> {
-                match open {
-                    Some(_) => Ok(()),
-                    None => Err(self.src.err_at(
-                        line_tok,
-                        "this line comes before any table",
-                        "expected a table line such as *filter first",
-                    )),
-                }
-            };
-            match line.kind {
-                LineKind::Nothing => {}
-                LineKind::Table(name) => {
-                    if let Some(t) = &open {
-                        return Err(self.src.err_at(
-                            name,
-                            format!(
-                                "table `{}` starts before table `{}` (line {}) is closed",
-                                name.text, t.name, t.opened.line
-                            ),
-                            "expected COMMIT before the next table",
-                        ));
+        let prepare = |line: &Line<'a>| match &line.kind {
+            LineKind::Rule { spec, .. } => {
+                let family = self.family_at(line.start);
+                Some((family, self.conditions(spec, family)))
+            }
+            _ => None,
+        };
+        super::parse::for_each_line_prepared(
+            self.src.path,
+            self.src.text,
+            prepare,
+            |line, lowered| {
+                let span = Self::span(&line);
+                let line_tok = Located {
+                    text: &self.src.text[line.start..line.end],
+                    at: line.start,
+                };
+                let need_table = |open: &mut Option<DraftTable<'a>>| -> Result<(), InputError> {
+                    match open {
+                        Some(_) => Ok(()),
+                        None => Err(self.src.err_at(
+                            line_tok,
+                            "this line comes before any table",
+                            "expected a table line such as *filter first",
+                        )),
                     }
-                    let chains: Vec<DraftChain> = builtins(name.text)
-                        .iter()
-                        .map(|&(n, ..)| DraftChain {
-                            name: n,
-                            builtin: true,
-                            policy: Some((true, span)),
-                            rules: Vec::new(),
-                            span,
-                        })
-                        .collect();
-                    // The dump this table is in gives the family of its rules.
-                    let family = self
-                        .dumps
-                        .iter()
-                        .rev()
-                        .find(|d| d.0 <= span.start)
-                        .map_or(self.dumps[0].1, |d| d.1);
-                    self.family.set(family);
-                    let mut table = DraftTable {
-                        name: name.text,
-                        family,
-                        chains: Vec::new(),
-                        index: FxHashMap::default(),
-                        opened: span,
-                    };
-                    chains.into_iter().for_each(|c| table.add(c));
-                    open = Some(table);
-                }
-                LineKind::Commit => {
-                    need_table(&mut open)?;
-                    let t = open.take().expect("checked above");
-                    done.retain(|d| (d.name, d.family) != (t.name, t.family));
-                    done.push(t);
-                }
-                LineKind::Chain { name, policy } => {
-                    need_table(&mut open)?;
-                    let t = open.as_mut().expect("checked above");
-                    let builtin = builtins(t.name).iter().any(|&(n, ..)| n == name.text);
-                    match (builtin, policy) {
-                        (true, None) => {
+                };
+                match line.kind {
+                    LineKind::Nothing => {}
+                    LineKind::Table(name) => {
+                        if let Some(t) = &open {
                             return Err(self.src.err_at(
                                 name,
-                                format!("built-in chain `{}` needs a policy", name.text),
-                                "expected ACCEPT or DROP after the name",
+                                format!(
+                                    "table `{}` starts before table `{}` (line {}) is closed",
+                                    name.text, t.name, t.opened.line
+                                ),
+                                "expected COMMIT before the next table",
                             ));
                         }
-                        (false, Some(p)) => {
-                            return Err(self.src.err_at(
+                        let chains: Vec<DraftChain> = builtins(name.text)
+                            .iter()
+                            .map(|&(n, ..)| DraftChain {
+                                name: n,
+                                builtin: true,
+                                policy: Some((true, span)),
+                                rules: Vec::new(),
+                                span,
+                            })
+                            .collect();
+                        // The dump this table is in gives the family of its rules.
+                        let family = self.family_at(span.start);
+                        let mut table = DraftTable::new(name.text, family, span);
+                        chains.into_iter().for_each(|c| table.add(c));
+                        open = Some(table);
+                    }
+                    LineKind::Commit => {
+                        need_table(&mut open)?;
+                        let t = open.take().expect("checked above");
+                        done.retain(|d| (d.name, d.family) != (t.name, t.family));
+                        done.push(t);
+                    }
+                    LineKind::Chain { name, policy } => {
+                        need_table(&mut open)?;
+                        let t = open.as_mut().expect("checked above");
+                        let builtin = builtins(t.name).iter().any(|&(n, ..)| n == name.text);
+                        match (builtin, policy) {
+                            (true, None) => {
+                                return Err(self.src.err_at(
+                                    name,
+                                    format!("built-in chain `{}` needs a policy", name.text),
+                                    "expected ACCEPT or DROP after the name",
+                                ));
+                            }
+                            (false, Some(p)) => {
+                                return Err(self.src.err_at(
                                 p,
                                 format!(
                                     "`{}` is not a built-in chain of table {}, so it has no policy",
@@ -276,106 +309,107 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                 ),
                                 "expected - as the policy of a user-defined chain",
                             ));
+                            }
+                            _ => {}
                         }
-                        _ => {}
+                        let policy = policy.map(|p| (p.text == "ACCEPT", span));
+                        match t.get_mut(name.text) {
+                            Some(c) => {
+                                c.policy = policy.or(c.policy);
+                                c.span = span;
+                            }
+                            None => t.add(DraftChain {
+                                name: name.text,
+                                builtin,
+                                policy,
+                                rules: Vec::new(),
+                                span,
+                            }),
+                        }
                     }
-                    let policy = policy.map(|p| (p.text == "ACCEPT", span));
-                    match t.get_mut(name.text) {
-                        Some(c) => {
-                            c.policy = policy.or(c.policy);
-                            c.span = span;
+                    LineKind::NewChain(name) => {
+                        need_table(&mut open)?;
+                        let t = open.as_mut().expect("checked above");
+                        if t.index.contains_key(name.text) {
+                            return Err(self.src.err_at(
+                                name,
+                                format!("chain `{}` already exists", name.text),
+                                "expected a new chain name",
+                            ));
                         }
-                        None => t.add(DraftChain {
+                        t.add(DraftChain {
                             name: name.text,
-                            builtin,
-                            policy,
+                            builtin: false,
+                            policy: None,
                             rules: Vec::new(),
                             span,
-                        }),
+                        });
                     }
-                }
-                LineKind::NewChain(name) => {
-                    need_table(&mut open)?;
-                    let t = open.as_mut().expect("checked above");
-                    if t.index.contains_key(name.text) {
-                        return Err(self.src.err_at(
-                            name,
-                            format!("chain `{}` already exists", name.text),
-                            "expected a new chain name",
-                        ));
+                    LineKind::SetPolicy { chain, policy } => {
+                        need_table(&mut open)?;
+                        let t = open.as_mut().expect("checked above");
+                        let c = self.find_chain(t, chain)?;
+                        if !c.builtin {
+                            return Err(self.src.err_at(
+                                chain,
+                                format!(
+                                    "`{}` is a user-defined chain, which has no policy",
+                                    chain.text
+                                ),
+                                "expected a built-in chain",
+                            ));
+                        }
+                        c.policy = Some((policy.text == "ACCEPT", span));
                     }
-                    t.add(DraftChain {
-                        name: name.text,
-                        builtin: false,
-                        policy: None,
-                        rules: Vec::new(),
-                        span,
-                    });
-                }
-                LineKind::SetPolicy { chain, policy } => {
-                    need_table(&mut open)?;
-                    let t = open.as_mut().expect("checked above");
-                    let c = self.find_chain(t, chain)?;
-                    if !c.builtin {
-                        return Err(self.src.err_at(
-                            chain,
-                            format!(
-                                "`{}` is a user-defined chain, which has no policy",
-                                chain.text
-                            ),
-                            "expected a built-in chain",
-                        ));
+                    LineKind::Flush(chain) => {
+                        need_table(&mut open)?;
+                        let t = open.as_mut().expect("checked above");
+                        match chain {
+                            Some(c) => self.find_chain(t, c)?.rules.clear(),
+                            None => t.chains.iter_mut().flatten().for_each(|c| c.rules.clear()),
+                        }
                     }
-                    c.policy = Some((policy.text == "ACCEPT", span));
-                }
-                LineKind::Flush(chain) => {
-                    need_table(&mut open)?;
-                    let t = open.as_mut().expect("checked above");
-                    match chain {
-                        Some(c) => self.find_chain(t, c)?.rules.clear(),
-                        None => t.chains.iter_mut().for_each(|c| c.rules.clear()),
-                    }
-                }
-                LineKind::DeleteChain(chain) => {
-                    need_table(&mut open)?;
-                    let t = open.as_mut().expect("checked above");
-                    match chain {
-                        Some(c) => {
-                            if self.find_chain(t, c)?.builtin {
-                                return Err(self.src.err_at(
-                                    c,
-                                    format!("built-in chain `{}` cannot be deleted", c.text),
-                                    "expected a user-defined chain",
-                                ));
+                    LineKind::DeleteChain(chain) => {
+                        need_table(&mut open)?;
+                        let t = open.as_mut().expect("checked above");
+                        match chain {
+                            Some(c) => {
+                                if self.find_chain(t, c)?.builtin {
+                                    return Err(self.src.err_at(
+                                        c,
+                                        format!("built-in chain `{}` cannot be deleted", c.text),
+                                        "expected a user-defined chain",
+                                    ));
+                                }
+                                t.retain(|x| x.name != c.text);
                             }
-                            t.retain(|x| x.name != c.text);
+                            None => t.retain(|c| c.builtin),
                         }
-                        None => t.retain(|c| c.builtin),
+                    }
+                    LineKind::Rule {
+                        chain,
+                        insert_at,
+                        append,
+                        spec,
+                    } => {
+                        need_table(&mut open)?;
+                        let t = open.as_mut().expect("checked above");
+                        let rule = self.rule(&spec, span, t, lowered)?;
+                        let c = self.find_chain(t, chain)?;
+                        if append {
+                            c.rules.push(rule);
+                        } else {
+                            let pos = insert_at.unwrap_or(1) as usize;
+                            if pos > c.rules.len() + 1 {
+                                return Err(self.src.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({} rules)", chain.text, c.rules.len()), "expected a position from 1 to one past the last rule"));
+                            }
+                            c.rules.insert(pos - 1, rule);
+                        }
                     }
                 }
-                LineKind::Rule {
-                    chain,
-                    insert_at,
-                    append,
-                    spec,
-                } => {
-                    need_table(&mut open)?;
-                    let t = open.as_mut().expect("checked above");
-                    let rule = self.rule(&spec, span, t)?;
-                    let c = self.find_chain(t, chain)?;
-                    if append {
-                        c.rules.push(rule);
-                    } else {
-                        let pos = insert_at.unwrap_or(1) as usize;
-                        if pos > c.rules.len() + 1 {
-                            return Err(self.src.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({} rules)", chain.text, c.rules.len()), "expected a position from 1 to one past the last rule"));
-                        }
-                        c.rules.insert(pos - 1, rule);
-                    }
-                }
-            }
-            Ok(true)
-        })?;
+                Ok(true)
+            },
+        )?;
         if let Some(t) = open {
             let end = self.src.text.trim_end().len();
             return Err(self.src.err(
@@ -416,23 +450,27 @@ impl<'s, 'a> Lowerer<'s, 'a> {
 
     fn build(&self, tables: Vec<DraftTable<'a>>) -> Result<Policy, InputError> {
         let mut chains = Vec::new();
-        // Chain ids are assigned up front so that jumps can refer forward.
-        let mut ids: FxHashMap<(Family, &str, &str), usize> = FxHashMap::default();
-        let mut families = Vec::new();
-        for t in &tables {
-            if !families.contains(&t.family) {
-                families.push(t.family);
-            }
-            for c in &t.chains {
-                ids.insert((t.family, t.name, c.name), ids.len());
-            }
-        }
+        // Chain ids are assigned up front, by slot, so that jumps can refer forward.
+        let mut next = 0;
+        let ids: Vec<Vec<Option<crate::model::ChainId>>> = tables
+            .iter()
+            .map(|t| {
+                let id = |c: &Option<DraftChain>| {
+                    c.as_ref().map(|_| {
+                        next += 1;
+                        next - 1
+                    })
+                };
+                t.chains.iter().map(id).collect()
+            })
+            .collect();
+        let mut families: Vec<Family> = tables.iter().map(|t| t.family).collect();
         families.sort();
-        let id_of = |f: Family, table: &str, name: &str| ids.get(&(f, table, name)).copied();
+        families.dedup();
         // Tables are consumed chain by chain, so a chain's syntax is freed once
         // it is lowered and a large file's two forms are not all held at once.
-        for t in tables {
-            for c in t.chains {
+        for (t, ids) in tables.into_iter().zip(&ids) {
+            for c in t.chains.into_iter().flatten() {
                 let base = if c.builtin {
                     let &(_, hook, priority, kind) = builtins(t.name)
                         .iter()
@@ -464,11 +502,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 for r in c.rules {
                     let action = match r.action {
                         Ok(a) => a,
-                        Err(target) => {
-                            let id = id_of(t.family, t.name, target.name.text).ok_or_else(|| {
-                                self.src.err_at(target.name, format!("chain `{}` was deleted (-X) after this rule jumped to it", target.name.text), "expected a chain that still exists when the table is committed")
+                        Err(jump) => {
+                            let id = ids[jump.slot].ok_or_else(|| {
+                                self.src.err_at(jump.at, format!("chain `{}` was deleted (-X) after this rule jumped to it", jump.at.text), "expected a chain that still exists when the table is committed")
                             })?;
-                            if target.goto {
+                            if jump.goto {
                                 Action::Goto(id)
                             } else {
                                 Action::Jump(id)
@@ -524,9 +562,17 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         Ok(policy)
     }
 
+    /// The family of the dump that holds byte `at` of the file.
+    fn family_at(&self, at: usize) -> Family {
+        self.dumps
+            .iter()
+            .rev()
+            .find(|d| d.0 <= at)
+            .map_or(self.dumps[0].1, |d| d.1)
+    }
+
     /// The packets a rule's conditions accept, and its unmodelled conditions.
-    fn conditions<'r>(&self, spec: &RuleSpec<'r>) -> Result<(PacketSet, Vec<&'r str>), InputError> {
-        let family = self.family.get();
+    fn conditions<'r>(&self, spec: &RuleSpec<'r>, family: Family) -> Lowered<'r> {
         let mut set: PacketSet = Cube::family(family).into();
         let mut opaque: Vec<&'r str> = Vec::new();
         let amax = family.addr_max();
@@ -541,13 +587,13 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     };
                     let mut ranges = Vec::new();
                     for n in nets {
-                        self.check_family(n.addr(), m.source)?;
+                        self.check_family(n.addr(), m.source, family)?;
                         ranges.push(addr::prefix_range(*n));
                     }
                     (d, neg(IntervalSet::from_ranges(ranges), amax))
                 }
                 Cond::SrcRange(r) | Cond::DstRange(r) => {
-                    self.check_family(r.lo, m.source)?;
+                    self.check_family(r.lo, m.source, family)?;
                     let d = if matches!(m.cond, Cond::SrcRange(_)) {
                         Dim::Src
                     } else {
@@ -636,14 +682,20 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         Ok((set, opaque))
     }
 
-    /// Checks a rule whole (conditions and target) in its table as it stands.
+    /// Checks a rule whole (conditions and target) in its table as it
+    /// stands, given its conditions as lowered for the family of the dump
+    /// it is in (lowered again in the table's, should that differ).
     fn rule(
         &self,
         spec: &RuleSpec<'a>,
         span: Span,
         table: &DraftTable<'a>,
+        lowered: Option<(Family, Lowered<'a>)>,
     ) -> Result<DraftRule<'a>, InputError> {
-        let (mut matches, opaque) = self.conditions(spec)?;
+        let (mut matches, opaque) = match lowered {
+            Some((f, l)) if f == table.family => l,
+            _ => self.conditions(spec, table.family),
+        }?;
         if table.name == "raw" {
             matches = crate::model::before_conntrack(&matches);
         }
@@ -659,7 +711,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 TargetKind::Unknown(why) => Action::Unknown((*why).into()),
                 TargetKind::SourceNat(r) => Action::SourceNat(match r {
                     Some(r) => {
-                        self.check_family(r.lo, t.name)?;
+                        self.check_family(r.lo, t.name, table.family)?;
                         Some(Box::new(IntervalSet::range(
                             addr::value(r.lo),
                             addr::value(r.hi),
@@ -668,12 +720,16 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     None => None,
                 }),
                 TargetKind::Chain(name) => {
-                    if !table.index.contains_key(name) {
+                    let Some(&slot) = table.index.get(name) else {
                         return Err(self.src.err_at(t.name, format!("no chain or target `{name}` in table {}", table.name), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
-                    }
+                    };
                     return Ok(DraftRule {
                         matches,
-                        action: Err(t.clone()),
+                        action: Err(Jump {
+                            slot,
+                            goto: t.goto,
+                            at: t.name,
+                        }),
                         opaque,
                         span,
                     });
@@ -688,11 +744,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         })
     }
 
-    fn check_family(&self, a: IpAddr, at: Located<'_>) -> Result<(), InputError> {
-        if Family::of(a) == self.family.get() {
+    fn check_family(&self, a: IpAddr, at: Located<'_>, family: Family) -> Result<(), InputError> {
+        if Family::of(a) == family {
             return Ok(());
         }
-        let (this, other) = match self.family.get() {
+        let (this, other) = match family {
             Family::Ipv4 => ("IPv4 (iptables-save)", "IPv6"),
             Family::Ipv6 => ("IPv6 (ip6tables-save)", "IPv4"),
         };
@@ -706,4 +762,72 @@ impl<'s, 'a> Lowerer<'s, 'a> {
 
 fn ports(r: &[(u16, u16)]) -> IntervalSet {
     IntervalSet::from_ranges(r.iter().map(|&(a, b)| (a as u128, b as u128)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(lines: &str) -> Result<Policy, InputError> {
+        lower(
+            "t.rules",
+            &format!("*filter\n:FORWARD ACCEPT [0:0]\n{lines}COMMIT\n"),
+        )
+    }
+
+    fn rules_of(p: &Policy, name: &str) -> Vec<Action> {
+        let c = p.chains.iter().find(|c| c.name == name).expect("chain");
+        c.rules.iter().map(|r| r.action.clone()).collect()
+    }
+
+    #[test]
+    fn a_jump_names_the_chain_it_was_written_for() {
+        // Deleted after the jump: iptables-restore refuses to delete a
+        // chain a rule still jumps to, and so do we, even when a chain of
+        // the same name is made again.
+        for again in ["", "-N X\n"] {
+            let err = filter(&format!("-N X\n-A FORWARD -j X\n-X X\n{again}")).unwrap_err();
+            assert!(
+                err.message.contains("chain `X` was deleted"),
+                "{}",
+                err.message
+            );
+            assert_eq!(err.line, 4);
+        }
+        // Flushed first, nothing jumps to it any more.
+        let p = filter("-N X\n-A FORWARD -j X\n-F FORWARD\n-X X\n").unwrap();
+        assert!(rules_of(&p, "FORWARD").is_empty());
+        // Rules added after a chain is made again go to the new one.
+        let p = filter("-N X\n-A X -j DROP\n-F X\n-X X\n-N X\n-A X -j ACCEPT\n-A FORWARD -j X\n")
+            .unwrap();
+        assert_eq!(rules_of(&p, "X"), [Action::Accept]);
+        let x = p.chains.iter().position(|c| c.name == "X").unwrap();
+        assert_eq!(rules_of(&p, "FORWARD"), [Action::Jump(x)]);
+    }
+
+    #[test]
+    fn the_first_bad_line_is_reported_whichever_pass_finds_it() {
+        // Lines are parsed in parallel batches and replayed in order: a
+        // replay error (no such chain) before a syntax error is the one
+        // reported, and the other way round.
+        let replay_first = filter("-A NOPE -j DROP\n-A FORWARD -s 1.2.3.4/33 -j DROP\n");
+        assert!(
+            replay_first
+                .unwrap_err()
+                .message
+                .contains("no chain `NOPE`")
+        );
+        let parse_first = filter("-A FORWARD -s 1.2.3.4/33 -j DROP\n-A NOPE -j DROP\n");
+        assert_eq!(parse_first.unwrap_err().line, 3);
+        // Far apart, in different batches.
+        let far = "-A FORWARD -j ACCEPT\n".repeat(2 * super::super::parse::BATCH);
+        let err = filter(&format!(
+            "-A NOPE -j DROP\n{far}-A FORWARD -s 1.2.3.4/33 -j DROP\n"
+        ));
+        assert_eq!(err.unwrap_err().line, 3);
+        let err = filter(&format!(
+            "-A FORWARD -s 1.2.3.4/33 -j DROP\n{far}-A NOPE -j DROP\n"
+        ));
+        assert_eq!(err.unwrap_err().line, 3);
+    }
 }

@@ -19,16 +19,6 @@ use nom::{
 };
 use std::net::IpAddr;
 
-/// Parses a whole file; the first bad line ends it with an error.
-pub fn parse<'a>(path: &str, text: &'a str) -> Result<Vec<Line<'a>>, InputError> {
-    let mut lines = Vec::new();
-    for_each_line(path, text, |line| {
-        lines.push(line);
-        Ok(true)
-    })?;
-    Ok(lines)
-}
-
 /// Parses the file line by line, handing each line to `f`, which answers
 /// whether to go on. The first bad line ends it with an error.
 pub fn for_each_line<'a>(
@@ -36,45 +26,88 @@ pub fn for_each_line<'a>(
     text: &'a str,
     mut f: impl FnMut(Line<'a>) -> Result<bool, InputError>,
 ) -> Result<(), InputError> {
-    let mut start = 0;
-    let mut number = 0u32;
     let mut toks = Vec::new();
-    while start < text.len() {
-        number += 1;
-        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let p = LineParser {
-            src: Source { path, text },
-            line: &text[start..end],
-            base: start,
-        };
-        let kind = p.line(&mut toks)?;
-        if !f(Line {
-            kind,
-            number,
-            start,
-            end,
-        })? {
+    for (number, start, end) in line_bounds(text) {
+        if !f(parse_line(path, text, number, start, end, &mut toks)?)? {
             break;
         }
-        start = end + 1;
     }
     Ok(())
 }
 
-/// The options of one rule line (`-A CHAIN …`), parsed on their own.
-pub fn rule_spec(line: &str) -> Option<RuleSpec<'_>> {
-    let p = LineParser {
-        src: Source {
-            path: "",
-            text: line,
-        },
-        line,
-        base: 0,
-    };
-    match p.line(&mut Vec::new()).ok()? {
-        LineKind::Rule { spec, .. } => Some(spec),
-        _ => None,
+/// Lines parsed (and prepared) together, in parallel: enough to share out,
+/// few enough that a batch's syntax takes little memory.
+pub(super) const BATCH: usize = 4096;
+
+/// Like [`for_each_line`], but parses a batch of lines at a time in
+/// parallel, together with what `prepare` makes of each (the work that
+/// needs the line alone); `f` then takes them in order. A parse error
+/// ends it where `f` would have met it.
+pub fn for_each_line_prepared<'a, T: Send>(
+    path: &str,
+    text: &'a str,
+    prepare: impl Fn(&Line<'a>) -> T + Sync,
+    mut f: impl FnMut(Line<'a>, T) -> Result<bool, InputError>,
+) -> Result<(), InputError> {
+    use rayon::prelude::*;
+    let mut bounds = line_bounds(text).peekable();
+    let mut batch = Vec::with_capacity(BATCH);
+    while bounds.peek().is_some() {
+        batch.clear();
+        batch.extend(bounds.by_ref().take(BATCH));
+        let parsed: Vec<Result<(Line<'a>, T), InputError>> = batch
+            .par_iter()
+            .map_init(Vec::new, |toks, &(number, start, end)| {
+                let line = parse_line(path, text, number, start, end, toks)?;
+                let t = prepare(&line);
+                Ok((line, t))
+            })
+            .collect();
+        for p in parsed {
+            let (line, t) = p?;
+            if !f(line, t)? {
+                return Ok(());
+            }
+        }
     }
+    Ok(())
+}
+
+/// The number and byte range (without its end) of every line.
+fn line_bounds(text: &str) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
+    let mut start = 0;
+    let mut number = 0u32;
+    std::iter::from_fn(move || {
+        if start >= text.len() {
+            return None;
+        }
+        number += 1;
+        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line = (number, start, end);
+        start = end + 1;
+        Some(line)
+    })
+}
+
+fn parse_line<'a>(
+    path: &str,
+    text: &'a str,
+    number: u32,
+    start: usize,
+    end: usize,
+    toks: &mut Vec<Located<'a>>,
+) -> Result<Line<'a>, InputError> {
+    let p = LineParser {
+        src: Source { path, text },
+        line: &text[start..end],
+        base: start,
+    };
+    Ok(Line {
+        kind: p.line(toks)?,
+        number,
+        start,
+        end,
+    })
 }
 
 struct LineParser<'s, 'a> {
