@@ -112,7 +112,9 @@ impl CubeIndex {
         let qb = self
             .dims
             .map(|d| q.get(d).hull().expect("cube dimensions are never empty"));
-        let mut stack: Vec<(usize, usize)> =
+        // Depth first, so the stack holds at most a node's children per
+        // level: inline, as queries are many and each is small.
+        let mut stack: smallvec::SmallVec<[(usize, usize); 64]> =
             (0..top.len()).map(|k| (self.levels.len() - 1, k)).collect();
         while let Some((level, k)) = stack.pop() {
             if !overlaps(&self.levels[level][k], &qb) {

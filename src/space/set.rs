@@ -25,7 +25,7 @@ pub struct Cube {
     /// when its set is in `stored`. Canonical: a common set is always coded.
     codes: u32,
     /// The sets of the dimensions coded 0, in dimension order.
-    stored: SmallVec<[IntervalSet; 4]>,
+    stored: SmallVec<[IntervalSet; 3]>,
 }
 
 /// The common sets of each dimension by code (code 0, and the codes a
