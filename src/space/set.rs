@@ -16,9 +16,9 @@ use smallvec::SmallVec;
 ///
 /// Most dimensions of most cubes hold one of a few common sets (every
 /// value; IPv4's addresses; one family), so those are kept as a two-bit
-/// code and only the others stored: a rule's cube is under half the size
-/// of eleven sets, and copying it (for every rule that meets it) costs as
-/// much less.
+/// code and only the others stored, three of them inline: a rule's cube
+/// takes 160 bytes instead of eleven sets' 528, and copying it (for every
+/// rule that meets it) costs as much less.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Cube {
     /// Two bits per dimension: which of its [`COMMON`] sets it holds, or 0
