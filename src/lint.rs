@@ -7,6 +7,7 @@
 use crate::eval::symbolic::{Evaluator, Watch, joined};
 use crate::model::{Action, ChainId, Policy, RuleKind, RuleRef};
 use crate::space::{Cube, Dim, PacketSet};
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 
@@ -125,7 +126,7 @@ pub fn lint(policy: &Policy) -> Linted {
             if chain.rules.is_empty() || !checked(first) {
                 continue;
             }
-            out.push(Lint {
+            out.push(Pending::Found(Lint {
                 kind: Kind::UnreachableChain,
                 rule: first,
                 because: jumps_to(policy, id),
@@ -134,7 +135,7 @@ pub fn lint(policy: &Policy) -> Linted {
                     chain.name,
                     chain.rules.len()
                 ),
-            });
+            }));
             continue;
         };
         for (i, rule) in chain.rules.iter().enumerate() {
@@ -147,26 +148,45 @@ pub fn lint(policy: &Policy) -> Linted {
             }
             let matches = &rule.matches;
             match seen.hit.get(&r) {
-                None => out.push(shadowed(policy, r, matches, entered, &mut taken)),
+                None => {
+                    let disjoint = !seen.uncertain.contains(&id);
+                    out.push(Pending::Found(shadowed(
+                        policy, r, matches, entered, disjoint, &mut taken,
+                    )));
+                }
                 Some(pieces) => {
                     if let Some(why) = rule.unknown_reason() {
-                        out.push(Lint {
+                        out.push(Pending::Found(Lint {
                             kind: Kind::Unmodelled,
                             rule: r,
                             because: Vec::new(),
                             detail: format!("whether it applies, or what it does, depends on what octaverify does not model: {why}"),
-                        });
-                    } else if let Some(l) = redundant(policy, r, pieces, &mut budget) {
-                        out.push(l);
+                        }));
+                    } else if let Some(cost) = redundancy_cost(policy, r, pieces)
+                        && cost <= budget
+                    {
+                        budget -= cost;
+                        out.push(Pending::Redundant(r, pieces));
                     }
                 }
             }
         }
     }
-    Linted {
-        lints: out,
-        unchecked,
-    }
+    // The redundancy checks are walks of their own: in parallel, in order.
+    let lints = out
+        .into_par_iter()
+        .filter_map(|p| match p {
+            Pending::Found(l) => Some(l),
+            Pending::Redundant(r, pieces) => redundant(policy, r, pieces),
+        })
+        .collect();
+    Linted { lints, unchecked }
+}
+
+/// A finding, or a rule whose redundancy is still to be checked.
+enum Pending<'w> {
+    Found(Lint),
+    Redundant(RuleRef, &'w [PacketSet]),
 }
 
 /// The jump and goto rules into a chain.
@@ -201,12 +221,15 @@ impl Taken<'_> {
 /// Why no packet reaches and matches rule `r`: it matches none at all, none
 /// of those that enter its chain, or earlier rules take them all (what the
 /// walk saw them take: a packet that reaches `r`'s chain meets its rules
-/// the same way whichever of the chain's packets it walks with).
+/// the same way whichever of the chain's packets it walks with). Where
+/// what the rules took is `disjoint` (the walk of the chain was certain),
+/// every rule that took some of the packets is needed to cover them.
 fn shadowed(
     policy: &Policy,
     r: RuleRef,
     matches: &PacketSet,
     entered: &[PacketSet],
+    disjoint: bool,
     taken: &mut Taken<'_>,
 ) -> Lint {
     let chain = &policy.chains[r.chain];
@@ -254,15 +277,45 @@ fn shadowed(
     // The largest blocker with another action first, then the largest of the
     // rest, until every packet is covered; then none that is not needed.
     let mut cover: Vec<(RuleRef, PacketSet)> = Vec::new();
-    let mut left = reaching.clone();
     if let Some(k) = (0..parts.len())
         .filter(|&k| differs(&parts[k].0))
         .max_by(|&a, &b| size(&parts[a].1).total_cmp(&size(&parts[b].1)))
     {
-        let p = parts.swap_remove(k);
-        left = left.difference(&p.1);
-        cover.push(p);
+        cover.push(parts.swap_remove(k));
     }
+    if disjoint {
+        // Each part holds packets no other does: every one is needed.
+        cover.append(&mut parts);
+    } else {
+        minimal_cover(&reaching, &mut cover, parts);
+    }
+    // The blocker with another action (found first) leads; the rest in order.
+    let lead = usize::from(cover.first().is_some_and(|(e, _)| differs(e)));
+    cover[lead..].sort_by_key(|(e, _)| e.index);
+    let because: Vec<RuleRef> = cover.iter().map(|(e, _)| *e).collect();
+    let detail = if because.is_empty() {
+        "no packet it matches reaches it".to_string()
+    } else {
+        format!(
+            "the earlier rule{} take every packet it matches, so it never applies",
+            if because.len() == 1 { "" } else { "s" }
+        )
+    };
+    lint(because, detail)
+}
+
+/// Adds to `cover` (which holds the lead part, if any) parts that may
+/// overlap until they hold `reaching`, greedily, then drops any part the
+/// others hold.
+fn minimal_cover(
+    reaching: &PacketSet,
+    cover: &mut Vec<(RuleRef, PacketSet)>,
+    mut parts: Vec<(RuleRef, PacketSet)>,
+) {
+    let mut left = match cover.first() {
+        Some(lead) => reaching.difference(&lead.1),
+        None => reaching.clone(),
+    };
     // Greedy, lazily: what a part holds of `left` only shrinks as `left`
     // does, so a part's last measure bounds it; the part with the largest
     // bound is measured again, and taken once its measure is current. The
@@ -298,19 +351,6 @@ fn shadowed(
             cover.remove(k);
         }
     }
-    // The blocker with another action (found first) leads; the rest in order.
-    let lead = usize::from(cover.first().is_some_and(|(e, _)| differs(e)));
-    cover[lead..].sort_by_key(|(e, _)| e.index);
-    let because: Vec<RuleRef> = cover.iter().map(|(e, _)| *e).collect();
-    let detail = if because.is_empty() {
-        "no packet it matches reaches it".to_string()
-    } else {
-        format!(
-            "the earlier rule{} take every packet it matches, so it never applies",
-            if because.len() == 1 { "" } else { "s" }
-        )
-    };
-    lint(because, detail)
 }
 
 /// Whether two actions give a packet the same fate.
@@ -322,28 +362,27 @@ fn same_action(a: &Action, b: &Action) -> bool {
     }
 }
 
+/// What checking whether rule `r` is redundant costs (rule visits, about),
+/// for a terminal rule; other rules are not checked.
+fn redundancy_cost(policy: &Policy, r: RuleRef, pieces: &[PacketSet]) -> Option<usize> {
+    let rules = policy.chains[r.chain].rules.len();
+    let index = r.index.expect("rules, not policies");
+    matches!(
+        policy.rule(r).action,
+        Action::Accept | Action::Drop | Action::Reject
+    )
+    .then(|| (rules - index) * pieces.iter().map(|p| p.cubes().len()).sum::<usize>())
+}
+
 /// Whether rule `r` (which `hit` reaches and matches) is redundant: a
 /// terminal rule whose packets the rest of its chain (or a base chain's
 /// policy) decides the same way anyway. Packets that would fall back to a
 /// calling chain are not followed there, so such a rule is not reported.
-fn redundant(
-    policy: &Policy,
-    r: RuleRef,
-    pieces: &[PacketSet],
-    budget: &mut usize,
-) -> Option<Lint> {
+fn redundant(policy: &Policy, r: RuleRef, pieces: &[PacketSet]) -> Option<Lint> {
     let chain = &policy.chains[r.chain];
     let index = r.index.expect("rules, not policies");
     let action = &policy.rule(r).action;
-    if !matches!(action, Action::Accept | Action::Drop | Action::Reject) {
-        return None;
-    }
-    let cost = (chain.rules.len() - index) * pieces.iter().map(|p| p.cubes().len()).sum::<usize>();
-    if cost > *budget {
-        return None;
-    }
     let hit = &joined(pieces);
-    *budget -= cost;
     let (outcome, accepted, fell) =
         Evaluator::new(policy).rest_of_chain(r.chain, index + 1, hit.clone());
     if outcome.uncertain {

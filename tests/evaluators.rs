@@ -558,13 +558,21 @@ fn agree_on(
 
 /// What lint says of a rule holds: a shadowed or redundant rule can be left
 /// out without changing the fate of any packet of the region in any base
-/// chain (symbolically), and no packet's concrete trace meets a shadowed rule.
+/// chain (symbolically), no packet's concrete trace meets a shadowed rule,
+/// and the earlier rules said to take every packet a shadowed rule matches
+/// match every such packet that enters its chain.
 fn lint_holds(name: &str, text: &str, r: &mut Rng) -> Result<(), TestCaseError> {
     use octaverify::lint::{Kind, lint};
     let policy = load(name, text);
     let bases: Vec<usize> = (0..policy.chains.len())
         .filter(|&c| policy.chains[c].base.is_some())
         .collect();
+    let watch = std::cell::RefCell::new(symbolic::Watch::default());
+    let ev = symbolic::Evaluator::watching(&policy, &watch);
+    for &b in &bases {
+        ev.path(&PacketSet::universe(), &[b]);
+    }
+    let entered = watch.into_inner().entered;
     let packets: Vec<Packet> = (0..60).map(|_| gen_packet(r)).collect();
     let concrete = concrete::Evaluator::new(&policy);
     for l in lint(&policy).lints {
@@ -581,6 +589,18 @@ fn lint_holds(name: &str, text: &str, r: &mut Rng) -> Result<(), TestCaseError> 
                 l.kind,
                 l.rule,
                 policy.chains[b].name,
+                text
+            );
+        }
+        if l.kind == Kind::Shadowed && l.detail.contains("take every packet") {
+            let rule = policy.rule(l.rule);
+            let reaching = PacketSet::union_all(&entered[&l.rule.chain]).intersect(&rule.matches);
+            let covered = PacketSet::union_all(l.because.iter().map(|&b| &policy.rule(b).matches));
+            prop_assert!(
+                reaching.difference(&covered).is_empty(),
+                "the rules {:?} said to take what reaches shadowed rule {:?} do not match it all:\n{}",
+                l.because,
+                l.rule,
                 text
             );
         }

@@ -200,6 +200,10 @@ pub struct Watch {
     pub takes: bool,
     /// Only keep to the budget: note nothing.
     pub budget_only: bool,
+    /// The chains a visit of which sent on parts that may overlap (an
+    /// unmodelled match or action of theirs, or of a chain they jump to):
+    /// in every other chain, what one rule took no other rule took.
+    pub uncertain: rustc_hash::FxHashSet<ChainId>,
 }
 
 fn note<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<PacketSet>>, key: K, set: &PacketSet) {
@@ -330,11 +334,16 @@ impl<'p> Evaluator<'p> {
     ) -> ChainResult {
         // Where the chain's index exists already (what jumps return walked
         // it), a small set takes the rules it finds; otherwise it meets the
-        // rules in order and stops where nothing is left, so that rules no
-        // packet reaches are never lowered.
+        // rules in order and stops where nothing is left.
         let all: Vec<usize> = (start..self.policy.chains[id].rules.len()).collect();
         let order = self.rules_met(id, &input, &all, false);
-        self.walk(id, &order, input, out)
+        let res = self.walk(id, &order, input, out);
+        if res.overlap
+            && let Some(w) = self.watch.filter(|w| !w.borrow().budget_only)
+        {
+            w.borrow_mut().uncertain.insert(id);
+        }
+        res
     }
 
     /// The rules of `order` (ascending, from some rule on to the chain's
