@@ -166,6 +166,17 @@ impl IntervalSet {
 
     /// True when the two sets share a value; allocates nothing.
     pub fn intersects(&self, other: &Self) -> bool {
+        // Most sets are one range, and most pairs met are apart or one
+        // range each: their hulls decide without a search.
+        let (Some((a, b)), Some((c, d))) = (self.hull(), other.hull()) else {
+            return false;
+        };
+        if b < c || d < a {
+            return false;
+        }
+        if self.r().len() == 1 && other.r().len() == 1 {
+            return true;
+        }
         let (x, y) = self.windows(other);
         let (mut i, mut j) = (0, 0);
         while i < x.len() && j < y.len() {
