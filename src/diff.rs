@@ -4,7 +4,7 @@
 //! that decides it in each version. Vendor-neutral: works on two policies.
 
 use crate::eval::concrete::{Effect, Evaluator as Concrete};
-use crate::eval::symbolic::Evaluator;
+use crate::eval::symbolic::{Budget, Evaluator};
 use crate::model::{Policy, RuleRef};
 use crate::space::{Packet, PacketSet};
 
@@ -36,21 +36,14 @@ pub struct Changes {
     pub unknown: PacketSet,
 }
 
-/// Pieces of the packet space each version's walk may meet at its rules
-/// (as for lint: rules that cut the space finely make every later rule
-/// meet more pieces).
-const WALK_BUDGET: usize = 12_000_000;
-
 /// The forward path's outcome over every packet, unless the walk runs out
 /// of budget.
 fn over_everything(p: &Policy) -> Option<crate::eval::symbolic::Outcome> {
-    let watch = std::cell::RefCell::new(crate::eval::symbolic::Watch {
-        budget: Some(WALK_BUDGET),
-        budget_only: true,
-        ..Default::default()
-    });
-    let out = Evaluator::watching(p, &watch).forward(&PacketSet::universe());
-    watch.into_inner().cut.is_none().then_some(out)
+    let budget = Budget::whole_space();
+    let out = Evaluator::new(p)
+        .within(&budget)
+        .forward(&PacketSet::universe());
+    budget.cut().is_none().then_some(out)
 }
 
 /// What changed between the two versions over every packet; `None` when a

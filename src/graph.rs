@@ -1,10 +1,11 @@
-//! The chain graph (jumps and gotos between chains) in petgraph: jump loops,
-//! which are input errors, and the chains no base chain reaches.
+//! The chain graph (jumps and gotos between chains) in petgraph: jump loops
+//! and nesting too deep to follow, which are input errors, and the chains
+//! no base chain reaches.
 
 use crate::model::{Action, ChainId, Policy, RuleRef};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::Dfs;
+use petgraph::visit::{Dfs, EdgeRef};
 
 /// Chains that jump into each other in a circle, and one jump of the circle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +56,75 @@ fn build(policy: &Policy) -> DiGraph<(), RuleRef> {
     g
 }
 
+/// The most chains nested jumps may pass a packet through (a base chain
+/// counts one). The walk of a packet recurses once per nested jump, so
+/// deeper nesting (iptables allows any; nft stops at 16) is an input error
+/// rather than a stack overflow. The command line's threads have stack
+/// enough for it.
+pub const MAX_DEPTH: usize = 1000;
+
+/// A jump the evaluation cannot take: one that closes a loop, or one that
+/// nests chains deeper than [`MAX_DEPTH`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flaw {
+    pub rule: RuleRef,
+    /// The chain it jumps to.
+    pub target: ChainId,
+    pub message: String,
+    pub expected: String,
+}
+
+/// The first jump loop, else the first jump too deep, if there is one.
+pub fn flaw(policy: &Policy) -> Option<Flaw> {
+    if let Some(cycle) = find_loop(policy) {
+        return Some(Flaw {
+            rule: cycle.rule,
+            target: cycle.chains[1 % cycle.chains.len()],
+            message: cycle.message(policy),
+            expected: "expected chains that never jump back into themselves".into(),
+        });
+    }
+    too_deep(policy)
+}
+
+/// The jump at depth [`MAX_DEPTH`] on the deepest nesting from a base
+/// chain, if any goes deeper (the graph has no loops).
+fn too_deep(policy: &Policy) -> Option<Flaw> {
+    let g = build(policy);
+    let order = petgraph::algo::toposort(&g, None).expect("loops are found first");
+    // The most chains on a path of jumps from each chain.
+    let mut depth = vec![1usize; policy.chains.len()];
+    for &n in order.iter().rev() {
+        depth[n.index()] = 1 + g.neighbors(n).map(|m| depth[m.index()]).max().unwrap_or(0);
+    }
+    let base = (0..policy.chains.len())
+        .filter(|&c| policy.chains[c].base.is_some())
+        .find(|&c| depth[c] > MAX_DEPTH)?;
+    // Down the deepest path (the first jump of equals) to the jump that
+    // goes past the limit.
+    let deepest = |n| {
+        g.edges(n)
+            .max_by_key(|e| (depth[e.target().index()], std::cmp::Reverse(*e.weight())))
+            .expect("a chain deeper than one jumps on")
+    };
+    let mut here = NodeIndex::new(base);
+    for _ in 1..MAX_DEPTH {
+        here = deepest(here).target();
+    }
+    let edge = deepest(here);
+    Some(Flaw {
+        rule: *edge.weight(),
+        target: edge.target().index(),
+        message: format!(
+            "too complex: jumps nest {} chains deep from {}, and octaverify follows at most {MAX_DEPTH} (the walk of a packet goes one level deeper per nested jump)",
+            depth[base], policy.chains[base].name
+        ),
+        expected: format!("expected chains nested at most {MAX_DEPTH} deep"),
+    })
+}
+
 /// The first jump loop, if there is one.
-pub fn find_loop(policy: &Policy) -> Option<Loop> {
+fn find_loop(policy: &Policy) -> Option<Loop> {
     let g = build(policy);
     for scc in tarjan_scc(&g) {
         let self_loop = scc.len() == 1 && g.contains_edge(scc[0], scc[0]);

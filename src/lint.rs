@@ -4,7 +4,7 @@
 //! on unmodelled matches. Works on the policy model, per chain and across
 //! jumps: every base chain is evaluated over every packet it sees.
 
-use crate::eval::symbolic::{Evaluator, Watch, joined};
+use crate::eval::symbolic::{Budget, Evaluator, Watch, joined};
 use crate::model::{Action, ChainId, Policy, RuleKind, RuleRef};
 use crate::space::{Cube, Dim, PacketSet};
 use rayon::prelude::*;
@@ -52,11 +52,6 @@ pub struct Lint {
 /// export with many overlapping rules is linted in bounded time.
 const REDUNDANCY_BUDGET: usize = 2_000_000;
 
-/// Pieces of the packet space the walk of one base chain may meet at its
-/// rules: rules that cut the space finely (many distinct addresses and
-/// ports) make every later rule meet more pieces.
-const WALK_BUDGET: usize = 12_000_000;
-
 /// The lint of a policy, and the rules it could not check within its work
 /// bounds (the first of them, and how many).
 pub struct Linted {
@@ -71,7 +66,6 @@ pub fn lint(policy: &Policy) -> Linted {
         takes: true,
         ..Watch::default()
     });
-    let ev = Evaluator::watching(policy, &watch);
     let bases: Vec<ChainId> = (0..policy.chains.len())
         .filter(|&c| policy.chains[c].base.is_some())
         .collect();
@@ -80,9 +74,11 @@ pub fn lint(policy: &Policy) -> Linted {
     // reaches) unchecked.
     let mut cuts: Vec<(ChainId, RuleRef)> = Vec::new();
     for &b in &bases {
-        watch.borrow_mut().budget = Some(WALK_BUDGET);
-        ev.path(&PacketSet::universe(), &[b]);
-        if let Some(cut) = watch.borrow_mut().cut.take() {
+        let budget = Budget::whole_space();
+        Evaluator::watching(policy, &watch)
+            .within(&budget)
+            .path(&PacketSet::universe(), &[b]);
+        if let Some(cut) = budget.cut() {
             cuts.push((b, cut));
         }
     }

@@ -9,14 +9,33 @@ use std::io::{IsTerminal, Write};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// The stack of every thread that walks chains: a walk goes a level deeper
+/// per nested jump, up to `graph::MAX_DEPTH` levels of a few kilobytes
+/// each (only the pages used are ever touched).
+const STACK: usize = 256 << 20;
+
 fn main() {
+    rayon::ThreadPoolBuilder::new()
+        .stack_size(STACK)
+        .build_global()
+        .expect("no pool is built before this one");
+    let code = std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(run_command_line)
+        .expect("a thread to run on")
+        .join()
+        .unwrap_or(101);
+    std::process::exit(code);
+}
+
+fn run_command_line() -> i32 {
     let term = Terminal {
         stdout_tty: std::io::stdout().is_terminal(),
         stderr_tty: std::io::stderr().is_terminal(),
         no_color: std::env::var_os("NO_COLOR").is_some(),
         color: None,
     };
-    let code = match run(std::env::args().collect(), term) {
+    match run(std::env::args().collect(), term) {
         Ok(r) => {
             eprint!("{}", r.stderr);
             let mut out = std::io::stdout().lock();
@@ -29,6 +48,5 @@ fn main() {
             eprintln!("{}", e.render(term.color_stderr()));
             2
         }
-    };
-    std::process::exit(code);
+    }
 }

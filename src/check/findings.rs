@@ -327,7 +327,9 @@ impl Checker<'_> {
                 .take(PROBES)
                 .map(|c| Cube::point(&c.witness())),
         );
-        let without = crate::eval::symbolic::Evaluator::without(self.policy, rule).forward(&probe);
+        let without = crate::eval::symbolic::Evaluator::without(self.policy, rule)
+            .within(self.budget)
+            .forward(&probe);
         let accepted = without.accepted();
         without.decisions.iter().find_map(|d| {
             let explicit = d.verdict == Verdict::Accept && d.rule.index.is_some();

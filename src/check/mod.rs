@@ -11,7 +11,7 @@ mod topology;
 
 pub use findings::{cite, role_of};
 
-use crate::eval::symbolic::Evaluator;
+use crate::eval::symbolic::{Budget, Evaluator};
 use crate::model::Policy;
 use crate::report::{
     DiallerOption, DiallerStatus, Input, OptionResult, OptionStatus, Report, RequirementResult,
@@ -56,12 +56,14 @@ pub fn check(
         .filter_map(|n| Some((n.to_string(), policy.bind_names(&binding(Some(n)))?)))
         .collect();
     let names = spaces::names(site);
+    let budget = Budget::new(CHECK_WORK, None);
     let checker = Checker {
         policy,
         site,
         names: &names,
         dns_names: &dns_names,
         assumed: &assumed,
+        budget: &budget,
     };
 
     // Egress options: the one the mode names, or every option in auto mode.
@@ -261,6 +263,9 @@ pub fn check(
     if site.strict && warnings.iter().any(|w| w.advisory) {
         verdict = Verdict::NonCompliant;
     }
+    if let Some(r) = budget.cut() {
+        return Err(too_complex(policy, r));
+    }
     Ok(Report {
         schema: crate::report::SCHEMA,
         input: Input {
@@ -359,6 +364,28 @@ impl Evaluated {
     }
 }
 
+/// The work the walks of one check may do in all (see [`Budget`]): well
+/// beyond a real export's (a 1M-rule kube-proxy dump takes a tenth of it,
+/// a 100k-line IOS list of object groups a sixth), so that only an
+/// adversarial one, whose rules cut the packet space into ever more
+/// pieces, stops it, in seconds and a few hundred megabytes.
+const CHECK_WORK: usize = 100_000_000;
+
+/// The error of a check that ran out of work: where it stopped.
+fn too_complex(policy: &Policy, r: crate::model::RuleRef) -> crate::diag::Error {
+    let rule = policy.rule(r);
+    let f = &policy.files[rule.span.file];
+    crate::diag::InputError::at(
+        &f.path,
+        &f.text,
+        rule.span.start,
+        rule.span.end - rule.span.start,
+        format!("too complex: the rules up to here cut the packet space into more pieces than a check follows ({CHECK_WORK} units of work)"),
+        "expected rules that cut the packet space less finely",
+    )
+    .into()
+}
+
 struct Checker<'a> {
     policy: &'a Policy,
     site: &'a Site,
@@ -368,12 +395,14 @@ struct Checker<'a> {
     /// For each DNS name the export matches but the site gives no addresses
     /// for, the policy with its rules taken to match traffic to that name.
     assumed: &'a [(String, Policy)],
+    /// The work every walk of the check shares.
+    budget: &'a Budget,
 }
 
 impl Checker<'_> {
     /// An evaluator of the checker's policy (cheap: it holds a reference).
     fn ev(&self) -> Evaluator<'_> {
-        Evaluator::new(self.policy)
+        Evaluator::new(self.policy).within(self.budget)
     }
 
     /// A part's result, evaluated in the policy its destination calls for.
@@ -394,6 +423,7 @@ impl Checker<'_> {
             names: &names,
             dns_names: self.dns_names,
             assumed: &[],
+            budget: self.budget,
         };
         let mut res = by_name.part(part);
         for f in &mut res.findings {

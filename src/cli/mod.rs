@@ -135,7 +135,7 @@ pub struct CommonArgs {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Firewall exports (iptables-save output, …), or folders: every export below a folder is checked.
+    /// Firewall exports (iptables-save output, …), or folders: every export below a folder is checked; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// One line per file (its verdict), and the summary; errors still in full.
@@ -199,7 +199,7 @@ pub struct SiteArgs {
 
 #[derive(Args, Debug)]
 pub struct LintArgs {
-    /// Firewall exports.
+    /// Firewall exports (`-` reads standard input).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
@@ -208,6 +208,7 @@ pub struct LintArgs {
 
 #[derive(Args, Debug)]
 pub struct TraceArgs {
+    /// The firewall export (`-` reads standard input).
     pub file: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -397,12 +398,18 @@ fn load(
     format: Option<FormatArg>,
     options: &frontend::Options,
 ) -> Result<Policy, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-    frontend::load_with(
-        &path.display().to_string(),
-        bytes,
-        format.map(Into::into),
-        options,
-    )
+    let cannot = |e: std::io::Error| Error::Usage(format!("cannot read {}: {e}", path.display()));
+    // `-` is standard input (its includes and config are looked up from
+    // the working directory).
+    let (name, bytes) = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(cannot)?;
+        ("<stdin>".to_string(), bytes)
+    } else {
+        (
+            path.display().to_string(),
+            std::fs::read(path).map_err(cannot)?,
+        )
+    };
+    frontend::load_with(&name, bytes, format.map(Into::into), options)
 }

@@ -6,6 +6,8 @@ use crate::model::{Action, ChainId, Policy, RuleRef};
 use crate::space::{Cube, CubeIndex, Dim, IntervalSet, Packet, PacketSet};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A part of the input set and the rule that decided it.
 #[derive(Debug, Clone)]
@@ -177,10 +179,57 @@ pub struct Evaluator<'p> {
     skip: Option<RuleRef>,
     /// Where to note what each rule and chain saw (for lint).
     watch: Option<&'p RefCell<Watch>>,
+    /// The work the walks may do, if bounded.
+    budget: Option<&'p Budget>,
 }
 
-/// The most pieces a watched walk carries on with (see [`Watch::budget`]).
-const MAX_PIECES: usize = 20_000;
+/// Work that walks may do (pieces of the packet space met at rules, by the
+/// ranges of their address lists), shared by every walk given it, on any
+/// thread; once spent, the walks stop, every chain at the rule it has
+/// reached, and what they found is incomplete.
+#[derive(Debug)]
+pub struct Budget {
+    left: AtomicUsize,
+    /// The most pieces a walk's set may be in (a set in very many pieces
+    /// costs at every later rule), if bounded.
+    max_pieces: Option<usize>,
+    /// The first rule a walk stopped at for want of budget.
+    cut: Mutex<Option<RuleRef>>,
+}
+
+impl Budget {
+    /// For a walk of the whole packet space (lint's of a base chain,
+    /// diff's of a version), which rules that cut it finely (many distinct
+    /// addresses and ports) make meet more pieces at every later rule.
+    pub fn whole_space() -> Self {
+        Budget::new(12_000_000, Some(20_000))
+    }
+
+    pub fn new(work: usize, max_pieces: Option<usize>) -> Self {
+        Budget {
+            left: AtomicUsize::new(work),
+            max_pieces,
+            cut: Mutex::new(None),
+        }
+    }
+
+    /// Where the walks stopped, if they ran out.
+    pub fn cut(&self) -> Option<RuleRef> {
+        *self.cut.lock().expect("not poisoned")
+    }
+
+    /// Takes `cost` for rule `r`; false once it is spent.
+    fn take(&self, r: RuleRef, cost: usize, pieces: usize) -> bool {
+        let left = self.left.load(Ordering::Relaxed);
+        if left < cost || self.max_pieces.is_some_and(|m| pieces > m) {
+            self.left.store(0, Ordering::Relaxed);
+            self.cut.lock().expect("not poisoned").get_or_insert(r);
+            return false;
+        }
+        self.left.fetch_sub(cost, Ordering::Relaxed);
+        true
+    }
+}
 
 /// What an evaluation saw: the packets that entered each chain, those each
 /// rule matched, and those it took (did not send on to the next rule). Each
@@ -191,15 +240,8 @@ pub struct Watch {
     pub entered: FxHashMap<ChainId, Vec<PacketSet>>,
     pub hit: FxHashMap<RuleRef, Vec<PacketSet>>,
     pub taken: FxHashMap<RuleRef, Vec<PacketSet>>,
-    /// Work left (pieces of the packet space met at rules); once spent the
-    /// walk stops, every chain at the rule it has reached.
-    pub budget: Option<usize>,
-    /// The first rule the walk stopped at for want of budget.
-    pub cut: Option<RuleRef>,
     /// Whether to note `taken` too (it costs a set difference per rule).
     pub takes: bool,
-    /// Only keep to the budget: note nothing.
-    pub budget_only: bool,
     /// The chains a visit of which sent on parts that may overlap (an
     /// unmodelled match or action of theirs, or of a chain they jump to):
     /// in every other chain, what one rule took no other rule took.
@@ -223,6 +265,7 @@ impl<'p> Evaluator<'p> {
             policy,
             skip: None,
             watch: None,
+            budget: None,
         }
     }
 
@@ -232,6 +275,7 @@ impl<'p> Evaluator<'p> {
             policy,
             skip: Some(rule),
             watch: None,
+            budget: None,
         }
     }
 
@@ -241,6 +285,15 @@ impl<'p> Evaluator<'p> {
             policy,
             skip: None,
             watch: Some(watch),
+            budget: None,
+        }
+    }
+
+    /// The same evaluator, its walks bounded by `budget`.
+    pub fn within(self, budget: &'p Budget) -> Self {
+        Evaluator {
+            budget: Some(budget),
+            ..self
         }
     }
 
@@ -317,7 +370,7 @@ impl<'p> Evaluator<'p> {
     }
 
     fn chain(&self, id: ChainId, input: PacketSet, out: &mut Outcome) -> ChainResult {
-        if let Some(w) = self.watch.filter(|w| !w.borrow().budget_only) {
+        if let Some(w) = self.watch {
             note(&mut w.borrow_mut().entered, id, &input);
         }
         self.chain_from(id, 0, input, out)
@@ -339,7 +392,7 @@ impl<'p> Evaluator<'p> {
         let order = self.rules_met(id, &input, &all, false);
         let res = self.walk(id, &order, input, out);
         if res.overlap
-            && let Some(w) = self.watch.filter(|w| !w.borrow().budget_only)
+            && let Some(w) = self.watch
         {
             w.borrow_mut().uncertain.insert(id);
         }
@@ -538,9 +591,9 @@ impl<'p> Evaluator<'p> {
         (self.skip != Some(r)).then(|| (r, &self.policy.chains[id].rules[i].matches))
     }
 
-    /// Charges a watched walk's budget for rule `r` meeting the cubes `met`
-    /// of a set in `pieces` pieces; false once it is spent (the walk stops
-    /// there).
+    /// Charges the walk's budget, if it has one, for rule `r` meeting the
+    /// cubes `met` of a set in `pieces` pieces; false once it is spent (the
+    /// walk stops there).
     fn spend<'c>(
         &self,
         r: RuleRef,
@@ -548,11 +601,7 @@ impl<'p> Evaluator<'p> {
         met: impl IntoIterator<Item = &'c Cube>,
         pieces: usize,
     ) -> bool {
-        let Some(w) = self.watch else {
-            return true;
-        };
-        let mut w = w.borrow_mut();
-        let Some(b) = w.budget else {
+        let Some(budget) = self.budget else {
             return true;
         };
         // Each piece met meets each range the rule's match is made of (long
@@ -563,15 +612,7 @@ impl<'p> Evaluator<'p> {
         let (parts, held) = met
             .into_iter()
             .fold((0, 0), |(n, h), c| (n + 1, h + address_ranges(c)));
-        let cost = (parts + 1) * ranges.max(1) + held;
-        // A set in very many pieces costs at every later rule.
-        if b < cost || pieces > MAX_PIECES {
-            w.cut.get_or_insert(r);
-            w.budget = Some(0);
-            return false;
-        }
-        w.budget = Some(b - cost);
-        true
+        budget.take(r, (parts + 1) * ranges.max(1) + held, pieces)
     }
 
     /// Applies rule `i` of chain `id` to the packets it decides, `hit`;
@@ -602,7 +643,6 @@ impl<'p> Evaluator<'p> {
         }
         let watched = self
             .watch
-            .filter(|w| !w.borrow().budget_only)
             .inspect(|w| note(&mut w.borrow_mut().hit, r, &hit));
         // Packets that continue past this rule, besides those it does not match.
         let mut rejoin = PacketSet::empty();

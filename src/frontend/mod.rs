@@ -27,10 +27,14 @@ pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy
 /// [`load`], with what the site says of the export.
 pub fn load_with(
     path: &str,
-    bytes: Vec<u8>,
+    mut bytes: Vec<u8>,
     format: Option<Format>,
     options: &Options,
 ) -> Result<Policy, Error> {
+    // A byte-order mark (an editor's, on Windows) is no part of the export.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     // `contains` on bytes is a vectorised search; most files have no NUL at all.
     let nul = if bytes.contains(&0) {
         bytes.iter().position(|&b| b == 0)
@@ -49,15 +53,18 @@ pub fn load_with(
                 .expect("one of them is set");
             let prefix = std::str::from_utf8(&bytes[..good]).expect("valid up to here");
             let shown = format!("{prefix}\u{FFFD}");
-            return Err(InputError::at(
-                path,
-                &shown,
-                good,
-                1,
-                "binary data: the input is not a text file",
-                "expected a text export such as iptables-save output",
-            )
-            .into());
+            let (message, expected) = if nul == Some(good) {
+                (
+                    "binary data (a NUL byte): the input is not a text file".to_string(),
+                    "expected a text export such as iptables-save output",
+                )
+            } else {
+                (
+                    format!("byte 0x{:02X} is not UTF-8 text", bytes[good]),
+                    "expected UTF-8 text (convert a Latin-1 file with iconv -f latin1 -t utf-8)",
+                )
+            };
+            return Err(InputError::at(path, &shown, good, 1, message, expected).into());
         }
     };
     let format = match format {

@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::space::dim::{TcpFlag, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -28,6 +29,8 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
         groups: cfg.groups.iter().map(|g| (g.name.text, g)).collect(),
         networks: cisco::Memo::default(),
         services: cisco::Memo::default(),
+        wildcards: cisco::Memo::default(),
+        wildcard_ranges: Cell::new(0),
     };
     let mut notes = Vec::new();
     let mut families = Vec::new();
@@ -147,7 +150,16 @@ struct Cx<'s, 'a> {
     groups: HashMap<&'a str, &'s super::parse::Group<'a>>,
     networks: cisco::Memo<Side>,
     services: cisco::Memo<PacketSet>,
+    /// Each address and wildcard once (a repeated one shares its ranges).
+    wildcards: cisco::Memo<Side>,
+    /// The ranges the file's non-contiguous wildcards take so far: past
+    /// [`MAX_WILDCARD_RANGES_PER_FILE`], further ones are unmodelled, so
+    /// that memory stays bounded however many an adversarial list holds.
+    wildcard_ranges: Cell<usize>,
 }
+
+/// What a file's non-contiguous wildcards may take in all (32 bytes a range).
+const MAX_WILDCARD_RANGES_PER_FILE: usize = 1 << 21;
 
 /// One address side of an entry: the addresses, or an unmodelled reason.
 type Side = Result<IntervalSet, String>;
@@ -542,12 +554,22 @@ impl<'a> Cx<'_, 'a> {
                 "expected a wildcard mask such as 0.0.0.255",
             )
         })?;
-        Ok(cisco::wildcard(a, wild).ok_or_else(|| {
-            format!(
-                "wildcard {} {wild} (too many separate ranges to represent)",
-                a
-            )
-        }))
+        let key = format!("{a} {wild}");
+        let Ok(side) = self.wildcards.get_or(&key, || -> Result<Side, std::convert::Infallible> {
+            let too_many = || format!("wildcard {key} (too many separate ranges to represent)");
+            let Some(set) = cisco::wildcard(a, wild) else {
+                return Ok(Err(too_many()));
+            };
+            let spent = self.wildcard_ranges.get() + set.ranges().len();
+            if set.ranges().len() > 1 && spent > MAX_WILDCARD_RANGES_PER_FILE {
+                return Ok(Err(format!(
+                    "wildcard {key} (the file's non-contiguous wildcards take {MAX_WILDCARD_RANGES_PER_FILE} separate ranges already)"
+                )));
+            }
+            self.wildcard_ranges.set(spent);
+            Ok(Ok(set))
+        });
+        Ok(side)
     }
 
     /// `eq P…`, `neq P`, `lt P`, `gt P`, `range A B`.

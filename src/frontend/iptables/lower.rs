@@ -547,16 +547,16 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             dns_addresses: Default::default(),
             roots: Default::default(),
         };
-        if let Some(cycle) = crate::graph::find_loop(&policy) {
-            let rule = policy.rule(cycle.rule);
+        if let Some(flaw) = crate::graph::flaw(&policy) {
+            let rule = policy.rule(flaw.rule);
             let line = &self.src.text[rule.span.start..rule.span.end];
-            let target = &policy.chains[cycle.chains[1 % cycle.chains.len()]].name;
+            let target = &policy.chains[flaw.target].name;
             let col = line.find(&format!(" {target}")).map_or(0, |i| i + 1);
             return Err(self.src.err(
                 rule.span.start + col,
                 target.len(),
-                cycle.message(&policy),
-                "expected chains that never jump back into themselves",
+                flaw.message,
+                flaw.expected,
             ));
         }
         Ok(policy)

@@ -67,16 +67,16 @@ fn finish(
         dns_addresses,
         roots: Default::default(),
     };
-    if let Some(cycle) = crate::graph::find_loop(&policy) {
-        let rule = policy.rule(cycle.rule);
+    if let Some(flaw) = crate::graph::flaw(&policy) {
+        let rule = policy.rule(flaw.rule);
         let f = &policy.files[rule.span.file];
         return Err(InputError::at(
             &f.path,
             &f.text,
             rule.span.start,
             rule.span.end - rule.span.start,
-            cycle.message(&policy),
-            "expected chains that never jump back into themselves",
+            flaw.message,
+            flaw.expected,
         ));
     }
     // Chains that run before connection tracking see every packet as

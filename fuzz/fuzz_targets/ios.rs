@@ -1,0 +1,9 @@
+//! The ios front-end on arbitrary bytes (see `common`).
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    common::load_and_check("fuzz.ios", data, octaverify::model::Format::CiscoIos);
+});
