@@ -602,7 +602,8 @@ impl<'s, 'a> RuleCx<'s, 'a> {
         let (first, mut next) = one(i)?;
         let mut out = vec![first];
         while t.get(next).is_some_and(|x| x.is(".")) {
-            let (s, n) = one(next + 1).unwrap_or((None, next + 2));
+            // An unknown selector after the dot is its one word (none, at the end).
+            let (s, n) = one(next + 1).unwrap_or((None, (next + 2).min(t.len())));
             out.push(s);
             next = n;
         }
