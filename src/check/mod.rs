@@ -56,7 +56,7 @@ pub fn check(
         .filter_map(|n| Some((n.to_string(), policy.bind_names(&binding(Some(n)))?)))
         .collect();
     let names = spaces::names(site);
-    let budget = Budget::new(CHECK_WORK, None);
+    let budget = Budget::new(CHECK_WORK, Some(CHECK_PIECES));
     let checker = Checker {
         policy,
         site,
@@ -370,6 +370,10 @@ impl Evaluated {
 /// adversarial one, whose rules cut the packet space into ever more
 /// pieces, stops it, in seconds and a few hundred megabytes.
 const CHECK_WORK: usize = 100_000_000;
+
+/// The most pieces a set the check walks may be in (a cube is 160 bytes and
+/// more): what keeps its memory bounded where few rules cut very finely.
+const CHECK_PIECES: usize = 200_000;
 
 /// The error of a check that ran out of work: where it stopped.
 fn too_complex(policy: &Policy, r: crate::model::RuleRef) -> crate::diag::Error {
