@@ -4,7 +4,7 @@
 //! seconds; `benches/whole-run` and the figures in the README cover scale.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const SITE: &[&str] = &["--config", "/dev/null", "--dialler", "10.0.0.1"];
@@ -39,7 +39,7 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
     (code, text(out.stdout), text(out.stderr))
 }
 
-fn check(path: &PathBuf) -> (i32, String, String) {
+fn check(path: &Path) -> (i32, String, String) {
     let mut args = vec!["check"];
     args.extend(SITE);
     args.push(path.to_str().expect("UTF-8 path"));
