@@ -96,6 +96,12 @@ fn a_megabyte_line_is_read() {
     let (code, out, err) = check(&file("long", "long.rules", text.as_bytes()));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("COMPLIANT"));
+    // The report quotes the start of the rule, not the megabyte.
+    assert!(
+        out.contains("cut here: the line goes on in the file") && out.len() < 20_000,
+        "{}",
+        out.len()
+    );
     // A bad option at the end of a long line: the error shows where, not the line.
     let text = format!(
         "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {} --bogus\nCOMMIT\n",

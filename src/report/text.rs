@@ -358,12 +358,25 @@ fn more_rules(rest: &[RuleCite]) -> Option<String> {
 
 /// The cited rule as written, or, for a translated input, as the command it
 /// reads as (a JSON object spans many lines that say less).
+/// Rule lines are quoted up to this many bytes (a rule with a megabyte
+/// comment is a megabyte line); JSON and SARIF keep them whole.
+const MAX_QUOTE: usize = 400;
+
 pub(super) fn snippet<'a>(c: &'a RuleCite, level: Level, label: &'a str) -> Snippet<'a> {
-    let text = c.written.as_deref().unwrap_or(&c.text);
-    Snippet::source(text)
+    let whole = c.written.as_deref().unwrap_or(&c.text);
+    let text = &whole[..whole.floor_char_boundary(MAX_QUOTE)];
+    let quoted = Snippet::source(text)
         .line_start(c.line as usize)
         .origin(&c.file)
-        .annotation(level.span(0..text.len().max(1)).label(label))
+        .annotation(level.span(0..text.len().max(1)).label(label));
+    if text.len() == whole.len() {
+        return quoted;
+    }
+    quoted.annotation(
+        Level::Note
+            .span(text.len() - 1..text.len())
+            .label("cut here: the line goes on in the file"),
+    )
 }
 
 fn role_label(r: Role) -> &'static str {
