@@ -20,8 +20,9 @@ const INTERNAL: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc
 impl Checker<'_> {
     /// The web interface reachable beyond the management PCs, and the dialler
     /// reaching internal networks beyond its DNS servers, per dialler address.
-    /// Each is a walk of its own, so they run in parallel.
-    pub(super) fn advisories(&self) -> Vec<Warning> {
+    /// Each is a walk of its own, so they run in parallel, each within its
+    /// own bound (the first, in order, that ran out is returned too).
+    pub(super) fn advisories(&self) -> (Vec<Warning>, Option<crate::model::RuleRef>) {
         let checks: Vec<(IpAddr, Family, bool)> = self
             .site
             .diallers
@@ -30,16 +31,20 @@ impl Checker<'_> {
             .filter(|(_, f)| self.policy.families.contains(f))
             .flat_map(|(d, f)| [(d, f, true), (d, f, false)])
             .collect();
-        checks
+        let found: Vec<_> = checks
             .into_par_iter()
-            .filter_map(|(d, f, web)| {
-                if web {
-                    self.web_exposure(d, f)
-                } else {
-                    self.internal_reach(d, f)
-                }
+            .map(|(d, f, web)| {
+                self.bounded(|c| {
+                    if web {
+                        c.web_exposure(d, f)
+                    } else {
+                        c.internal_reach(d, f)
+                    }
+                })
             })
-            .collect()
+            .collect();
+        let cut = found.iter().find_map(|(_, cut)| *cut);
+        (found.into_iter().filter_map(|(w, _)| w).collect(), cut)
     }
 
     /// TCP 80 to the dialler from any source but the management PCs, the

@@ -93,15 +93,23 @@ pub fn check(
             needed.push(r);
         }
     }
-    let (results, advisories) = rayon::join(
+    // Each with a work bound of its own, so that where one runs out does
+    // not depend on how the threads went.
+    let (evaluated, (advisories, advisory_cut)) = rayon::join(
         || {
             needed
                 .par_iter()
-                .map(|r| (r.id.clone(), checker.requirement(r)))
-                .collect::<HashMap<String, Evaluated>>()
+                .map(|r| checker.bounded(|c| c.requirement(r)))
+                .collect::<Vec<_>>()
         },
         || checker.advisories(),
     );
+    let cut = evaluated.iter().find_map(|(_, cut)| *cut).or(advisory_cut);
+    let results: HashMap<String, Evaluated> = needed
+        .iter()
+        .zip(evaluated)
+        .map(|(r, (e, _))| (r.id.clone(), e))
+        .collect();
     let evaluate = |r: &Requirement| -> &Evaluated { &results[&r.id] };
     let mut options = Vec::new();
     let mut requirement_rows = Vec::new();
@@ -263,7 +271,7 @@ pub fn check(
     if site.strict && warnings.iter().any(|w| w.advisory) {
         verdict = Verdict::NonCompliant;
     }
-    if let Some(r) = budget.cut() {
+    if let Some(r) = cut.or(budget.cut()) {
         return Err(too_complex(policy, r));
     }
     Ok(Report {
@@ -364,12 +372,12 @@ impl Evaluated {
     }
 }
 
-/// The work the walks of one check may do in all (see [`Budget`]): well
-/// beyond a real export's (a 1M-rule kube-proxy dump takes a tenth of it,
-/// a 100k-line IOS list of object groups a sixth), so that only an
-/// adversarial one, whose rules cut the packet space into ever more
-/// pieces, stops it, in seconds and a few hundred megabytes.
-const CHECK_WORK: usize = 100_000_000;
+/// The work the walks of one requirement or advisory may do (see
+/// [`Budget`]): well beyond a real export's (the largest of a 1M-rule
+/// kube-proxy dump takes about a quarter of it, of a 100k-line IOS list of
+/// object groups a sixth), so that only an adversarial export, whose rules
+/// cut the packet space into ever more pieces, stops it, in seconds.
+const CHECK_WORK: usize = 30_000_000;
 
 /// The most pieces a set the check walks may be in (a cube is 160 bytes and
 /// more): what keeps its memory bounded where few rules cut very finely.
@@ -390,6 +398,7 @@ fn too_complex(policy: &Policy, r: crate::model::RuleRef) -> crate::diag::Error 
     .into()
 }
 
+#[derive(Clone, Copy)]
 struct Checker<'a> {
     policy: &'a Policy,
     site: &'a Site,
@@ -407,6 +416,17 @@ impl Checker<'_> {
     /// An evaluator of the checker's policy (cheap: it holds a reference).
     fn ev(&self) -> Evaluator<'_> {
         Evaluator::new(self.policy).within(self.budget)
+    }
+
+    /// `f` on this checker with a work bound of its own, and where the
+    /// bound ran out, if it did.
+    fn bounded<T>(&self, f: impl FnOnce(&Checker<'_>) -> T) -> (T, Option<crate::model::RuleRef>) {
+        let budget = Budget::new(CHECK_WORK, Some(CHECK_PIECES));
+        let out = f(&Checker {
+            budget: &budget,
+            ..*self
+        });
+        (out, budget.cut())
     }
 
     /// A part's result, evaluated in the policy its destination calls for.

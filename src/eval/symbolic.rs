@@ -220,14 +220,18 @@ impl Budget {
 
     /// Takes `cost` for rule `r`; false once it is spent.
     fn take(&self, r: RuleRef, cost: usize, pieces: usize) -> bool {
-        let left = self.left.load(Ordering::Relaxed);
-        if left < cost || self.max_pieces.is_some_and(|m| pieces > m) {
+        let taken = self.max_pieces.is_none_or(|m| pieces <= m)
+            && self
+                .left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                    l.checked_sub(cost)
+                })
+                .is_ok();
+        if !taken {
             self.left.store(0, Ordering::Relaxed);
             self.cut.lock().expect("not poisoned").get_or_insert(r);
-            return false;
         }
-        self.left.fetch_sub(cost, Ordering::Relaxed);
-        true
+        taken
     }
 }
 
