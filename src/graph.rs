@@ -76,7 +76,8 @@ pub struct Flaw {
 
 /// The first jump loop, else the first jump too deep, if there is one.
 pub fn flaw(policy: &Policy) -> Option<Flaw> {
-    if let Some(cycle) = find_loop(policy) {
+    let g = build(policy);
+    if let Some(cycle) = find_loop(&g) {
         return Some(Flaw {
             rule: cycle.rule,
             target: cycle.chains[1 % cycle.chains.len()],
@@ -84,14 +85,13 @@ pub fn flaw(policy: &Policy) -> Option<Flaw> {
             expected: "expected chains that never jump back into themselves".into(),
         });
     }
-    too_deep(policy)
+    too_deep(policy, &g)
 }
 
 /// The jump at depth [`MAX_DEPTH`] on the deepest nesting from a base
 /// chain, if any goes deeper (the graph has no loops).
-fn too_deep(policy: &Policy) -> Option<Flaw> {
-    let g = build(policy);
-    let order = petgraph::algo::toposort(&g, None).expect("loops are found first");
+fn too_deep(policy: &Policy, g: &DiGraph<(), RuleRef>) -> Option<Flaw> {
+    let order = petgraph::algo::toposort(g, None).expect("loops are found first");
     // The most chains on a path of jumps from each chain.
     let mut depth = vec![1usize; policy.chains.len()];
     for &n in order.iter().rev() {
@@ -124,9 +124,8 @@ fn too_deep(policy: &Policy) -> Option<Flaw> {
 }
 
 /// The first jump loop, if there is one.
-fn find_loop(policy: &Policy) -> Option<Loop> {
-    let g = build(policy);
-    for scc in tarjan_scc(&g) {
+fn find_loop(g: &DiGraph<(), RuleRef>) -> Option<Loop> {
+    for scc in tarjan_scc(g) {
         let self_loop = scc.len() == 1 && g.contains_edge(scc[0], scc[0]);
         if scc.len() < 2 && !self_loop {
             continue;

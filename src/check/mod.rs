@@ -408,7 +408,8 @@ struct Checker<'a> {
     /// For each DNS name the export matches but the site gives no addresses
     /// for, the policy with its rules taken to match traffic to that name.
     assumed: &'a [(String, Policy)],
-    /// The work every walk of the check shares.
+    /// The work bound of its walks: each requirement and advisory has one
+    /// of its own (see [`Checker::bounded`]), this one the walks outside them.
     budget: &'a Budget,
 }
 

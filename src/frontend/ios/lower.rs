@@ -150,7 +150,8 @@ struct Cx<'s, 'a> {
     groups: HashMap<&'a str, &'s super::parse::Group<'a>>,
     networks: cisco::Memo<Side>,
     services: cisco::Memo<PacketSet>,
-    /// Each address and wildcard once (a repeated one shares its ranges).
+    /// Each address with a non-contiguous wildcard once (a repeated one
+    /// shares its ranges).
     wildcards: cisco::Memo<Side>,
     /// The ranges the file's non-contiguous wildcards take so far: past
     /// [`MAX_WILDCARD_RANGES_PER_FILE`], further ones are unmodelled, so
@@ -554,6 +555,11 @@ impl<'a> Cx<'_, 'a> {
                 "expected a wildcard mask such as 0.0.0.255",
             )
         })?;
+        let w = u32::from(wild);
+        if w.leading_zeros() + w.trailing_ones() == 32 {
+            // A contiguous wildcard is one range, as a prefix is.
+            return Ok(Ok(cisco::wildcard(a, wild).expect("one range")));
+        }
         let key = format!("{a} {wild}");
         let Ok(side) = self.wildcards.get_or(&key, || -> Result<Side, std::convert::Infallible> {
             let too_many = || format!("wildcard {key} (too many separate ranges to represent)");
@@ -561,7 +567,7 @@ impl<'a> Cx<'_, 'a> {
                 return Ok(Err(too_many()));
             };
             let spent = self.wildcard_ranges.get() + set.ranges().len();
-            if set.ranges().len() > 1 && spent > MAX_WILDCARD_RANGES_PER_FILE {
+            if spent > MAX_WILDCARD_RANGES_PER_FILE {
                 return Ok(Err(format!(
                     "wildcard {key} (the file's non-contiguous wildcards take {MAX_WILDCARD_RANGES_PER_FILE} separate ranges already)"
                 )));
