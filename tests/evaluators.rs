@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 #[path = "support/random.rs"]
 mod random;
-use random::{Rng, gen_asa_config, gen_nft_ruleset, gen_packet, gen_ruleset, region};
+use random::{Rng, Shape, gen_asa_config, gen_nft_ruleset, gen_packet, gen_ruleset, region};
 
 /// Loads a generated ruleset and checks, for random packets, that the
 /// verdict the symbolic partition gives equals the verdict of evaluating
@@ -178,7 +178,7 @@ proptest! {
     #[test]
     fn byte_driven_rulesets_agree(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let mut r = Rng::Bytes(bytes, 0);
-        let text = gen_ruleset(&mut r, true);
+        let text = gen_ruleset(&mut r, Shape::LONG);
         agree("random.rules", text, &mut r)?;
     }
 }
@@ -190,9 +190,9 @@ proptest! {
     #[test]
     fn lint_claims_hold(seed in 1u64..u64::MAX) {
         let mut r = Rng::Seeded(seed);
-        let text = gen_ruleset(&mut r, false);
+        let text = gen_ruleset(&mut r, Shape::SHORT);
         lint_holds("random.rules", &text, &mut r)?;
-        let text = gen_nft_ruleset(&mut r, false);
+        let text = gen_nft_ruleset(&mut r, Shape::SHORT);
         lint_holds("random.nft", &text, &mut r)?;
         let text = gen_asa_config(&mut r, false, false);
         lint_holds("random.asa", &text, &mut r)?;
@@ -202,7 +202,7 @@ proptest! {
     #[test]
     fn symbolic_partition_agrees_with_concrete_evaluation(seed in 1u64..u64::MAX) {
         let mut r = Rng::Seeded(seed);
-        let text = gen_ruleset(&mut r, true);
+        let text = gen_ruleset(&mut r, Shape::LONG);
         agree("random.rules", text, &mut r)?;
     }
 
@@ -226,7 +226,7 @@ proptest! {
     #[test]
     fn symbolic_agrees_with_concrete_on_nft_rulesets(seed in 1u64..u64::MAX) {
         let mut r = Rng::Seeded(seed);
-        let text = gen_nft_ruleset(&mut r, true);
+        let text = gen_nft_ruleset(&mut r, Shape::LONG);
         agree("random.nft", text, &mut r)?;
     }
 }

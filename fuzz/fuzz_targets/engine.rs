@@ -11,13 +11,13 @@ mod common;
 mod random;
 
 use octaverify::eval::{concrete, symbolic};
-use random::{Rng, gen_asa_config, gen_nft_ruleset, gen_packet, gen_ruleset, region};
+use random::{Rng, Shape, gen_asa_config, gen_nft_ruleset, gen_packet, gen_ruleset, region};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut r = Rng::Bytes(data.to_vec(), 0);
     let (name, text) = match r.below(3) {
-        0 => ("fuzz.rules", gen_ruleset(&mut r, true)),
-        1 => ("fuzz.nft", gen_nft_ruleset(&mut r, true)),
+        0 => ("fuzz.rules", gen_ruleset(&mut r, Shape::LONG)),
+        1 => ("fuzz.nft", gen_nft_ruleset(&mut r, Shape::LONG)),
         _ => ("fuzz.asa", gen_asa_config(&mut r, false, true)),
     };
     let policy = octaverify::frontend::load(name, text.clone().into_bytes(), None)
