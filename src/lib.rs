@@ -17,3 +17,4 @@ pub mod report;
 pub mod requirements;
 pub mod site;
 pub mod space;
+pub mod stages;

@@ -176,7 +176,44 @@ pub fn lint(policy: &Policy) -> Linted {
             Pending::Redundant(r, pieces) => redundant(policy, r, pieces),
         })
         .collect();
-    Linted { lints, unchecked }
+    Linted {
+        lints: across_copies(policy, lints),
+        unchecked,
+    }
+}
+
+/// The lints of chains copied for another stage ([`crate::stages`]), on
+/// their originals: a rule of such a chain is shadowed (redundant, …) when
+/// it is so in every copy, where each sees its own packets.
+fn across_copies(policy: &Policy, lints: Vec<Lint>) -> Vec<Lint> {
+    let original = |c: ChainId| policy.chains[c].copy_of.unwrap_or(c);
+    let mut copies: FxHashMap<ChainId, usize> = FxHashMap::default();
+    for c in &policy.chains {
+        if let Some(o) = c.copy_of {
+            *copies.entry(o).or_default() += 1;
+        }
+    }
+    if copies.is_empty() {
+        return lints;
+    }
+    // For each rule of a copied chain, how many of its instances say each kind.
+    let mut said: FxHashMap<(ChainId, Option<usize>, Kind), usize> = FxHashMap::default();
+    for l in &lints {
+        *said
+            .entry((original(l.rule.chain), l.rule.index, l.kind))
+            .or_default() += 1;
+    }
+    lints
+        .into_iter()
+        .filter(|l| {
+            let c = l.rule.chain;
+            match copies.get(&c) {
+                _ if policy.chains[c].copy_of.is_some() => false,
+                None => true,
+                Some(&n) => said[&(c, l.rule.index, l.kind)] == n + 1,
+            }
+        })
+        .collect()
 }
 
 /// A finding, or a rule whose redundancy is still to be checked.
@@ -463,6 +500,7 @@ pub fn report(policy: &Policy, linted: &Linted) -> crate::report::lint::LintRepo
         rules: policy
             .chains
             .iter()
+            .filter(|c| c.copy_of.is_none())
             .flat_map(|c| &c.rules)
             .filter(|r| r.kind == RuleKind::Rule)
             .count(),

@@ -32,38 +32,6 @@ pub struct Span {
 /// output; chains that run earlier (iptables' raw table) see no state yet.
 pub const CONNTRACK_PRIORITY: i32 = -200;
 
-/// A match as a chain before connection tracking sees it: a state condition
-/// finds every packet INVALID there (no connection is known yet), so it
-/// matches all packets when it accepts INVALID and none otherwise.
-pub fn before_conntrack(matches: &PacketSet) -> PacketSet {
-    use crate::space::{Dim, State};
-    let all = IntervalSet::range(0, State::MAX);
-    PacketSet::from_cubes(
-        matches
-            .cubes()
-            .iter()
-            .filter(|c| c.get(Dim::State).contains(State::INVALID))
-            .map(|c| c.clone().with(Dim::State, all.clone()).expect("not empty")),
-    )
-}
-
-/// A match as a chain before routing sees it: the output interface is not
-/// known yet (nft compares `oifname` with the empty name there), so a cube
-/// counts for every output interface when it holds the empty name, and for
-/// none otherwise.
-pub fn before_routing(matches: &PacketSet) -> PacketSet {
-    use crate::space::Dim;
-    let unrouted = crate::space::dim::iface::encode("");
-    let all = IntervalSet::range(0, Dim::Out.max());
-    PacketSet::from_cubes(
-        matches
-            .cubes()
-            .iter()
-            .filter(|c| c.get(Dim::Out).contains(unrouted))
-            .map(|c| c.clone().with(Dim::Out, all.clone()).expect("not empty")),
-    )
-}
-
 /// Netfilter hooks, in the order a forwarded packet meets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Hook {
@@ -138,6 +106,9 @@ pub struct Chain {
     pub family: Option<Family>,
     /// Built on first use by [`Policy::rule_index`].
     pub index: OnceLock<Arc<RuleIndex>>,
+    /// The chain this one copies, for the base chains of another stage
+    /// ([`crate::stages::settle`]): findings on its rules are the original's.
+    pub copy_of: Option<ChainId>,
 }
 
 /// Which rules of a long chain may match a packet set: an index of every
@@ -511,19 +482,13 @@ impl Policy {
     /// Whether the chain runs before connection tracking: a prerouting or
     /// output base chain of lower priority, or a chain only such chains reach.
     pub fn before_conntrack(&self, chain: ChainId) -> bool {
-        self.only_under(chain, |b| {
-            b.hook == Hook::Ingress
-                || (matches!(b.hook, Hook::Prerouting | Hook::Output)
-                    && b.priority < CONNTRACK_PRIORITY)
-        })
+        self.only_under(chain, |b| crate::stages::Stage::of(b).untracked)
     }
 
     /// Whether the chain runs before routing (ingress and prerouting), where
     /// a forwarded packet has no output interface yet.
     pub fn before_routing(&self, chain: ChainId) -> bool {
-        self.only_under(chain, |b| {
-            matches!(b.hook, Hook::Ingress | Hook::Prerouting)
-        })
+        self.only_under(chain, |b| crate::stages::Stage::of(b).unrouted)
     }
 
     /// Whether every base chain that reaches `chain` (itself, for a base chain) is `early`.

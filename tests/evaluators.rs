@@ -11,6 +11,7 @@ use octaverify::eval::symbolic;
 use octaverify::space::{Packet, PacketSet};
 use proptest::prelude::*;
 
+#[allow(dead_code, reason = "the kernel test uses more of it")]
 #[path = "support/random.rs"]
 mod random;
 use random::{Rng, Shape, gen_asa_config, gen_nft_ruleset, gen_packet, gen_ruleset, region};

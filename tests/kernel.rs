@@ -111,7 +111,10 @@ fn judge(format: Format) {
             eprintln!("kernel test: time bound ({seconds} s) reached after {i} rulesets");
             break;
         }
-        let seed = first_seed.wrapping_add(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let seed = first_seed
+            .wrapping_add(i as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            | 1;
         let before = tally.disagreements.len();
         one_ruleset(format, seed, &dir, &mut tally);
         // The first few disagreements, cut down to the rules that make them.
@@ -186,8 +189,9 @@ fn one_ruleset(format: Format, seed: u64, dir: &Path, tally: &mut Tally) {
     let file = dir.join(file);
     std::fs::write(&file, &text).expect("the ruleset is written");
     let lab = Lab::new(tally.rulesets).unwrap_or_else(|e| panic!("the namespaces: {e}"));
-    lab.load(format, &text)
-        .unwrap_or_else(|e| panic!("the kernel refuses generated ruleset (seed {seed}): {e}\n{text}"));
+    lab.load(format, &text).unwrap_or_else(|e| {
+        panic!("the kernel refuses generated ruleset (seed {seed}): {e}\n{text}")
+    });
     let probes = gen_probes(&mut r);
     let arrived = lab
         .send(&probes)
@@ -205,7 +209,11 @@ fn one_ruleset(format: Format, seed: u64, dir: &Path, tally: &mut Tally) {
             _ => {
                 tally.disagreements.push(format!(
                     "seed {seed}: {p:?}\noctaverify trace says {verdict}; the kernel {}\n{}",
-                    if came { "forwarded it" } else { "did not forward it" },
+                    if came {
+                        "forwarded it"
+                    } else {
+                        "did not forward it"
+                    },
                     text
                 ));
                 tally.failing.push((text.clone(), *p));
@@ -230,7 +238,10 @@ fn disagrees(format: Format, text: &str, probe: &Probe, dir: &Path) -> bool {
         Format::Nft => "cut.nft",
     });
     std::fs::write(&file, text).expect("the ruleset is written");
-    matches!((trace(&file, probe).as_str(), came), ("accept", false) | ("drop", true))
+    matches!(
+        (trace(&file, probe).as_str(), came),
+        ("accept", false) | ("drop", true)
+    )
 }
 
 /// The ruleset with every rule left out whose absence keeps the
@@ -268,7 +279,7 @@ fn minimal(format: Format, text: &str, probe: &Probe, dir: &Path) -> String {
 
 /// What a probe is: the kinds a first packet can be, with the state the
 /// kernel's connection tracking gives it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     /// A TCP SYN (NEW).
     Syn,
@@ -296,13 +307,19 @@ struct Probe {
     dport: u16,
 }
 
+/// A host (last address byte) and port, as a connection-tracking key holds it.
+type Endpoint = (u8, u16);
+
 /// Random probes, each the first packet of its connection: no two share a
 /// connection-tracking entry either way round, also after the rules'
 /// DNAT to 10.0.0.2 (a second packet of a connection would skip the nat
-/// chains; one the other way would be ESTABLISHED). Keyed by IPv4 id.
+/// chains; one the other way would be ESTABLISHED), nor, for GRE, which
+/// has no ports to tell them apart, after MASQUERADE to the router's
+/// address (the second would be dropped for want of a free tuple). Keyed
+/// by IPv4 id.
 fn gen_probes(r: &mut Rng) -> Vec<(u16, Probe)> {
     let mut probes = Vec::new();
-    let mut taken: HashSet<(u8, (u8, u16), (u8, u16))> = HashSet::new();
+    let mut taken: HashSet<(u8, Endpoint, Endpoint)> = HashSet::new();
     for _ in 0..PROBES_PER_RULESET * 4 {
         if probes.len() == PROBES_PER_RULESET {
             break;
@@ -344,10 +361,14 @@ fn gen_probes(r: &mut Rng) -> Vec<(u16, Probe)> {
         };
         if proto != 0 {
             let pair = |a: (u8, u16), b: (u8, u16)| (proto, a.min(b), a.max(b));
-            let keys = [
+            let mut keys = vec![
                 pair((src, sport), (dst, dport)),
                 pair((src, sport), (2, dport)),
             ];
+            if kind == Kind::Gre {
+                let router = if p.inward { 201 } else { 202 };
+                keys.extend([pair((router, 0), (dst, 0)), pair((router, 0), (2, 0))]);
+            }
             if keys.iter().any(|k| taken.contains(k)) {
                 continue;
             }
@@ -469,7 +490,9 @@ fn run(cmd: &str, args: &[&str], input: Option<&str>) -> Result<(), String> {
         .write_all(input.unwrap_or("").as_bytes())
         .map_err(|e| format!("{cmd}: {e}"))?;
     drop(stdin);
-    let out = child.wait_with_output().map_err(|e| format!("{cmd}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -595,7 +618,8 @@ impl Lab {
         let start = Instant::now();
         let mut last = Instant::now();
         // Until nothing has come for a while (veth delivers in microseconds).
-        while last.elapsed() < Duration::from_millis(150) && start.elapsed() < Duration::from_secs(3)
+        while last.elapsed() < Duration::from_millis(150)
+            && start.elapsed() < Duration::from_secs(3)
         {
             for (port, router_mac, inward) in [
                 (&server, ROUTER_OUT_MAC, false),

@@ -5,7 +5,7 @@
 //! (matches, does not match) and collects every verdict that can follow.
 
 use super::{Verdict, base_chain_scope};
-use crate::model::{Action, ChainId, Policy, RuleRef};
+use crate::model::{Action, ChainId, ChainKind, Policy, RuleRef};
 use crate::space::Packet;
 use std::collections::{BTreeSet, HashMap};
 
@@ -13,6 +13,8 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum End {
     Accept,
+    /// Accepted by a source NAT, which binds the connection's addresses.
+    Bound,
     Drop,
     Return,
     Unknown,
@@ -56,13 +58,30 @@ impl<'p> Evaluator<'p> {
     pub fn trace(&self, p: &Packet) -> Trace {
         let mut steps = Vec::new();
         let mut possible = BTreeSet::new();
-        let mut alive = true;
+        // The ways the packet may still be on its path: whether a NAT chain
+        // of the current hook has bound its connection (the hook's later NAT
+        // chains then let it by).
+        let mut alive: BTreeSet<bool> = [false].into();
+        let mut hook = None;
         for id in self.policy.forward_path() {
             let base = self.policy.chains[id]
                 .base
                 .as_ref()
                 .expect("path chains are base chains");
+            if hook != Some(base.hook) {
+                hook = Some(base.hook);
+                alive = [false].into();
+            }
             if !base_chain_scope(base).contains(p) {
+                continue;
+            }
+            let opening = base.kind == ChainKind::Opening;
+            let mut next: BTreeSet<bool> = BTreeSet::new();
+            if opening && alive.remove(&true) {
+                next.insert(true);
+            }
+            if alive.is_empty() {
+                alive = next;
                 continue;
             }
             let mut run = ChainRun {
@@ -94,12 +113,18 @@ impl<'p> Evaluator<'p> {
             if ends.contains(&End::Unknown) {
                 possible.insert(Verdict::Unknown);
             }
-            if !ends.contains(&End::Accept) && !ends.contains(&End::Unknown) {
-                alive = false;
+            if ends.contains(&End::Accept) || ends.contains(&End::Unknown) {
+                next.extend(alive.iter().copied());
+            }
+            if ends.contains(&End::Bound) {
+                next.extend(alive.iter().map(|&bound| bound || opening));
+            }
+            alive = next;
+            if alive.is_empty() {
                 break;
             }
         }
-        if alive {
+        if !alive.is_empty() {
             possible.insert(Verdict::Accept);
         }
         let verdict = if possible.contains(&Verdict::Unknown) || possible.len() > 1 {
@@ -152,7 +177,8 @@ impl ChainRun<'_, '_> {
                 effect,
             });
             let on_match: BTreeSet<End> = match &rule.action {
-                Action::Accept | Action::SourceNat(_) => [End::Accept].into(),
+                Action::Accept => [End::Accept].into(),
+                Action::SourceNat(_) => [End::Bound].into(),
                 Action::Drop | Action::Reject => [End::Drop].into(),
                 Action::Return => [End::Return].into(),
                 Action::Continue => continue,

@@ -2,7 +2,7 @@
 //! partitions it by fate, remembering which rule decided each part.
 
 use super::{Verdict, base_chain_scope};
-use crate::model::{Action, ChainId, Policy, RuleRef};
+use crate::model::{Action, ChainId, ChainKind, Policy, RuleRef};
 use crate::space::{Cube, CubeIndex, Dim, IntervalSet, Packet, PacketSet};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -324,17 +324,32 @@ impl<'p> Evaluator<'p> {
     pub fn path(&self, input: &PacketSet, chains: &[ChainId]) -> Outcome {
         let mut out = Outcome::default();
         let mut alive = input.clone();
+        // The packets whose connection a NAT chain of the current hook bound
+        // (for sure, and perhaps): the hook's later NAT chains let them by.
+        let mut hook = None;
+        let mut bound = PacketSet::empty();
+        let mut maybe_bound = PacketSet::empty();
         for &id in chains {
             let base = self.policy.chains[id]
                 .base
                 .as_ref()
                 .expect("path chains are base chains");
-            let scope = base_chain_scope(base);
+            if hook != Some(base.hook) {
+                hook = Some(base.hook);
+                bound = PacketSet::empty();
+                maybe_bound = PacketSet::empty();
+            }
+            let opening = base.kind == ChainKind::Opening;
+            let mut scope = base_chain_scope(base);
+            if opening && !bound.is_empty() {
+                scope = scope.difference(&bound);
+            }
             let seen = alive.intersect(&scope);
             if seen.is_empty() {
                 continue;
             }
             let mut bypass = alive.difference(&scope);
+            let translated = out.translations.len();
             let mut r = self.chain(id, seen, &mut out);
             let returned = r.returned();
             if !returned.is_empty() {
@@ -344,6 +359,19 @@ impl<'p> Evaluator<'p> {
             // What the chain let through was cut from what it saw, which
             // excludes what bypassed it.
             bypass.append_disjoint(r.accepted());
+            if opening && !maybe_bound.is_empty() {
+                // Perhaps bound before: perhaps not in this chain at all.
+                bypass = bypass.union(&alive.intersect(&maybe_bound));
+            }
+            if opening {
+                let nat =
+                    PacketSet::union_all(out.translations[translated..].iter().map(|t| &t.set));
+                if r.overlap {
+                    maybe_bound = maybe_bound.union(&nat);
+                } else {
+                    bound = bound.union(&nat);
+                }
+            }
             alive = bypass;
         }
         out.reached_end = alive;

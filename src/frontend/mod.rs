@@ -1,6 +1,11 @@
 //! Vendor front-ends: each reads one export format into the policy model and
 //! writes suggested rules back in that format. Nothing here knows Octalarm.
 
+/// Why a nat chain is left out of a ruleset that tracks no connections: the
+/// kernel tracks them in a namespace only once a rule needs it, and its nat
+/// chains see only the first packets of tracked connections.
+pub(crate) const UNTRACKED: &str = "no rule makes the kernel track connections (a conntrack or state match, a NAT statement), and nat chains see only packets of tracked connections";
+
 pub mod asa;
 pub mod cisco;
 pub mod ios;

@@ -162,9 +162,19 @@ pub mod proto {
         NAMES.iter().find(|&&(_, v)| v == p).map(|&(n, _)| n)
     }
 
-    /// Protocols whose packets carry source and destination ports.
+    /// Protocols whose packets carry source and destination ports (TCP,
+    /// UDP, DCCP, SCTP, UDP-Lite), where transport headers start with them.
+    pub const WITH_PORTS: [u8; 5] = [6, 17, 33, 132, 136];
+
     pub fn has_ports(p: u8) -> bool {
-        matches!(p, 6 | 17 | 33 | 132 | 136)
+        WITH_PORTS.contains(&p)
+    }
+
+    /// [`WITH_PORTS`] as values of [`Dim::Proto`](crate::space::Dim::Proto).
+    pub fn with_ports() -> crate::space::IntervalSet {
+        crate::space::IntervalSet::from_ranges(
+            WITH_PORTS.iter().map(|&p| (p as u128, p as u128)).collect(),
+        )
     }
 }
 

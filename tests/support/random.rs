@@ -228,7 +228,12 @@ pub fn gen_ruleset(r: &mut Rng, shape: Shape) -> String {
                     // the kernel REJECT outside the filter table.
                     "-j DROP" if shape.loadable && table == "nat" => "-j ACCEPT".to_string(),
                     t if shape.loadable && t.starts_with("-j REJECT") && table != "filter" => {
-                        if table == "nat" { "-j ACCEPT" } else { "-j DROP" }.to_string()
+                        if table == "nat" {
+                            "-j ACCEPT"
+                        } else {
+                            "-j DROP"
+                        }
+                        .to_string()
                     }
                     _ => target,
                 };
@@ -318,7 +323,11 @@ fn gen_nft_match(r: &mut Rng, loadable: bool) -> String {
 fn overlap(a: &str, b: &str) -> bool {
     let range = |s: &str| {
         let (host, len) = s.split_once('/').unwrap_or((s, "32"));
-        let last: u32 = host.rsplit('.').next().and_then(|o| o.parse().ok()).unwrap_or(0);
+        let last: u32 = host
+            .rsplit('.')
+            .next()
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
         let size = 1u32 << (32 - len.parse::<u32>().unwrap_or(32));
         (last, last + size - 1)
     };
@@ -412,9 +421,7 @@ pub fn gen_nft_ruleset(r: &mut Rng, shape: Shape) -> String {
                     // output paths (and prerouting in inet tables): not
                     // at postrouting, nor in a chain a postrouting chain
                     // could jump to.
-                    4 if shape.loadable
-                        && (hook.is_none() || *hook == Some("postrouting")) =>
-                    {
+                    4 if shape.loadable && (hook.is_none() || *hook == Some("postrouting")) => {
                         "drop".to_string()
                     }
                     4 => "reject".to_string(),

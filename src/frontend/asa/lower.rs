@@ -117,6 +117,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                     span: Some(cx.src.span(&b.line)),
                     family: None,
                     index: Default::default(),
+                    copy_of: None,
                 });
                 global = Some((chains.len() - 1, b));
             }
@@ -153,6 +154,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             span: Some(span),
             family: None,
             index: Default::default(),
+            copy_of: None,
         };
         // Entering: the interface's list, then the global one, then the implicit deny.
         let inbound = binding(true).and_then(|b| match acls.get(b.acl.text) {
@@ -343,6 +345,7 @@ impl<'a> Cx<'_, 'a> {
             span: Some(self.src.span(&line)),
             family: None,
             index: Default::default(),
+            copy_of: None,
         }
     }
 

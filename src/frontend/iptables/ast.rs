@@ -87,6 +87,9 @@ pub enum LineKind<'a> {
 pub struct RuleSpec<'a> {
     pub matches: Vec<Match<'a>>,
     pub target: Option<Target<'a>>,
+    /// Whether the rule makes the kernel track connections (a conntrack
+    /// match, a NAT target, …).
+    pub tracks: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 
 use super::ast::*;
 use crate::diag::InputError;
+use crate::frontend::UNTRACKED;
 use crate::model::{
     Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, Span,
 };
@@ -67,6 +68,8 @@ struct DraftRule<'a> {
     action: Result<Action, Jump<'a>>,
     opaque: Option<String>,
     span: Span,
+    /// Whether the rule makes the kernel track connections.
+    tracks: bool,
 }
 
 /// A jump to a chain of the rule's table, by its slot there, until the
@@ -467,6 +470,21 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         let mut families: Vec<Family> = tables.iter().map(|t| t.family).collect();
         families.sort();
         families.dedup();
+        // The families whose rules make the kernel track connections: in
+        // the others no packet has a connection, so nat chains never run.
+        let tracking: Vec<Family> = families
+            .iter()
+            .copied()
+            .filter(|&f| {
+                tables.iter().filter(|t| t.family == f).any(|t| {
+                    t.chains
+                        .iter()
+                        .flatten()
+                        .any(|c| c.rules.iter().any(|r| r.tracks))
+                })
+            })
+            .collect();
+        let mut notes = Vec::new();
         // Tables are consumed chain by chain, so a chain's syntax is freed once
         // it is lowered and a large file's two forms are not all held at once.
         for (t, ids) in tables.into_iter().zip(&ids) {
@@ -477,24 +495,34 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         .find(|b| b.0 == c.name)
                         .expect("built-in");
                     let (accept, span) = c.policy.expect("built-in chains have a policy");
-                    Some(BaseChain {
-                        hook,
-                        priority,
-                        kind,
-                        family: Some(t.family),
-                        devices: None,
-                        scope: None,
-                        policy: Some(Rule {
-                            matches: PacketSet::from(Cube::family(t.family)),
-                            opaque: None,
-                            action: if accept { Action::Accept } else { Action::Drop },
-                            span,
-                            written: None,
-                            number: None,
-                            kind: RuleKind::Policy,
-                            by_name: None,
-                        }),
-                    })
+                    if kind == ChainKind::Opening && !tracking.contains(&t.family) {
+                        if !accept || !c.rules.is_empty() {
+                            notes.push(format!(
+                                "chain {} of table {} is not evaluated: {UNTRACKED}",
+                                c.name, t.name
+                            ));
+                        }
+                        None
+                    } else {
+                        Some(BaseChain {
+                            hook,
+                            priority,
+                            kind,
+                            family: Some(t.family),
+                            devices: None,
+                            scope: None,
+                            policy: Some(Rule {
+                                matches: PacketSet::from(Cube::family(t.family)),
+                                opaque: None,
+                                action: if accept { Action::Accept } else { Action::Drop },
+                                span,
+                                written: None,
+                                number: None,
+                                kind: RuleKind::Policy,
+                                by_name: None,
+                            }),
+                        })
+                    }
                 } else {
                     None
                 };
@@ -532,16 +560,17 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     span: Some(c.span),
                     family: Some(t.family),
                     index: Default::default(),
+                    copy_of: None,
                 });
             }
         }
         // The caller adds the file itself: moved, not copied.
-        let policy = Policy {
+        let mut policy = Policy {
             format: Format::Iptables,
             files: Vec::new(),
             chains,
             families,
-            notes: Vec::new(),
+            notes,
             topology: None,
             unbound: false,
             dns_addresses: Default::default(),
@@ -559,6 +588,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 flaw.expected,
             ));
         }
+        crate::stages::settle(&mut policy);
         Ok(policy)
     }
 
@@ -692,13 +722,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         table: &DraftTable<'a>,
         lowered: Option<(Family, Lowered<'a>)>,
     ) -> Result<DraftRule<'a>, InputError> {
-        let (mut matches, opaque) = match lowered {
+        let (matches, opaque) = match lowered {
             Some((f, l)) if f == table.family => l,
             _ => self.conditions(spec, table.family),
         }?;
-        if table.name == "raw" {
-            matches = crate::model::before_conntrack(&matches);
-        }
         let opaque = (!opaque.is_empty()).then(|| opaque.join(" "));
         let action = match &spec.target {
             None => Action::Continue,
@@ -732,6 +759,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         }),
                         opaque,
                         span,
+                        tracks: spec.tracks,
                     });
                 }
             },
@@ -741,6 +769,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             action: Ok(action),
             opaque,
             span,
+            tracks: spec.tracks,
         })
     }
 

@@ -616,6 +616,11 @@ impl<'s, 'a> LineParser<'s, 'a> {
         if negated {
             return Err(self.err_eol("`!` at the end of the rule", "expected an option after `!`"));
         }
+        spec.tracks = modules.iter().any(|m| TRACKING_MODULES.contains(m))
+            || spec
+                .target
+                .as_ref()
+                .is_some_and(|t| !t.goto && TRACKING_TARGETS.contains(&t.name.text));
         Ok(spec)
     }
 
@@ -939,6 +944,33 @@ fn parse_net(s: &str) -> Option<IpNet> {
         }
     }
 }
+
+/// Matches and targets that make the kernel track connections in the
+/// namespace (their checks take a reference on conntrack); without one, no
+/// packet has a connection and the nat table's chains never run.
+const TRACKING_MODULES: &[&str] = &[
+    "conntrack",
+    "state",
+    "connmark",
+    "connlimit",
+    "connbytes",
+    "connlabel",
+    "helper",
+    "cluster",
+    "ipvs",
+];
+const TRACKING_TARGETS: &[&str] = &[
+    "SNAT",
+    "DNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "NETMAP",
+    "CT",
+    "NOTRACK",
+    "CONNMARK",
+    "CONNSECMARK",
+    "SYNPROXY",
+];
 
 /// Modules whose options become exact conditions; any other module is kept
 /// as an unmodelled condition.

@@ -88,6 +88,25 @@ pub fn lower(
     let mut families = Vec::new();
     let mut notes = Vec::new();
     let mut dns_addresses: BTreeMap<String, Vec<ipnet::IpNet>> = BTreeMap::new();
+    // The families whose rules make the kernel track connections: nat
+    // chains see only packets of tracked connections, so in the others
+    // they never run.
+    let mut tracking: Vec<Family> = Vec::new();
+    for t in tables.iter() {
+        let tracks = t.chains.iter().flat_map(|c| &c.rules).any(|r| {
+            r.tokens
+                .iter()
+                .any(|x| x.kind == Kind::Word && TRACKING_WORDS.contains(&x.text))
+        });
+        if tracks {
+            tracking.extend(match t.family {
+                TableFamily::Ip => &[Family::Ipv4][..],
+                TableFamily::Ip6 => &[Family::Ipv6],
+                TableFamily::Inet => &[Family::Ipv4, Family::Ipv6],
+                _ => &[],
+            });
+        }
+    }
     for (ti, t) in tables.iter().enumerate() {
         let fams: &[Family] = match t.family {
             TableFamily::Ip => &[Family::Ipv4],
@@ -151,6 +170,32 @@ pub fn lower(
                             c.name, t.family_word, t.name, b.hook.text
                         ));
                     }
+                    // A nat chain runs for the families that track connections.
+                    let mut family = table_family;
+                    let mut hook = hook;
+                    if kind == ChainKind::Opening && hook.is_some() {
+                        let runs: Vec<Family> = fams
+                            .iter()
+                            .copied()
+                            .filter(|f| tracking.contains(f))
+                            .collect();
+                        match runs[..] {
+                            [] => {
+                                if b.policy_drop || !c.rules.is_empty() {
+                                    notes.push(format!(
+                                        "chain {} of table {} {} is not evaluated: {}",
+                                        c.name,
+                                        t.family_word,
+                                        t.name,
+                                        crate::frontend::UNTRACKED
+                                    ));
+                                }
+                                hook = None;
+                            }
+                            [one] => family = Some(one),
+                            _ => {}
+                        }
+                    }
                     let devices = (!b.devices.is_empty()).then(|| {
                         IntervalSet::from_ranges(
                             b.devices
@@ -170,7 +215,7 @@ pub fn lower(
                             hook,
                             priority: b.priority,
                             kind,
-                            family: table_family,
+                            family,
                             policy: Some(Rule {
                                 matches: cx.everything(),
                                 opaque: None,
@@ -202,6 +247,7 @@ pub fn lower(
                 span: Some(line_span(src, &span, &c.decl).span),
                 family: table_family,
                 index: Default::default(),
+                copy_of: None,
             });
         }
         for (name, addrs) in cx.dns_addresses.take() {
@@ -355,6 +401,14 @@ impl<'s, 'a> RuleCx<'s, 'a> {
         let mut by_name: Vec<String> = Vec::new();
         let mut action = Action::Continue;
         let mut vmap: Option<Vec<(PacketSet, Action)>> = None;
+        // `th` reads the first bytes of whatever header follows IP: ports
+        // where there are ports, other fields (ICMP's type and checksum,
+        // GRE's flags and protocol) elsewhere. Packets of other protocols may
+        // or may not match, and those a verdict map keyed on `th` meets may
+        // take any of its verdicts; and why.
+        let mut unsure = PacketSet::empty();
+        let mut unsure_map = PacketSet::empty();
+        let mut unsure_why: Vec<String> = Vec::new();
         let mut i = 0;
         while i < t.len() {
             let w = t[i];
@@ -431,7 +485,12 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                             (Vec::new(), after)
                         }
                     };
-                    if known(&fields).is_some() {
+                    if let Some(known) = known(&fields) {
+                        let other = portless(&set, &known);
+                        if !other.is_empty() {
+                            unsure_map = other;
+                            unsure_why.push(join(&t[i..after]));
+                        }
                         vmap = Some(entries);
                     }
                     i = after;
@@ -484,7 +543,14 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                 _ => match known(&fields) {
                     Some(fields) => {
                         let (restricted, after) = self.compare(t, next, &fields, &set)?;
-                        set = restricted;
+                        let other = portless(&set, &fields);
+                        if other.is_empty() {
+                            set = restricted;
+                        } else {
+                            set = restricted.union(&other);
+                            unsure = unsure.union(&other);
+                            unsure_why.push(join(&t[i..after]));
+                        }
                         i = after;
                     }
                     None => {
@@ -506,9 +572,20 @@ impl<'s, 'a> RuleCx<'s, 'a> {
         opaque.extend(by_name);
         let opaque = joined(&opaque);
         let by_name = (!sides.is_empty()).then(|| Box::new(ByName { sides, other }));
-        let make = |matches: PacketSet, action: Action| Rule {
+        let th_why = (!unsure_why.is_empty()).then(|| {
+            let what = unsure_why.join(" ");
+            let mut why = opaque.clone().map(|o| o + " ").unwrap_or_default();
+            why +=
+                &format!("{what} on a protocol without ports (th reads other header bytes there)");
+            why
+        });
+        let make = |matches: PacketSet, action: Action, unsure: bool| Rule {
             matches,
-            opaque: opaque.clone(),
+            opaque: if unsure {
+                th_why.clone()
+            } else {
+                opaque.clone()
+            },
             action,
             span: at.span,
             written: at.written,
@@ -516,13 +593,37 @@ impl<'s, 'a> RuleCx<'s, 'a> {
             kind: RuleKind::Rule,
             by_name: by_name.clone(),
         };
-        Ok(match vmap {
-            Some(entries) => entries
-                .into_iter()
-                .map(|(key, a)| make(set.intersect(&key), a))
-                .collect(),
-            None => vec![make(set, action)],
-        })
+        // The part of each rule a `th` match makes uncertain is a rule of its
+        // own, with the same place: disjoint from the certain part, so the
+        // order of the two does not matter.
+        let unsure = unsure.intersect(&set);
+        let unsure_map = unsure_map.intersect(&set);
+        let certain = if unsure.is_empty() {
+            set
+        } else {
+            set.difference(&unsure)
+        };
+        let mut rules = Vec::new();
+        match vmap {
+            Some(entries) => {
+                for (key, a) in entries {
+                    let maybe = unsure.intersect(&key).union(&unsure_map);
+                    rules.push(make(certain.intersect(&key), a.clone(), false));
+                    if !maybe.is_empty() {
+                        rules.push(make(maybe, a, true));
+                    }
+                }
+            }
+            None => {
+                if !certain.is_empty() || unsure.is_empty() {
+                    rules.push(make(certain, action.clone(), false));
+                }
+                if !unsure.is_empty() {
+                    rules.push(make(unsure, action, true));
+                }
+            }
+        }
+        Ok(rules)
     }
 
     /// The address field, the DNS names and the place of `@name` when the
@@ -1356,6 +1457,29 @@ fn fib_end(t: &[Token<'_>], i: usize) -> Option<usize> {
 }
 
 /// The fields that are all modelled, or `None`.
+/// The packets of `set` that a match on `fields` reads with `th` where
+/// they have no ports: those of the other protocols, when `th` is one of
+/// the fields.
+fn portless(set: &PacketSet, fields: &[Field]) -> PacketSet {
+    if !fields.iter().any(|f| matches!(f, Field::Port(_, None))) {
+        return PacketSet::empty();
+    }
+    set.clone()
+        .restrict(Dim::Proto, &proto::with_ports().complement(255))
+}
+
+/// Words of expressions and statements that make the kernel track
+/// connections (`ct …`, NAT, flow offload, synproxy).
+const TRACKING_WORDS: &[&str] = &[
+    "ct",
+    "masquerade",
+    "snat",
+    "dnat",
+    "redirect",
+    "flow",
+    "synproxy",
+];
+
 fn known(selectors: &[Selector]) -> Option<Vec<Field>> {
     selectors.iter().copied().collect()
 }
@@ -1386,9 +1510,7 @@ fn narrow(set: &PacketSet, field: Field, values: &IntervalSet) -> PacketSet {
         Field::Port(d, p) => {
             let protos = match p {
                 Some(p) => IntervalSet::point(p as u128),
-                None => IntervalSet::from_ranges(
-                    [6u128, 17, 33, 132, 136].iter().map(|&p| (p, p)).collect(),
-                ),
+                None => proto::with_ports(),
             };
             s.restrict(Dim::Proto, &protos).restrict(d, values)
         }

@@ -79,23 +79,7 @@ fn finish(
             flaw.expected,
         ));
     }
-    // Chains that run before connection tracking see every packet as
-    // INVALID; chains before routing see no output interface.
-    let stages: Vec<(bool, bool)> = (0..policy.chains.len())
-        .map(|c| (policy.before_conntrack(c), policy.before_routing(c)))
-        .collect();
-    for (chain, (untracked, unrouted)) in policy.chains.iter_mut().zip(stages) {
-        for rule in &mut chain.rules {
-            let mut set = std::mem::take(&mut rule.matches);
-            if untracked {
-                set = crate::model::before_conntrack(&set);
-            }
-            if unrouted {
-                set = crate::model::before_routing(&set);
-            }
-            rule.matches = set;
-        }
-    }
+    crate::stages::settle(&mut policy);
     Ok(policy)
 }
 
