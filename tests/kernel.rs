@@ -80,12 +80,19 @@ fn unavailable(format: Format) -> Option<String> {
             return Some(format!("`{tool}` is not installed"));
         }
     }
-    let name = format!("ovk{}-check", std::process::id());
-    if let Err(e) = run("ip", &["netns", "add", &name], None) {
-        return Some(format!("cannot create a network namespace: {e}"));
-    }
-    let _ = run("ip", &["netns", "del", &name], None);
-    None
+    // A lab and an empty ruleset: namespaces, veth pairs and the loader's
+    // kernel side must all work, or nothing can be judged.
+    let lab = Lab::new(format, usize::MAX - 1)
+        .map_err(|e| format!("cannot make the test namespaces: {e}"));
+    let empty = match format {
+        Format::Iptables => "*filter\nCOMMIT\n",
+        Format::Nft => "table ip t {}\n",
+    };
+    lab.and_then(|lab| {
+        lab.load(format, empty)
+            .map_err(|e| format!("cannot load rules: {e}"))
+    })
+    .err()
 }
 
 fn judge(format: Format) {
@@ -188,7 +195,7 @@ fn one_ruleset(format: Format, seed: u64, dir: &Path, tally: &mut Tally) {
     };
     let file = dir.join(file);
     std::fs::write(&file, &text).expect("the ruleset is written");
-    let lab = Lab::new(tally.rulesets).unwrap_or_else(|e| panic!("the namespaces: {e}"));
+    let lab = Lab::new(format, tally.rulesets).unwrap_or_else(|e| panic!("the namespaces: {e}"));
     lab.load(format, &text).unwrap_or_else(|e| {
         panic!("the kernel refuses generated ruleset (seed {seed}): {e}\n{text}")
     });
@@ -225,7 +232,7 @@ fn one_ruleset(format: Format, seed: u64, dir: &Path, tally: &mut Tally) {
 /// Whether `octaverify trace` and the kernel disagree on one probe of a
 /// ruleset (loaded in a lab of its own).
 fn disagrees(format: Format, text: &str, probe: &Probe, dir: &Path) -> bool {
-    let Ok(lab) = Lab::new(usize::MAX) else {
+    let Ok(lab) = Lab::new(format, usize::MAX) else {
         return false;
     };
     if lab.load(format, text).is_err() {
@@ -531,8 +538,13 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(n: usize) -> Result<Lab, String> {
-        let tag = format!("ovk{}-{n}", std::process::id());
+    /// The `n`th lab of a format's test (both run at once, in one process).
+    fn new(format: Format, n: usize) -> Result<Lab, String> {
+        let f = match format {
+            Format::Iptables => 'i',
+            Format::Nft => 'n',
+        };
+        let tag = format!("ovk{}-{f}{n}", std::process::id());
         let mut lab = Lab { names: Vec::new() };
         for side in ["c", "r", "s"] {
             let name = format!("{tag}{side}");

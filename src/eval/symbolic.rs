@@ -349,9 +349,25 @@ impl<'p> Evaluator<'p> {
                 continue;
             }
             let mut bypass = alive.difference(&scope);
-            let translated = out.translations.len();
+            let (translated, decided) = (out.translations.len(), out.decisions.len());
             let mut r = self.chain(id, seen, &mut out);
             let returned = r.returned();
+            // The packets a NAT chain bound: for sure where the walk was
+            // certain, or where no other fate in the chain was open to them.
+            let mut nat = PacketSet::empty();
+            let mut other_fates = PacketSet::empty();
+            if opening && out.translations.len() > translated {
+                nat = PacketSet::union_all(out.translations[translated..].iter().map(|t| &t.set));
+                if r.overlap {
+                    let others = out.decisions[decided..]
+                        .iter()
+                        .filter(|d| {
+                            !matches!(self.policy.rule(d.rule).action, Action::SourceNat(_))
+                        })
+                        .map(|d| &d.set);
+                    other_fates = PacketSet::union_all(others.chain([&returned]));
+                }
+            }
             if !returned.is_empty() {
                 let fell_through = self.policy_of(id, returned, &mut out);
                 r.accept(fell_through);
@@ -363,14 +379,9 @@ impl<'p> Evaluator<'p> {
                 // Perhaps bound before: perhaps not in this chain at all.
                 bypass = bypass.union(&alive.intersect(&maybe_bound));
             }
-            if opening {
-                let nat =
-                    PacketSet::union_all(out.translations[translated..].iter().map(|t| &t.set));
-                if r.overlap {
-                    maybe_bound = maybe_bound.union(&nat);
-                } else {
-                    bound = bound.union(&nat);
-                }
+            if !nat.is_empty() {
+                maybe_bound = maybe_bound.union(&nat.intersect(&other_fates));
+                bound = bound.union(&nat.difference(&other_fates));
             }
             alive = bypass;
         }
