@@ -185,3 +185,13 @@ pub fn roots(policy: &Policy) -> Vec<Vec<ChainId>> {
     }
     out
 }
+
+/// Every chain, each after the chains that jump to it (the graph has no
+/// loops: [`flaw`] refuses them first).
+pub fn callers_first(policy: &Policy) -> Vec<ChainId> {
+    petgraph::algo::toposort(&build(policy), None)
+        .expect("jump loops are refused before")
+        .into_iter()
+        .map(|n| n.index())
+        .collect()
+}

@@ -77,6 +77,33 @@ fn before_routing(matches: &PacketSet) -> PacketSet {
     )
 }
 
+/// Whether no rule of each chain, nor of the chains it reaches, reads the
+/// state or the output interface: such chains mean the same at every stage,
+/// and are neither copied nor lowered (kube-proxy's nat chains, which
+/// PREROUTING and OUTPUT both jump to, are of them).
+fn stage_free(policy: &Policy) -> Vec<bool> {
+    let reads = |r: &crate::model::Rule| {
+        r.matches.cubes().iter().any(|c| {
+            [Dim::Out, Dim::State]
+                .iter()
+                .any(|&d| c.get(d).ranges() != [(0, d.max())])
+        })
+    };
+    let mut free: Vec<bool> = policy
+        .chains
+        .iter()
+        .map(|c| !c.rules.iter().any(reads))
+        .collect();
+    for id in crate::graph::callers_first(policy).into_iter().rev() {
+        let targets_free = policy.chains[id].rules.iter().all(|r| match r.action {
+            Action::Jump(t) | Action::Goto(t) => free[t],
+            _ => true,
+        });
+        free[id] &= targets_free;
+    }
+    free
+}
+
 /// Gives every chain one stage (copying user chains that base chains of
 /// several stages reach, the copy keeping name and rules' spans), then
 /// lowers each rule's match for its chain's stage. The chain graph must be
@@ -86,6 +113,7 @@ fn before_routing(matches: &PacketSet) -> PacketSet {
 /// [`Chain::copy_of`]: crate::model::Chain::copy_of
 pub fn settle(policy: &mut Policy) {
     let n = policy.chains.len();
+    let free = stage_free(policy);
     // The stages that reach each chain, in order.
     let mut reached: Vec<Vec<Stage>> = vec![Vec::new(); n];
     for (id, roots) in (0..n).map(|id| (id, policy.roots(id).to_vec())) {
@@ -123,6 +151,7 @@ pub fn settle(policy: &mut Policy) {
             };
             let target = match instance.get(&(t, stage)) {
                 Some(&c) => c,
+                None if free[t] => t,
                 None => {
                     let mut copy = policy.chains[t].clone();
                     copy.index = Default::default();
@@ -142,8 +171,13 @@ pub fn settle(policy: &mut Policy) {
             };
         }
     }
-    for (chain, stage) in policy.chains.iter_mut().zip(stage_of) {
-        let Some(stage) = stage.filter(|&s| s != Stage::ROUTED) else {
+    for ((chain, stage), free) in policy
+        .chains
+        .iter_mut()
+        .zip(stage_of)
+        .zip(free.into_iter().chain(std::iter::repeat(false)))
+    {
+        let Some(stage) = stage.filter(|&s| s != Stage::ROUTED && !free) else {
             continue;
         };
         for rule in &mut chain.rules {
