@@ -3,10 +3,12 @@
 //!
 //! Each random ruleset is loaded with `iptables-restore` or `nft -f` into a
 //! router namespace between a client and a server namespace that the test
-//! makes for it. Probe frames are sent into the router from either side, and
-//! what comes out on the far side is compared with the verdict `octaverify
-//! trace` gives the same packet: accepted packets must arrive, dropped ones
-//! must not; packets octaverify calls unknown are counted, not compared.
+//! makes for it. Probe frames are sent into the router from either side,
+//! then the far side's answers to the connections that went through as they
+//! were sent (SYN-ACK, UDP, echo reply: ESTABLISHED to conntrack), and what
+//! comes out on the far side is compared with the verdict `octaverify trace`
+//! gives the same packet: accepted packets must arrive, dropped ones must
+//! not; packets octaverify calls unknown are counted, not compared.
 //!
 //! Safety: the namespaces are joined only by veth pairs made inside them;
 //! nothing touches the host's interfaces or routes; every address a probe
@@ -23,7 +25,9 @@
 #[path = "support/random.rs"]
 mod random;
 
-use etherparse::{IpHeaders, IpNumber, Ipv4Header, NetSlice, PacketBuilder, SlicedPacket};
+use etherparse::{
+    IpHeaders, IpNumber, Ipv4Header, NetSlice, PacketBuilder, SlicedPacket, TransportSlice,
+};
 use random::{Rng, Shape, gen_nft_ruleset, gen_ruleset};
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
@@ -199,16 +203,27 @@ fn one_ruleset(format: Format, seed: u64, dir: &Path, tally: &mut Tally) {
     lab.load(format, &text).unwrap_or_else(|e| {
         panic!("the kernel refuses generated ruleset (seed {seed}): {e}\n{text}")
     });
-    let probes = gen_probes(&mut r);
-    let arrived = lab
+    let mut probes = gen_probes(&mut r);
+    let mut arrived = lab
         .send(&probes)
         .unwrap_or_else(|e| panic!("sending probes: {e}"));
+    // The answers to the connections that went through untranslated.
+    let answers: Vec<(u16, Probe)> = probes
+        .iter()
+        .filter(|(id, _)| arrived.get(id) == Some(&true))
+        .filter_map(|(id, p)| Some((id + ANSWER_IDS, p.answer(*id)?)))
+        .collect();
+    arrived.extend(
+        lab.send(&answers)
+            .unwrap_or_else(|e| panic!("sending answers: {e}")),
+    );
+    probes.extend(answers);
     drop(lab);
     tally.rulesets += 1;
     for (id, p) in &probes {
         tally.probes += 1;
         let verdict = trace(&file, p);
-        let came = arrived.contains(id);
+        let came = arrived.contains_key(id);
         match (verdict.as_str(), came) {
             ("accept", true) => tally.accepted += 1,
             ("drop", false) => tally.dropped += 1,
@@ -238,7 +253,18 @@ fn disagrees(format: Format, text: &str, probe: &Probe, dir: &Path) -> bool {
     if lab.load(format, text).is_err() {
         return false;
     }
-    let came = lab.send(&[(1, *probe)]).is_ok_and(|a| a.contains(&1));
+    // An answer needs its connection opened first, as it was sent.
+    if let Some(opener) = probe.opener()
+        && lab
+            .send(&[(probe.of, opener)])
+            .ok()
+            .and_then(|a| a.get(&probe.of).copied())
+            != Some(true)
+    {
+        return false;
+    }
+    let id = probe.of + ANSWER_IDS;
+    let came = lab.send(&[(id, *probe)]).is_ok_and(|a| a.contains_key(&id));
     drop(lab);
     let file = dir.join(match format {
         Format::Iptables => "cut.rules",
@@ -284,8 +310,9 @@ fn minimal(format: Format, text: &str, probe: &Probe, dir: &Path) -> String {
     lines.join("\n") + "\n"
 }
 
-/// What a probe is: the kinds a first packet can be, with the state the
-/// kernel's connection tracking gives it.
+/// What a probe is: the kinds a first packet can be, and the answers to
+/// those that went through, with the state the kernel's connection
+/// tracking gives them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     /// A TCP SYN (NEW).
@@ -300,6 +327,12 @@ enum Kind {
     Unreachable,
     /// GRE (NEW).
     Gre,
+    /// The answer to a SYN that went through: SYN-ACK (ESTABLISHED).
+    SynAck,
+    /// The answer to a UDP datagram that went through (ESTABLISHED).
+    UdpAnswer,
+    /// The answer to an echo request that went through (ESTABLISHED).
+    EchoAnswer,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -312,6 +345,52 @@ struct Probe {
     dst: u8,
     sport: u16,
     dport: u16,
+    /// For an answer, the IPv4 id of the probe it answers.
+    of: u16,
+}
+
+/// Answers have the ids of the probes they answer, plus this.
+const ANSWER_IDS: u16 = 1000;
+
+impl Probe {
+    /// The answer the far side sends to this probe (`id`), if it is the
+    /// first packet of a connection conntrack can answer.
+    fn answer(&self, id: u16) -> Option<Probe> {
+        let kind = match self.kind {
+            Kind::Syn => Kind::SynAck,
+            Kind::Udp => Kind::UdpAnswer,
+            Kind::Echo => Kind::EchoAnswer,
+            _ => return None,
+        };
+        Some(Probe {
+            kind,
+            inward: !self.inward,
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            of: id,
+        })
+    }
+
+    /// For an answer, the probe it answers.
+    fn opener(&self) -> Option<Probe> {
+        let kind = match self.kind {
+            Kind::SynAck => Kind::Syn,
+            Kind::UdpAnswer => Kind::Udp,
+            Kind::EchoAnswer => Kind::Echo,
+            _ => return None,
+        };
+        Some(Probe {
+            kind,
+            inward: !self.inward,
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            of: 0,
+        })
+    }
 }
 
 /// A host (last address byte) and port, as a connection-tracking key holds it.
@@ -357,6 +436,7 @@ fn gen_probes(r: &mut Rng) -> Vec<(u16, Probe)> {
             dst,
             sport,
             dport,
+            of: 0,
         };
         // ICMP probes carry ids of their own; what is left is tracked by
         // protocol and both ends (GRE with ports 0).
@@ -416,6 +496,15 @@ fn frame(id: u16, p: &Probe) -> Vec<u8> {
                 .expect("the inner datagram is written");
             b.icmpv4_raw(3, 3, [0; 4]).write(&mut out, &inner)
         }
+        // Acknowledging the SYN's sequence number, so that conntrack's
+        // window check takes it.
+        Kind::SynAck => b
+            .tcp(p.sport, p.dport, 7000 + p.of as u32, 64240)
+            .syn()
+            .ack(1001 + p.of as u32)
+            .write(&mut out, &[]),
+        Kind::UdpAnswer => b.udp(p.sport, p.dport).write(&mut out, payload),
+        Kind::EchoAnswer => b.icmpv4_echo_reply(p.of, 1).write(&mut out, payload),
         Kind::Gre => {
             let mut gre = vec![0, 0, 0x08, 0x00];
             gre.extend_from_slice(payload);
@@ -456,12 +545,21 @@ fn trace(file: &Path, p: &Probe) -> String {
         Kind::EchoReply => ("icmp", Some("echo-reply"), "invalid"),
         Kind::Unreachable => ("icmp", Some("3/3"), "invalid"),
         Kind::Gre => ("gre", None, "new"),
+        Kind::SynAck => ("tcp", None, "established"),
+        Kind::UdpAnswer => ("udp", None, "established"),
+        Kind::EchoAnswer => ("icmp", Some("echo-reply"), "established"),
     };
     args.extend(["--proto", proto, "--state", state].map(String::from));
+    if p.kind == Kind::SynAck {
+        args.extend(["--tcp-flags", "SYN,ACK"].map(String::from));
+    }
     if let Some(t) = icmp {
         args.extend(["--icmp-type".to_string(), t.to_string()]);
     }
-    if matches!(p.kind, Kind::Syn | Kind::Udp) {
+    if matches!(
+        p.kind,
+        Kind::Syn | Kind::Udp | Kind::SynAck | Kind::UdpAnswer
+    ) {
         args.extend([
             "--sport".to_string(),
             p.sport.to_string(),
@@ -618,15 +716,17 @@ impl Lab {
 
     /// Sends the probes (each from its side) and returns the ids of those
     /// that came out of the router on the other side.
-    fn send(&self, probes: &[(u16, Probe)]) -> io::Result<HashSet<u16>> {
+    /// Sends the probes; those that came out on the far side, each with
+    /// whether it came as it was sent (no NAT changed its addresses or ports).
+    fn send(&self, probes: &[(u16, Probe)]) -> io::Result<HashMap<u16, bool>> {
         let client = Port::open(&self.names[0])?;
         let server = Port::open(&self.names[2])?;
         for (id, p) in probes {
             let port = if p.inward { &server } else { &client };
             port.send(&frame(*id, p))?;
         }
-        let sent: HashMap<u16, bool> = probes.iter().map(|(id, p)| (*id, p.inward)).collect();
-        let mut arrived = HashSet::new();
+        let sent: HashMap<u16, &Probe> = probes.iter().map(|(id, p)| (*id, p)).collect();
+        let mut arrived = HashMap::new();
         let start = Instant::now();
         let mut last = Instant::now();
         // Until nothing has come for a while (veth delivers in microseconds).
@@ -644,10 +744,23 @@ impl Lab {
                     let Ok(packet) = SlicedPacket::from_ethernet(&f) else {
                         continue;
                     };
-                    if let Some(NetSlice::Ipv4(ip)) = packet.net {
-                        let id = ip.header().identification();
-                        if sent.get(&id) == Some(&inward) {
-                            arrived.insert(id);
+                    if let Some(NetSlice::Ipv4(ip)) = &packet.net {
+                        let h = ip.header();
+                        let id = h.identification();
+                        if let Some(p) = sent.get(&id).filter(|p| p.inward == inward) {
+                            let ports = match &packet.transport {
+                                Some(TransportSlice::Tcp(t)) => {
+                                    (t.source_port(), t.destination_port())
+                                }
+                                Some(TransportSlice::Udp(u)) => {
+                                    (u.source_port(), u.destination_port())
+                                }
+                                _ => (p.sport, p.dport),
+                            };
+                            let as_sent = h.source() == [10, 0, 0, p.src]
+                                && h.destination() == [10, 0, 0, p.dst]
+                                && ports == (p.sport, p.dport);
+                            arrived.insert(id, as_sent);
                             last = Instant::now();
                         }
                     }

@@ -182,3 +182,43 @@ fn lint_reports_a_rule_of_a_chain_reached_from_two_stages_once() {
     assert_eq!(lines, [13], "{json:#}");
     assert_eq!(json["summary"]["rules"], 6, "{json:#}");
 }
+
+#[test]
+fn trace_takes_the_tcp_flags_of_an_answer() {
+    // What the kernel judge's SYN-ACK answers are traced as.
+    let rules = "table ip t {
+  chain f {
+    type filter hook forward priority filter; policy accept;
+    tcp flags & (syn | ack) == syn | ack drop
+  }
+}
+";
+    let tcp = format!("{FORWARD} --proto tcp --sport 1 --dport 2");
+    assert_eq!(verdict(rules, &tcp), "accept");
+    let answer = tcp.replace("--state new", "--state established");
+    assert_eq!(
+        verdict(rules, &format!("{answer} --tcp-flags SYN,ACK")),
+        "drop"
+    );
+    let out = run(
+        rules,
+        &[
+            "trace",
+            "FILE",
+            "--proto",
+            "tcp",
+            "--src",
+            "10.0.0.1",
+            "--dst",
+            "10.0.0.2",
+            "--tcp-flags",
+            "SYN,BOGUS",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown TCP flags `SYN,BOGUS`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -233,6 +233,10 @@ pub struct TraceArgs {
     /// Connection-tracking state of the packet.
     #[arg(long, value_enum, default_value = "new")]
     pub state: StateArg,
+    /// TCP flags, comma-separated (`SYN,ACK`); default SYN for a new
+    /// packet, ACK otherwise.
+    #[arg(long)]
+    pub tcp_flags: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

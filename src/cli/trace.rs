@@ -151,10 +151,14 @@ fn trace_packet(a: &TraceArgs) -> Result<Packet, Error> {
     };
     pk.set(Dim::State, state);
     if p == proto::TCP {
-        let flags = if state == State::NEW {
-            TcpFlag::SYN
-        } else {
-            TcpFlag::ACK
+        let flags = match a.tcp_flags.as_deref() {
+            Some(list) => TcpFlag::parse_list(list).ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown TCP flags `{list}`: expected names from FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, joined by commas"
+                ))
+            })?,
+            None if state == State::NEW => TcpFlag::SYN,
+            None => TcpFlag::ACK,
         };
         pk.set(Dim::Flags, flags as u128);
     }
