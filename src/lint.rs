@@ -10,6 +10,7 @@ use crate::space::{Cube, Dim, PacketSet};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -99,9 +100,9 @@ pub fn lint(policy: &Policy) -> Linted {
     let mut out = Vec::new();
     let mut unchecked: Option<(RuleRef, usize)> = None;
     let mut budget = REDUNDANCY_BUDGET;
-    let mut taken = Taken {
+    let taken = Taken {
         pieces: &seen.taken,
-        joined: FxHashMap::default(),
+        joined: seen.taken.keys().map(|&r| (r, OnceLock::new())).collect(),
     };
     for (id, chain) in policy.chains.iter().enumerate() {
         for i in 0..chain.rules.len() {
@@ -142,13 +143,10 @@ pub fn lint(policy: &Policy) -> Linted {
             if rule.kind != RuleKind::Rule || !checked(r) {
                 continue;
             }
-            let matches = &rule.matches;
             match seen.hit.get(&r) {
                 None => {
                     let disjoint = !seen.uncertain.contains(&id);
-                    out.push(Pending::Found(shadowed(
-                        policy, r, matches, entered, disjoint, &mut taken,
-                    )));
+                    out.push(Pending::Shadowed(r, entered, disjoint));
                 }
                 Some(pieces) => {
                     if let Some(why) = rule.unknown_reason() {
@@ -168,11 +166,20 @@ pub fn lint(policy: &Policy) -> Linted {
             }
         }
     }
-    // The redundancy checks are walks of their own: in parallel, in order.
+    // The shadowed rules' covers and the redundancy checks (walks of their
+    // own) are worked out in parallel, in order.
     let lints = out
         .into_par_iter()
         .filter_map(|p| match p {
             Pending::Found(l) => Some(l),
+            Pending::Shadowed(r, entered, disjoint) => Some(shadowed(
+                policy,
+                r,
+                &policy.rule(r).matches,
+                entered,
+                disjoint,
+                &taken,
+            )),
             Pending::Redundant(r, pieces) => redundant(policy, r, pieces),
         })
         .collect();
@@ -216,9 +223,12 @@ fn across_copies(policy: &Policy, lints: Vec<Lint>) -> Vec<Lint> {
         .collect()
 }
 
-/// A finding, or a rule whose redundancy is still to be checked.
+/// A finding, or a rule whose shadowing (with what entered its chain, and
+/// whether its chain's walk was certain) or redundancy is still to be
+/// worked out.
 enum Pending<'w> {
     Found(Lint),
+    Shadowed(RuleRef, &'w [PacketSet], bool),
     Redundant(RuleRef, &'w [PacketSet]),
 }
 
@@ -238,16 +248,17 @@ fn jumps_to(policy: &Policy, target: ChainId) -> Vec<RuleRef> {
     out
 }
 
-/// What each rule took in the walk, joined once a shadowed rule asks.
+/// What each rule took in the walk, joined once a shadowed rule asks (on
+/// whichever thread asks first).
 struct Taken<'w> {
     pieces: &'w FxHashMap<RuleRef, Vec<PacketSet>>,
-    joined: FxHashMap<RuleRef, PacketSet>,
+    joined: FxHashMap<RuleRef, OnceLock<PacketSet>>,
 }
 
 impl Taken<'_> {
-    fn of(&mut self, r: RuleRef) -> Option<&PacketSet> {
+    fn of(&self, r: RuleRef) -> Option<&PacketSet> {
         let pieces = self.pieces.get(&r)?;
-        Some(self.joined.entry(r).or_insert_with(|| joined(pieces)))
+        Some(self.joined[&r].get_or_init(|| joined(pieces)))
     }
 }
 
@@ -263,7 +274,7 @@ fn shadowed(
     matches: &PacketSet,
     entered: &[PacketSet],
     disjoint: bool,
-    taken: &mut Taken<'_>,
+    taken: &Taken<'_>,
 ) -> Lint {
     let chain = &policy.chains[r.chain];
     let lint = |because, detail| Lint {
