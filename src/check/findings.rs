@@ -98,10 +98,11 @@ impl Checker<'_> {
         // Replies that rules of one chain drop make one finding: one accept
         // above the first of them lets them all through (a ban list drops
         // the replies of each banned address by a rule of its own).
+        // The replies are gathered first and mapped back to their requests
+        // once a group is whole (a ban list makes a part per banned address).
         let mut blocked: Vec<(Option<&IntervalSet>, Vec<Cube>, Vec<RuleRef>)> = Vec::new();
         for (set, rule) in rep.dropped() {
-            let set = flow::requests(&set).difference(&unknown);
-            if set.is_empty() {
+            if !unknown.is_empty() && flow::requests(&set).difference(&unknown).is_empty() {
                 continue;
             }
             let seen_dst = translated.iter().find(|(r, _)| *r == rule).map(|(_, d)| d);
@@ -117,7 +118,7 @@ impl Checker<'_> {
             }
         }
         for (seen_dst, cubes, rules) in blocked {
-            let set = PacketSet::from_pieces(cubes);
+            let set = flow::requests(&PacketSet::from_pieces(cubes)).difference(&unknown);
             findings.push(self.reply_finding(set, rules, part, seen_dst));
         }
         findings.extend(self.unknown_findings(&unknown, &part.space, &fwd, &rep, loose));

@@ -550,9 +550,19 @@ impl PacketSet {
                     (c, h)
                 })
                 .collect();
+            // The dimension most cubes differ in first (a ban list's
+            // addresses): merged along it, the set is small for the rest.
+            let mut order: Vec<(usize, usize)> = (0..DIMS)
+                .map(|d| {
+                    let distinct: rustc_hash::FxHashSet<u64> =
+                        hashed.iter().map(|(_, h)| h[d]).collect();
+                    (usize::MAX - distinct.len(), d)
+                })
+                .collect();
+            order.sort_unstable();
             for _round in 0..3 {
                 let before = hashed.len();
-                for d in 0..DIMS {
+                for &(_, d) in &order {
                     hashed = merge_along(hashed, d);
                 }
                 if hashed.len() == before {
@@ -599,7 +609,7 @@ type Hashed = (Cube, [u64; DIMS]);
 fn hash_of(s: &IntervalSet) -> u64 {
     use std::hash::{Hash, Hasher};
     let r = s.ranges();
-    let mut h = std::hash::DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     r.len().hash(&mut h);
     if let (Some(first), Some(last)) = (r.first(), r.last()) {
         (first, r[r.len() / 2], last).hash(&mut h);
