@@ -4,6 +4,7 @@
 //! policy model ([`model`]) → the packet-set engine ([`space`], [`eval`]) →
 //! requirement checks ([`check`]) → report renderers ([`report`]).
 
+pub mod capture;
 pub mod check;
 pub mod cli;
 pub mod diag;

@@ -1,0 +1,209 @@
+//! Reading captures (`octaverify::capture::read`) on files written here:
+//! pcap and pcapng, each link type, VLAN tags, IPv6, ICMP errors, frames
+//! cut short, and files that are not captures or end inside a block.
+
+#[path = "support/capture.rs"]
+mod capture;
+
+use capture::*;
+use octaverify::capture::read::{CaptureError, Seen, Summary, read};
+use std::net::IpAddr;
+
+const DIALLER: [u8; 4] = [192, 168, 1, 10];
+const SERVER: [u8; 4] = [203, 0, 113, 7];
+
+fn all(bytes: &[u8]) -> Result<(Vec<Seen>, Summary), CaptureError> {
+    let mut seen = Vec::new();
+    let summary = read(bytes, |s| seen.push(s))?;
+    Ok((seen, summary))
+}
+
+fn syn(sport: u16, dport: u16) -> Carry {
+    Carry::Tcp {
+        sport,
+        dport,
+        seq: 1000,
+        syn: true,
+        ack: false,
+        rst: false,
+    }
+}
+
+#[test]
+fn pcap_ethernet_frames_read_into_packets() {
+    let frames = [
+        (
+            10.5,
+            v4(Some(ethernet(None)), DIALLER, SERVER, syn(40000, 443)),
+            0,
+        ),
+        (
+            11.25,
+            v4(
+                Some(ethernet(None)),
+                DIALLER,
+                [8, 8, 8, 8],
+                Carry::Udp {
+                    sport: 5353,
+                    dport: 53,
+                    payload: b"query".to_vec(),
+                },
+            ),
+            0,
+        ),
+    ]
+    .map(|(at, b, _)| {
+        let n = b.len();
+        (at, b, n)
+    });
+    let (seen, summary) = all(&pcap(ETHERNET, &frames)).unwrap();
+    assert_eq!(summary.frames, 2);
+    assert_eq!(summary.packets, 2);
+    assert_eq!(seen[0].src, IpAddr::from(DIALLER));
+    assert_eq!(seen[0].dst, IpAddr::from(SERVER));
+    assert_eq!(
+        (seen[0].proto, seen[0].sport, seen[0].dport),
+        (6, 40000, 443)
+    );
+    let tcp = seen[0].tcp.expect("a TCP header");
+    assert_eq!((tcp.flags, tcp.seq), (0x02, 1000));
+    assert!((seen[0].at - 10.5).abs() < 1e-6);
+    assert_eq!((seen[1].proto, seen[1].dport, seen[1].payload), (17, 53, 5));
+    assert!((seen[1].at - 11.25).abs() < 1e-6);
+}
+
+#[test]
+fn every_link_type_and_vlan_tags_give_the_same_packet() {
+    let ip = v4(None, DIALLER, SERVER, syn(1, 2));
+    let framed = [
+        (
+            ETHERNET,
+            v4(Some(ethernet(None)), DIALLER, SERVER, syn(1, 2)),
+        ),
+        (
+            ETHERNET,
+            v4(Some(ethernet(Some(42))), DIALLER, SERVER, syn(1, 2)),
+        ),
+        (LINUX_SLL, v4(Some(sll()), DIALLER, SERVER, syn(1, 2))),
+        (LINUX_SLL2, sll2(0x0800, &ip)),
+        (RAW, ip.clone()),
+    ];
+    for (link, frame) in framed {
+        let n = frame.len();
+        let (seen, summary) = all(&pcap(link, &[(1.0, frame, n)])).unwrap();
+        assert_eq!(summary.packets, 1, "link type {link}");
+        assert_eq!(
+            (seen[0].src, seen[0].dst, seen[0].sport, seen[0].dport),
+            (IpAddr::from(DIALLER), IpAddr::from(SERVER), 1, 2),
+            "link type {link}"
+        );
+    }
+}
+
+#[test]
+fn pcapng_interfaces_keep_their_link_types_and_ipv6_is_read() {
+    let a: [u8; 16] = [0x20, 0x01, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+    let b: [u8; 16] = [0x20, 0x01, 0xd, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53];
+    let bytes = pcapng(
+        &[ETHERNET, RAW],
+        &[
+            (
+                0,
+                100.0,
+                v4(Some(ethernet(None)), DIALLER, SERVER, syn(5, 6)),
+            ),
+            (1, 100.5, v6_udp(a, b, 40000, 53)),
+        ],
+    );
+    let (seen, summary) = all(&bytes).unwrap();
+    assert_eq!(summary.packets, 2);
+    assert_eq!(seen[1].src, IpAddr::from(a));
+    assert_eq!((seen[1].proto, seen[1].dport), (17, 53));
+    assert!((seen[1].at - 100.5).abs() < 1e-6);
+}
+
+#[test]
+fn an_icmp_error_names_the_packet_it_is_about() {
+    let frame = v4(
+        Some(ethernet(None)),
+        SERVER,
+        DIALLER,
+        Carry::Unreachable {
+            sport: 40000,
+            dport: 53,
+        },
+    );
+    let n = frame.len();
+    let (seen, _) = all(&pcap(ETHERNET, &[(1.0, frame, n)])).unwrap();
+    let icmp = seen[0].icmp.expect("an ICMP message");
+    assert_eq!((icmp.kind, icmp.code), (3, 3));
+    let about = icmp.about.expect("the quoted datagram");
+    assert_eq!(about.src, IpAddr::from(DIALLER));
+    assert_eq!((about.proto, about.sport, about.dport), (17, 40000, 53));
+
+    let echo = v4(None, DIALLER, SERVER, Carry::EchoRequest { ident: 77 });
+    let n = echo.len();
+    let (seen, _) = all(&pcap(RAW, &[(1.0, echo, n)])).unwrap();
+    assert_eq!(seen[0].icmp.expect("ICMP").ident, Some(77));
+}
+
+#[test]
+fn frames_without_ip_are_counted_and_cut_frames_keep_their_headers() {
+    // An ARP request: no IP packet.
+    let mut arp = Vec::new();
+    arp.extend(ROUTER_MAC);
+    arp.extend(DIALLER_MAC);
+    arp.extend([0x08, 0x06]);
+    arp.extend([0u8; 28]);
+    let full = v4(
+        Some(ethernet(None)),
+        DIALLER,
+        SERVER,
+        Carry::Udp {
+            sport: 1,
+            dport: 2,
+            payload: vec![0; 400],
+        },
+    );
+    let cut = full[..60].to_vec();
+    let (seen, summary) = all(&pcap(
+        ETHERNET,
+        &[(1.0, arp.clone(), arp.len()), (2.0, cut, full.len())],
+    ))
+    .unwrap();
+    assert_eq!(
+        (summary.frames, summary.packets, summary.other, summary.cut),
+        (2, 1, 1, 1)
+    );
+    assert_eq!((seen[0].sport, seen[0].dport), (1, 2));
+}
+
+#[test]
+fn a_truncated_capture_says_where_its_last_block_starts() {
+    let frame = v4(Some(ethernet(None)), DIALLER, SERVER, syn(1, 2));
+    let n = frame.len();
+    let bytes = pcap(ETHERNET, &[(1.0, frame.clone(), n), (2.0, frame, n)]);
+    let second = 24 + 16 + n;
+    let err = all(&bytes[..bytes.len() - 10]).unwrap_err();
+    assert_eq!(err.offset, second as u64, "{err}");
+    assert!(err.message.contains("truncated"), "{err}");
+
+    let ng = pcapng(
+        &[ETHERNET],
+        &[(0, 1.0, v4(Some(ethernet(None)), DIALLER, SERVER, syn(1, 2)))],
+    );
+    let err = all(&ng[..ng.len() - 3]).unwrap_err();
+    assert!(err.message.contains("truncated"), "{err}");
+}
+
+#[test]
+fn what_is_no_capture_is_refused_at_byte_0() {
+    let err = all(b"*filter\n:FORWARD DROP [0:0]\nCOMMIT\n").unwrap_err();
+    assert_eq!(err.offset, 0);
+    assert!(
+        err.message.contains("not a pcap or pcapng capture"),
+        "{err}"
+    );
+    let err = all(b"").unwrap_err();
+    assert!(err.message.contains("empty"), "{err}");
+}

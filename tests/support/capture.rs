@@ -1,0 +1,207 @@
+//! Captures written for tests: frames built with etherparse, framed as a
+//! pcap file or a pcapng section (little-endian, as capture tools write them).
+
+use etherparse::{LinuxSllPacketType, PacketBuilder, PacketBuilderStep, VlanId};
+
+/// Link types, as both formats number them.
+pub const ETHERNET: u32 = 1;
+pub const RAW: u32 = 101;
+pub const LINUX_SLL: u32 = 113;
+pub const LINUX_SLL2: u32 = 276;
+
+/// A legacy pcap file of one link type, microsecond timestamps; each frame
+/// `(seconds, bytes, original length)`.
+pub fn pcap(link: u32, frames: &[(f64, Vec<u8>, usize)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend(0i32.to_le_bytes());
+    out.extend(0u32.to_le_bytes());
+    out.extend(65535u32.to_le_bytes());
+    out.extend(link.to_le_bytes());
+    for (at, bytes, orig) in frames {
+        out.extend((*at as u32).to_le_bytes());
+        out.extend((((at.fract()) * 1e6).round() as u32).to_le_bytes());
+        out.extend((bytes.len() as u32).to_le_bytes());
+        out.extend((*orig as u32).to_le_bytes());
+        out.extend(bytes);
+    }
+    out
+}
+
+/// A pcapng section with one interface per link type given; each frame
+/// `(interface, seconds, bytes)`, in enhanced packet blocks.
+pub fn pcapng(links: &[u32], frames: &[(u32, f64, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Section header: byte-order magic, version 1.0, section length unknown.
+    let mut shb = Vec::new();
+    shb.extend(0x1a2b_3c4du32.to_le_bytes());
+    shb.extend(1u16.to_le_bytes());
+    shb.extend(0u16.to_le_bytes());
+    shb.extend((-1i64).to_le_bytes());
+    block(&mut out, 0x0a0d_0d0a, &shb);
+    for &l in links {
+        let mut idb = Vec::new();
+        idb.extend((l as u16).to_le_bytes());
+        idb.extend(0u16.to_le_bytes());
+        idb.extend(65535u32.to_le_bytes());
+        block(&mut out, 1, &idb);
+    }
+    for (interface, at, bytes) in frames {
+        let micros = (at * 1e6).round() as u64;
+        let mut epb = Vec::new();
+        epb.extend(interface.to_le_bytes());
+        epb.extend(((micros >> 32) as u32).to_le_bytes());
+        epb.extend((micros as u32).to_le_bytes());
+        epb.extend((bytes.len() as u32).to_le_bytes());
+        epb.extend((bytes.len() as u32).to_le_bytes());
+        epb.extend(bytes);
+        while epb.len() % 4 != 0 {
+            epb.push(0);
+        }
+        block(&mut out, 6, &epb);
+    }
+    out
+}
+
+/// A pcapng block: type, total length, body, total length again.
+fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+    let len = (body.len() + 12) as u32;
+    out.extend(kind.to_le_bytes());
+    out.extend(len.to_le_bytes());
+    out.extend(body);
+    out.extend(len.to_le_bytes());
+}
+
+pub const DIALLER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+pub const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// An Ethernet frame's builder, optionally VLAN-tagged.
+pub fn ethernet(vlan: Option<u16>) -> Link {
+    let b = PacketBuilder::ethernet2(DIALLER_MAC, ROUTER_MAC);
+    match vlan {
+        Some(v) => Link::Vlan(b.single_vlan(VlanId::try_new(v).expect("a VLAN id"))),
+        None => Link::Ethernet(b),
+    }
+}
+
+/// A Linux cooked (v1) frame's builder.
+pub fn sll() -> Link {
+    Link::Sll(PacketBuilder::linux_sll(
+        LinuxSllPacketType::OUTGOING,
+        6,
+        [2, 0, 0, 0, 0, 1, 0, 0],
+    ))
+}
+
+pub enum Link {
+    Ethernet(PacketBuilderStep<etherparse::Ethernet2Header>),
+    Vlan(PacketBuilderStep<etherparse::VlanHeader>),
+    Sll(PacketBuilderStep<etherparse::LinuxSllHeader>),
+}
+
+/// What a frame carries.
+pub enum Carry {
+    Tcp {
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        syn: bool,
+        ack: bool,
+        rst: bool,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+        payload: Vec<u8>,
+    },
+    EchoRequest {
+        ident: u16,
+    },
+    /// ICMP port unreachable about a UDP datagram from `dst` to `src`.
+    Unreachable {
+        sport: u16,
+        dport: u16,
+    },
+}
+
+/// An IPv4 packet from `src` to `dst` on `link` (`None`: raw IP).
+pub fn v4(link: Option<Link>, src: [u8; 4], dst: [u8; 4], carry: Carry) -> Vec<u8> {
+    let mut out = Vec::new();
+    macro_rules! finish {
+        ($ip:expr) => {{
+            let ip = $ip;
+            match carry {
+                Carry::Tcp {
+                    sport,
+                    dport,
+                    seq,
+                    syn,
+                    ack,
+                    rst,
+                } => {
+                    let mut t = ip.tcp(sport, dport, seq, 64240);
+                    if syn {
+                        t = t.syn();
+                    }
+                    if ack {
+                        t = t.ack(1);
+                    }
+                    if rst {
+                        t = t.rst();
+                    }
+                    t.write(&mut out, &[])
+                }
+                Carry::Udp {
+                    sport,
+                    dport,
+                    payload,
+                } => ip.udp(sport, dport).write(&mut out, &payload),
+                Carry::EchoRequest { ident } => {
+                    ip.icmpv4_echo_request(ident, 1).write(&mut out, b"ping")
+                }
+                Carry::Unreachable { sport, dport } => {
+                    let mut inner = Vec::new();
+                    PacketBuilder::ipv4(dst, src, 64)
+                        .udp(sport, dport)
+                        .write(&mut inner, b"query")
+                        .expect("the quoted datagram");
+                    ip.icmpv4_raw(3, 3, [0; 4]).write(&mut out, &inner)
+                }
+            }
+            .expect("the frame is written");
+        }};
+    }
+    match link {
+        None => finish!(PacketBuilder::ipv4(src, dst, 64)),
+        Some(Link::Ethernet(b)) => finish!(b.ipv4(src, dst, 64)),
+        Some(Link::Vlan(b)) => finish!(b.ipv4(src, dst, 64)),
+        Some(Link::Sll(b)) => finish!(b.ipv4(src, dst, 64)),
+    }
+    out
+}
+
+/// A Linux cooked v2 frame around an IP packet (EtherType 0x0800 or 0x86dd).
+pub fn sll2(ether_type: u16, ip: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(ether_type.to_be_bytes());
+    out.extend([0, 0]); // reserved
+    out.extend(2u32.to_be_bytes()); // interface index
+    out.extend(1u16.to_be_bytes()); // ARPHRD_ETHER
+    out.push(4); // outgoing
+    out.push(6);
+    out.extend([2, 0, 0, 0, 0, 1, 0, 0]);
+    out.extend(ip);
+    out
+}
+
+/// A UDP datagram over IPv6 (raw IP).
+pub fn v6_udp(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ipv6(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut out, b"query")
+        .expect("the packet is written");
+    out
+}
