@@ -207,3 +207,125 @@ fn what_is_no_capture_is_refused_at_byte_0() {
     let err = all(b"").unwrap_err();
     assert!(err.message.contains("empty"), "{err}");
 }
+
+mod flows {
+    use super::*;
+    use octaverify::capture::flows::{Fate, Flow, Flows};
+
+    fn tcp(sport: u16, dport: u16, syn: bool, ack: bool, rst: bool) -> Carry {
+        Carry::Tcp {
+            sport,
+            dport,
+            seq: 1000,
+            syn,
+            ack,
+            rst,
+        }
+    }
+
+    /// The dialler's flows in a capture of these packets (raw IP, a
+    /// second apart), with the dialler found as the busiest address.
+    fn flows_of(packets: Vec<Vec<u8>>) -> Vec<Flow> {
+        let frames: Vec<(f64, Vec<u8>, usize)> = packets
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let n = p.len();
+                (i as f64, p, n)
+            })
+            .collect();
+        let mut flows = Flows::default();
+        read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
+        let dialler = flows.busiest().expect("packets were read");
+        assert_eq!(dialler, IpAddr::from(DIALLER));
+        flows.of(dialler)
+    }
+
+    #[test]
+    fn each_way_of_failing_is_told_apart() {
+        let dns = [8, 8, 8, 8];
+        let udp = |sport, dport| Carry::Udp {
+            sport,
+            dport,
+            payload: b"q".to_vec(),
+        };
+        let f = flows_of(vec![
+            // 443: three SYNs, nothing back.
+            v4(None, DIALLER, SERVER, tcp(40001, 443, true, false, false)),
+            v4(None, DIALLER, SERVER, tcp(40001, 443, true, false, false)),
+            v4(None, DIALLER, SERVER, tcp(40001, 443, true, false, false)),
+            // 8443: refused with a reset.
+            v4(None, DIALLER, SERVER, tcp(40002, 8443, true, false, false)),
+            v4(None, SERVER, DIALLER, tcp(8443, 40002, false, true, true)),
+            // 4443: a whole handshake.
+            v4(None, DIALLER, SERVER, tcp(40003, 4443, true, false, false)),
+            v4(None, SERVER, DIALLER, tcp(4443, 40003, true, true, false)),
+            v4(None, DIALLER, SERVER, tcp(40003, 4443, false, true, false)),
+            // DNS: one query answered, one not.
+            v4(None, DIALLER, dns, udp(5000, 53)),
+            v4(None, dns, DIALLER, udp(53, 5000)),
+            v4(None, DIALLER, dns, udp(5001, 53)),
+            // Echo without reply, and with one.
+            v4(None, DIALLER, SERVER, Carry::EchoRequest { ident: 9 }),
+            v4(None, DIALLER, SERVER, Carry::EchoRequest { ident: 10 }),
+            v4(None, SERVER, DIALLER, Carry::EchoReply { ident: 10 }),
+            // UDP 137, answered by port unreachable.
+            v4(None, DIALLER, SERVER, udp(40000, 137)),
+            v4(
+                None,
+                SERVER,
+                DIALLER,
+                Carry::Unreachable {
+                    sport: 40000,
+                    dport: 137,
+                },
+            ),
+            // The web interface opened from a management PC, not answered.
+            v4(
+                None,
+                [10, 0, 0, 30],
+                DIALLER,
+                tcp(50000, 80, true, false, false),
+            ),
+        ]);
+        let fate_of = |proto: u8, port: u16| {
+            f.iter()
+                .find(|x| x.proto == proto && (x.remote.1 == port || x.local.1 == port))
+                .unwrap_or_else(|| panic!("a flow of {proto}/{port} in {f:#?}"))
+        };
+        assert_eq!(fate_of(6, 443).what, Fate::NoSynAck);
+        assert_eq!(fate_of(6, 443).syns, 3);
+        assert_eq!(fate_of(6, 8443).what, Fate::Reset);
+        assert_eq!(fate_of(6, 4443).what, Fate::Works);
+        assert_eq!(fate_of(17, 53).what, Fate::Works);
+        assert_eq!(fate_of(17, 53).received, 1);
+        assert!(
+            f.iter()
+                .any(|x| x.local.1 == 5001 && x.what == Fate::NoAnswer)
+        );
+        assert_eq!(fate_of(1, 9).what, Fate::NoEchoReply);
+        assert_eq!(fate_of(1, 10).what, Fate::Works);
+        assert_eq!(fate_of(17, 137).what, Fate::IcmpError { kind: 3, code: 3 });
+        let web = fate_of(6, 80);
+        assert!(!web.opened_here);
+        assert_eq!(web.what, Fate::UnansweredByDialler);
+        assert!(f.iter().all(|x| !x.storm()));
+    }
+
+    #[test]
+    fn a_dialler_that_keeps_sending_into_silence_is_a_storm() {
+        let mut packets = Vec::new();
+        for _ in 0..25 {
+            packets.push(v4(
+                None,
+                DIALLER,
+                SERVER,
+                tcp(40000, 443, true, false, false),
+            ));
+        }
+        let f = flows_of(packets);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].storm(), "{f:#?}");
+        assert_eq!(f[0].sent, 25);
+    }
+}

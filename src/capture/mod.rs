@@ -1,4 +1,6 @@
 //! The dialler's traffic as a capture shows it (`octaverify pcap`): the
-//! frames of a pcap or pcapng file read into IP packets ([`read`]).
+//! frames of a pcap or pcapng file read into IP packets ([`read`]), gathered
+//! into flows and classified ([`flows`]).
 
+pub mod flows;
 pub mod read;

@@ -119,6 +119,9 @@ pub enum Carry {
     EchoRequest {
         ident: u16,
     },
+    EchoReply {
+        ident: u16,
+    },
     /// ICMP port unreachable about a UDP datagram from `dst` to `src`.
     Unreachable {
         sport: u16,
@@ -160,6 +163,9 @@ pub fn v4(link: Option<Link>, src: [u8; 4], dst: [u8; 4], carry: Carry) -> Vec<u
                 } => ip.udp(sport, dport).write(&mut out, &payload),
                 Carry::EchoRequest { ident } => {
                     ip.icmpv4_echo_request(ident, 1).write(&mut out, b"ping")
+                }
+                Carry::EchoReply { ident } => {
+                    ip.icmpv4_echo_reply(ident, 1).write(&mut out, b"ping")
                 }
                 Carry::Unreachable { sport, dport } => {
                     let mut inner = Vec::new();
