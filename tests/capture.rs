@@ -329,3 +329,58 @@ mod flows {
         assert_eq!(f[0].sent, 25);
     }
 }
+
+#[test]
+fn a_flow_belongs_to_the_requirements_of_its_traffic_and_places() {
+    use octaverify::capture::flows::Flows;
+    use octaverify::capture::needs::requirements_of;
+    use octaverify::requirements::RequirementSet;
+    let public = [1, 1, 1, 1];
+    let dns = [192, 168, 1, 254];
+    let packets = [
+        v4(None, DIALLER, public, syn(40000, 443)),
+        v4(
+            None,
+            DIALLER,
+            dns,
+            Carry::Udp {
+                sport: 5000,
+                dport: 53,
+                payload: b"q".to_vec(),
+            },
+        ),
+        v4(None, DIALLER, public, Carry::EchoRequest { ident: 1 }),
+        v4(None, [10, 0, 0, 30], DIALLER, syn(50000, 80)),
+    ];
+    let frames: Vec<(f64, Vec<u8>, usize)> = packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let n = p.len();
+            (i as f64, p, n)
+        })
+        .collect();
+    let mut flows = Flows::default();
+    read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
+    let site = octaverify::site::Site {
+        diallers: vec![IpAddr::from(DIALLER)],
+        management: vec!["10.0.0.30/32".parse().unwrap()],
+        dns_servers: vec![IpAddr::from(dns)],
+        ..Default::default()
+    };
+    let set = RequirementSet::builtin();
+    let of: Vec<Vec<&str>> = flows
+        .of(IpAddr::from(DIALLER))
+        .iter()
+        .map(|f| requirements_of(f, &set, &site))
+        .collect();
+    assert_eq!(
+        of,
+        [
+            vec!["egress-any", "egress-https"],
+            vec!["egress-dns"],
+            vec!["egress-any", "egress-icmp-echo"],
+            vec!["ingress-web"],
+        ]
+    );
+}
