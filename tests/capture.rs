@@ -384,3 +384,112 @@ fn a_flow_belongs_to_the_requirements_of_its_traffic_and_places() {
         ]
     );
 }
+
+mod command {
+    use super::*;
+    use std::process::Command;
+
+    fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_octaverify"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the binary runs");
+        (
+            out.status.code().expect("an exit code"),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn a_failing_flow_is_named_with_its_requirements_and_the_rule_that_drops_it() {
+        let dir = std::env::temp_dir().join(format!("octaverify-pcap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let public = [1, 1, 1, 1];
+        let packets = [
+            v4(None, DIALLER, public, syn(40000, 443)),
+            v4(
+                None,
+                public,
+                DIALLER,
+                Carry::Tcp {
+                    sport: 443,
+                    dport: 40000,
+                    seq: 5,
+                    syn: true,
+                    ack: true,
+                    rst: false,
+                },
+            ),
+            v4(
+                None,
+                DIALLER,
+                public,
+                Carry::Udp {
+                    sport: 40001,
+                    dport: 137,
+                    payload: b"nb".to_vec(),
+                },
+            ),
+        ];
+        let frames: Vec<(f64, Vec<u8>, usize)> = packets
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let n = p.len();
+                (i as f64, p, n)
+            })
+            .collect();
+        let bytes = pcap(RAW, &frames);
+        std::fs::write(dir.join("dump.pcap"), &bytes).unwrap();
+        std::fs::write(
+            dir.join("ruleset.rules"),
+            "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A FORWARD -p udp --dport 137:139 -j DROP\n-A FORWARD -s 192.168.1.10 -j ACCEPT\nCOMMIT\n",
+        )
+        .unwrap();
+        let (code, out, err) = run(
+            &dir,
+            &[
+                "pcap",
+                "dump.pcap",
+                "--ruleset",
+                "ruleset.rules",
+                "--output",
+                "json",
+            ],
+        );
+        assert_eq!(code, 1, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["input"]["dialler"], "192.168.1.10");
+        assert_eq!(v["input"]["dialler_from"], "busiest");
+        let flows = v["flows"].as_array().unwrap();
+        assert_eq!(flows.len(), 2, "{v:#}");
+        assert_eq!(flows[0]["fate"], "works");
+        let udp = &flows[1];
+        assert_eq!(udp["fate"], "no-answer");
+        assert_eq!(udp["remote"], "1.1.1.1:137");
+        assert_eq!(
+            udp["requirements"],
+            serde_json::json!(["egress-any", "egress-udp-all"])
+        );
+        assert_eq!(udp["ruleset"]["verdict"], "drops");
+        assert_eq!(udp["ruleset"]["rules"][0]["line"], 4);
+        let (_, text, _) = run(&dir, &["pcap", "dump.pcap", "--ruleset", "ruleset.rules"]);
+        assert!(
+            text.contains("no-answer udp 192.168.1.10:40001 -> 1.1.1.1:137"),
+            "{text}"
+        );
+        assert!(text.contains("ruleset.rules:4"), "{text}");
+
+        // Truncated: exit 2, the byte where the cut block starts.
+        std::fs::write(dir.join("cut.pcap"), &bytes[..bytes.len() - 5]).unwrap();
+        let (code, _, err) = run(&dir, &["pcap", "cut.pcap"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("cut.pcap: byte ") && err.contains("truncated"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -5,6 +5,7 @@
 mod check;
 mod diff;
 mod lint;
+mod pcap;
 mod trace;
 
 use crate::diag::Error;
@@ -80,6 +81,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Find rules that never apply (shadowed), rules that change nothing (redundant), rules whose effect is not modelled, and chains no packet enters.
     Lint(LintArgs),
+    /// The dialler's flows in a TCP dump (pcap or pcapng): which failed and how, the requirements they belong to, and with --ruleset the rules that drop them.
+    Pcap(PcapArgs),
     /// What a finding or warning code means and what to do about it (all codes without one).
     Explain {
         /// A code of the reports: missing, shadowed, broad-source, …
@@ -207,6 +210,20 @@ pub struct LintArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct PcapArgs {
+    /// The dialler's capture (pcap or pcapng; `-` reads standard input).
+    pub dump: PathBuf,
+    /// A firewall export to trace each failing flow through.
+    #[arg(long)]
+    pub ruleset: Option<PathBuf>,
+    /// Output for people (text) or programs (json).
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    #[command(flatten)]
+    pub site: SiteArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct TraceArgs {
     /// The firewall export (`-` reads standard input).
     pub file: PathBuf,
@@ -295,6 +312,7 @@ pub fn run(args: Vec<String>, term: Terminal) -> Result<RunResult, Error> {
         Command::Trace(a) => trace::run_trace(&a),
         Command::Lint(a) => lint::run_lint(&a, term),
         Command::Diff(a) => diff::run_diff(&a),
+        Command::Pcap(a) => pcap::run_pcap(&a),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
             let mut out = Vec::new();
