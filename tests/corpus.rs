@@ -96,6 +96,27 @@ fn corpus_reports() {
     });
 }
 
+/// A capture of the dialler's beside a case's ruleset.
+fn is_capture(rel: &str) -> bool {
+    rel.ends_with("/dump.pcap") || rel.ends_with("/dump.pcapng")
+}
+
+#[test]
+fn capture_reports() {
+    each_file(corpus_files(is_capture), |path| {
+        let dump = relative(path);
+        let dir = dump.rsplit_once('/').expect("in a case folder").0;
+        let rulesets = corpus_files(|r| r.starts_with(&format!("{dir}/ruleset.")));
+        let ruleset = relative(rulesets.first().expect("a ruleset beside the capture"));
+        let args = ["pcap", dump.as_str(), "--ruleset", ruleset.as_str()];
+        let (text, code) = run(&args).expect("the capture is read");
+        insta::assert_snapshot!("text", format!("exit {code}\n{text}"));
+        let (json, _) = run(&[&args[..], &["--output", "json"]].concat()).expect("json run");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+        insta::assert_json_snapshot!("json", value);
+    });
+}
+
 #[test]
 fn invalid_inputs_are_refused_with_a_located_error() {
     each_file(corpus_files(is_invalid), |path| {
