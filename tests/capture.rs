@@ -313,6 +313,35 @@ mod flows {
     }
 
     #[test]
+    fn ipv6_flows_are_classified_the_same_way() {
+        let dialler: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        let server: [u8; 16] = [0x20, 0x01, 0x4, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53];
+        let frames: Vec<(f64, Vec<u8>, usize)> = [
+            v6_udp(dialler, server, 40000, 53),
+            v6_udp(dialler, server, 40000, 53),
+            v6_udp(dialler, server, 40001, 123),
+            v6_udp(server, dialler, 123, 40001),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let n = p.len();
+            (i as f64, p, n)
+        })
+        .collect();
+        let mut flows = Flows::default();
+        read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
+        assert_eq!(flows.busiest(), Some(IpAddr::from(dialler)));
+        let f = flows.of(IpAddr::from(dialler));
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            (f[0].remote.1, f[0].what, f[0].sent),
+            (53, Fate::NoAnswer, 2)
+        );
+        assert_eq!((f[1].remote.1, f[1].what), (123, Fate::Works));
+    }
+
+    #[test]
     fn a_dialler_that_keeps_sending_into_silence_is_a_storm() {
         let mut packets = Vec::new();
         for _ in 0..25 {
