@@ -194,3 +194,26 @@ fn diff_as_sarif_matches_the_schema() {
     );
     assert_eq!(at["region"]["startLine"], 14);
 }
+
+#[test]
+fn a_failing_flow_of_a_capture_stands_at_the_rule_that_drops_it() {
+    let (log, code) = sarif(&[
+        "pcap",
+        "corpus/iptables/udp-range-dropped/dump.pcap",
+        "--ruleset",
+        "corpus/iptables/udp-range-dropped/ruleset.rules",
+    ]);
+    assert_valid(&log);
+    assert_eq!(code, 1);
+    let results = log["runs"][0]["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1, "{log:#}");
+    let r = &results[0];
+    assert_eq!(r["ruleId"], "no-answer");
+    assert_eq!(r["level"], "error");
+    let at = &r["locations"][0]["physicalLocation"];
+    assert_eq!(
+        at["artifactLocation"]["uri"],
+        "corpus/iptables/udp-range-dropped/ruleset.rules"
+    );
+    assert_eq!(at["region"]["startLine"], 20);
+}

@@ -216,7 +216,7 @@ pub struct PcapArgs {
     /// A firewall export to trace each failing flow through.
     #[arg(long)]
     pub ruleset: Option<PathBuf>,
-    /// Output for people (text) or programs (json).
+    /// Output for people (text), programs (json) or code scanning (sarif).
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
     #[command(flatten)]

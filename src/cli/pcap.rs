@@ -10,73 +10,14 @@ use crate::diag::Error;
 use crate::eval::symbolic::Evaluator;
 use crate::frontend;
 use crate::model::Policy;
+use crate::report::pcap::{FlowOut, PcapInput, PcapReport, PcapSummary, RulesetOut};
 use crate::report::{Role, RuleCite};
 use crate::requirements::{RequirementSet, Severity};
 use crate::site::Site;
 use crate::space::dim::{addr, icmp};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet, State, TcpFlag};
-use serde::Serialize;
 use std::net::IpAddr;
 use std::path::Path;
-
-#[derive(Serialize)]
-struct PcapReport {
-    schema: &'static str,
-    input: PcapInput,
-    summary: PcapSummary,
-    /// Every flow of the dialler's, failing or not, in the order they began.
-    flows: Vec<FlowOut>,
-}
-
-#[derive(Serialize)]
-struct PcapInput {
-    file: String,
-    dialler: String,
-    /// `given` (flags or octaverify.toml) or `busiest` (the capture's busiest private sender).
-    dialler_from: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ruleset: Option<String>,
-}
-
-#[derive(Serialize)]
-struct PcapSummary {
-    frames: u64,
-    packets: u64,
-    /// Frames without an IP packet (ARP, …), left out.
-    other_frames: u64,
-    flows: usize,
-    failed: usize,
-    /// Failed flows that belong to a required (not advisory) requirement.
-    failed_required: usize,
-}
-
-#[derive(Serialize)]
-struct FlowOut {
-    proto: String,
-    local: String,
-    remote: String,
-    /// `dialler` or `remote`: who sent the first packet.
-    opened_by: &'static str,
-    first: f64,
-    last: f64,
-    sent: u64,
-    received: u64,
-    fate: &'static str,
-    explanation: String,
-    storm: bool,
-    requirements: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ruleset: Option<RulesetOut>,
-}
-
-#[derive(Serialize)]
-struct RulesetOut {
-    /// What the ruleset does to the flow's first packet and to the answer
-    /// (on any interface): `accepts`, `drops`, `depends` (on the interfaces
-    /// or on what is not modelled).
-    verdict: &'static str,
-    rules: Vec<RuleCite>,
-}
 
 pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
     let reqs: RequirementSet = a.site.requirements()?;
@@ -127,6 +68,9 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
                     .as_ref()
                     .filter(|_| f.what.failed())
                     .map(|p| through(p, f)),
+                required: requirements
+                    .iter()
+                    .any(|r| severity(r) == Some(Severity::Required)),
                 requirements,
             }
         })
@@ -134,12 +78,7 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
     let failed = out.iter().filter(|f| f.fate != "works").count();
     let failed_required = out
         .iter()
-        .filter(|f| {
-            f.fate != "works"
-                && f.requirements
-                    .iter()
-                    .any(|r| severity(r) == Some(Severity::Required))
-        })
+        .filter(|f| f.fate != "works" && f.required)
         .count();
     let report = PcapReport {
         schema: "octaverify-pcap/1",
@@ -163,12 +102,8 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
         Output::Json => {
             serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
         }
-        Output::Text => text(&report),
-        Output::Sarif => {
-            return Err(Error::Usage(
-                "pcap has text and JSON output so far (--output text or json)".into(),
-            ));
-        }
+        Output::Text => crate::report::pcap::render_text(&report),
+        Output::Sarif => crate::report::sarif::render_pcap(&report),
     };
     Ok(RunResult {
         stdout,
@@ -341,63 +276,4 @@ fn icmp_error(_proto: u8, kind: u8, code: u8) -> String {
         _ => "an error",
     };
     format!("{what} (type {kind}, code {code})")
-}
-
-fn text(r: &PcapReport) -> String {
-    use std::fmt::Write;
-    let mut out = format!(
-        "octaverify pcap: {} ({} frames, {} IP packets)\ndialler {} ({})\n",
-        r.input.file,
-        r.summary.frames,
-        r.summary.packets,
-        r.input.dialler,
-        if r.input.dialler_from == "given" {
-            "as given"
-        } else {
-            "the capture's busiest private sender; give --dialler to choose"
-        }
-    );
-    let _ = writeln!(
-        out,
-        "\n{} flows, {} failed ({} of a required requirement)",
-        r.summary.flows, r.summary.failed, r.summary.failed_required
-    );
-    for f in r.flows.iter().filter(|f| f.fate != "works") {
-        let _ = writeln!(
-            out,
-            "\n{} {} {} -> {}: {}",
-            f.fate,
-            f.proto,
-            if f.opened_by == "dialler" {
-                &f.local
-            } else {
-                &f.remote
-            },
-            if f.opened_by == "dialler" {
-                &f.remote
-            } else {
-                &f.local
-            },
-            f.explanation
-        );
-        if !f.requirements.is_empty() {
-            let _ = writeln!(out, "  requirements: {}", f.requirements.join(", "));
-        }
-        if let Some(rs) = &f.ruleset {
-            let _ = writeln!(
-                out,
-                "  ruleset: {}",
-                match rs.verdict {
-                    "accepts" =>
-                        "accepts it and its answer: the cause is elsewhere (another firewall, the server, the route)",
-                    "drops" => "drops it",
-                    _ => "drops it only on some interfaces, or depending on what is not modelled",
-                }
-            );
-            for c in &rs.rules {
-                let _ = writeln!(out, "    {}:{}  {}", c.file, c.line, c.text);
-            }
-        }
-    }
-    out
 }

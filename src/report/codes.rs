@@ -133,6 +133,42 @@ pub const CODES: &[Code] = &[
         title: "packets the new version drops and the old one accepted",
         help: "The forward path of the new version drops these packets (given exactly, with a witness), which the old one accepted. The rule that decides the witness in each version is cited. Make sure the change means to close them, and that none of them is the dialler's.",
     },
+    Code {
+        code: "no-syn-ack",
+        kind: "pcap",
+        title: "a TCP connection the dialler opened got no SYN-ACK",
+        help: "The capture shows the dialler's SYNs (sent again, when it retried) and no answer. A firewall that drops them, or drops the SYN-ACK coming back (no ESTABLISHED rule), looks like this; with --ruleset the report says whether the ruleset drops the SYN or its answer, and by which rule. If the ruleset passes both, the cause is elsewhere: another firewall, the server, the route.",
+    },
+    Code {
+        code: "reset",
+        kind: "pcap",
+        title: "a TCP connection the dialler opened was reset",
+        help: "A reset came back: the server refused the port, or a firewall on the way answered for it (iptables REJECT --reject-with tcp-reset, an ASA reset). With --ruleset the report says whether this ruleset rejects it.",
+    },
+    Code {
+        code: "no-answer",
+        kind: "pcap",
+        title: "UDP (a DNS query, say) the dialler sent got no answer",
+        help: "The dialler sent datagrams on this flow and nothing came back. A firewall that drops them, or drops the answers (no ESTABLISHED rule for UDP), looks like this; with --ruleset the report says whether the ruleset drops the datagram or the answer, and by which rule.",
+    },
+    Code {
+        code: "no-echo-reply",
+        kind: "pcap",
+        title: "ICMP echo requests the dialler sent got no reply",
+        help: "The dialler pings the server to see whether it is reachable. No reply came: the request or the reply is dropped on the way (with --ruleset: whether by this ruleset, and by which rule), or the server does not answer pings.",
+    },
+    Code {
+        code: "icmp-error",
+        kind: "pcap",
+        title: "an ICMP error came back about the dialler's traffic",
+        help: "A host or firewall answered the dialler's packets with an ICMP error: unreachable (network, host, port) or administratively prohibited (a firewall that rejects with an ICMP message: iptables REJECT, nft reject, an ACL with icmp unreachables). The message names the type and code; with --ruleset the report says whether this ruleset rejects it.",
+    },
+    Code {
+        code: "unanswered-by-dialler",
+        kind: "pcap",
+        title: "traffic reached the dialler, which did not answer",
+        help: "A connection from outside (the web interface from a management PC, say) reached the dialler: the firewall let it in, so the cause is not there. Check the dialler's own settings (its web interface, the addresses it accepts).",
+    },
 ];
 
 /// The code's entry, if it is one.

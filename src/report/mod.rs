@@ -6,6 +6,7 @@ pub mod codes;
 pub mod diff;
 pub mod json;
 pub mod lint;
+pub mod pcap;
 pub mod sarif;
 pub mod text;
 

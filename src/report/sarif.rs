@@ -5,6 +5,7 @@
 use super::codes::{CODES, Code};
 use super::diff::DiffReport;
 use super::lint::LintReport;
+use super::pcap::PcapReport;
 use super::{Finding, FindingKind, Report, RuleCite};
 use serde_json::{Value, json};
 
@@ -147,6 +148,39 @@ pub fn render_diff(r: &DiffReport) -> String {
         }
     }
     log(results, Vec::new(), json!({"verdict": r.verdict}))
+}
+
+/// The SARIF log of `octaverify pcap`: each failing flow a result, at the
+/// rule that drops it where the ruleset was given and drops it, else at the
+/// capture.
+pub fn render_pcap(r: &PcapReport) -> String {
+    let results = r
+        .flows
+        .iter()
+        .filter(|f| f.fate != "works")
+        .map(|f| {
+            let (from, to) = if f.opened_by == "dialler" {
+                (&f.local, &f.remote)
+            } else {
+                (&f.remote, &f.local)
+            };
+            let rules: &[RuleCite] = f.ruleset.as_ref().map_or(&[], |rs| &rs.rules);
+            let level = match (f.required, f.requirements.is_empty()) {
+                (true, _) => "error",
+                (false, false) => "warning",
+                (false, true) => "note",
+            };
+            result(
+                f.fate,
+                level,
+                format!("{} {from} -> {to}: {}", f.proto, f.explanation),
+                &r.input.file,
+                rules,
+                json!({"requirements": f.requirements, "storm": f.storm}),
+            )
+        })
+        .collect();
+    log(results, Vec::new(), json!({"summary": r.summary}))
 }
 
 /// The envelope: one run of octaverify with a rule per code.
