@@ -280,6 +280,17 @@ mod flows {
                     dport: 137,
                 },
             ),
+            // Echo refused by a firewall on the way.
+            v4(None, DIALLER, SERVER, Carry::EchoRequest { ident: 11 }),
+            v4(
+                None,
+                [10, 0, 0, 1],
+                DIALLER,
+                Carry::Prohibited {
+                    ident: 11,
+                    to: SERVER,
+                },
+            ),
             // The web interface opened from a management PC, not answered.
             v4(
                 None,
@@ -306,6 +317,7 @@ mod flows {
         assert_eq!(fate_of(1, 9).what, Fate::NoEchoReply);
         assert_eq!(fate_of(1, 10).what, Fate::Works);
         assert_eq!(fate_of(17, 137).what, Fate::IcmpError { kind: 3, code: 3 });
+        assert_eq!(fate_of(1, 11).what, Fate::IcmpError { kind: 3, code: 13 });
         let web = fate_of(6, 80);
         assert!(!web.opened_here);
         assert_eq!(web.what, Fate::UnansweredByDialler);

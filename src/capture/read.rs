@@ -339,13 +339,22 @@ fn icmp(kind: u8, code: u8, echo: bool, error: bool, bytes: &[u8], v6: bool) -> 
             LaxSlicedPacket::from_ether_type(EtherType::IPV4, inner)
         };
         // Only the first 8 bytes of the quoted transport header are sure to
-        // be there: its ports.
+        // be there: its ports, or an echo request's identifier (which keys
+        // echo flows as both their ports).
         let (src, dst, proto, ports) = ends(q.net.as_ref()?)?;
-        let (sport, dport) = match (proto, ports.get(..4)) {
+        let (sport, dport) = match (proto, ports.get(..6)) {
             (6 | 17, Some(p)) => (
                 u16::from_be_bytes([p[0], p[1]]),
                 u16::from_be_bytes([p[2], p[3]]),
             ),
+            (1, Some(p)) if p[0] == 8 => {
+                let id = u16::from_be_bytes([p[4], p[5]]);
+                (id, id)
+            }
+            (58, Some(p)) if p[0] == 128 => {
+                let id = u16::from_be_bytes([p[4], p[5]]);
+                (id, id)
+            }
             _ => (0, 0),
         };
         Some(Quoted {

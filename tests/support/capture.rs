@@ -122,6 +122,12 @@ pub enum Carry {
     EchoReply {
         ident: u16,
     },
+    /// ICMP "administratively prohibited", sent by a firewall on the way,
+    /// about an echo request from `dst` to `to`.
+    Prohibited {
+        ident: u16,
+        to: [u8; 4],
+    },
     /// ICMP port unreachable about a UDP datagram from `dst` to `src`.
     Unreachable {
         sport: u16,
@@ -166,6 +172,14 @@ pub fn v4(link: Option<Link>, src: [u8; 4], dst: [u8; 4], carry: Carry) -> Vec<u
                 }
                 Carry::EchoReply { ident } => {
                     ip.icmpv4_echo_reply(ident, 1).write(&mut out, b"ping")
+                }
+                Carry::Prohibited { ident, to } => {
+                    let mut inner = Vec::new();
+                    PacketBuilder::ipv4(dst, to, 64)
+                        .icmpv4_echo_request(ident, 1)
+                        .write(&mut inner, b"ping")
+                        .expect("the quoted request");
+                    ip.icmpv4_raw(3, 13, [0; 4]).write(&mut out, &inner)
                 }
                 Carry::Unreachable { sport, dport } => {
                     let mut inner = Vec::new();
