@@ -523,6 +523,35 @@ mod command {
         );
         assert!(text.contains("ruleset.rules:4"), "{text}");
 
+        // A ruleset that accepts the dialler's traffic only from eth1 to eth0:
+        // on any interface it depends; with the site's sides, it passes.
+        std::fs::write(
+            dir.join("sides.rules"),
+            "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -m conntrack --ctstate ESTABLISHED -j ACCEPT\n-A FORWARD -i eth1 -o eth0 -s 192.168.1.10 -j ACCEPT\nCOMMIT\n",
+        )
+        .unwrap();
+        let verdict = |extra: &[&str]| {
+            let mut args = vec![
+                "pcap",
+                "dump.pcap",
+                "--ruleset",
+                "sides.rules",
+                "--output",
+                "json",
+            ];
+            args.extend(extra);
+            let (_, out, err) = run(&dir, &args);
+            let v: serde_json::Value =
+                serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+            v["flows"][1]["ruleset"]["verdict"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(verdict(&[]), "depends");
+        assert_eq!(verdict(&["--lan", "eth1", "--wan", "eth0"]), "accepts");
+        assert_eq!(verdict(&["--lan", "eth2", "--wan", "eth0"]), "drops");
+
         // Truncated: exit 2, the byte where the cut block starts.
         std::fs::write(dir.join("cut.pcap"), &bytes[..bytes.len() - 5]).unwrap();
         let (code, _, err) = run(&dir, &["pcap", "cut.pcap"]);

@@ -47,6 +47,24 @@ pub fn internet(f: Family, mode: Internet) -> IntervalSet {
     }
 }
 
+/// The interfaces traffic enters and leaves by, where the site names them
+/// (`None`: any). Egress enters on the LAN side and leaves on the WAN side.
+/// Ingress leaves on the LAN side and enters where the management PCs are:
+/// as configured, else anywhere but the WAN side (they are internal hosts).
+pub fn sides(
+    ifs: &crate::site::Interfaces,
+    outward: bool,
+) -> (Option<IntervalSet>, Option<IntervalSet>) {
+    let named = |n: &Option<String>| n.as_deref().map(|n| IntervalSet::point(iface::encode(n)));
+    if outward {
+        (named(&ifs.lan), named(&ifs.wan))
+    } else {
+        let from_mgmt =
+            named(&ifs.management).or_else(|| named(&ifs.wan).map(|w| w.complement(u128::MAX)));
+        (from_mgmt, named(&ifs.lan))
+    }
+}
+
 /// Names that make renderings read well: "to internet".
 pub fn names(site: &Site) -> Names {
     names_for(site, "internet")
@@ -134,20 +152,7 @@ pub fn build(
         }
         for dst in targets {
             let outward = req.from == Endpoint::Named(Place::Dialler);
-            let ifs = &site.interfaces;
-            let (lan, wan) = (ifs.lan.clone(), ifs.wan.clone());
-            let named =
-                |n: &Option<String>| n.as_deref().map(|n| IntervalSet::point(iface::encode(n)));
-            // Egress enters on the LAN side and leaves on the WAN side. Ingress
-            // leaves on the LAN side and enters where the management PCs are: as
-            // configured, else anywhere but the WAN side (they are internal hosts).
-            let (in_if, out_if) = if outward {
-                (named(&lan), named(&wan))
-            } else {
-                let from_mgmt =
-                    named(&ifs.management).or_else(|| named(&wan).map(|w| w.complement(u128::MAX)));
-                (from_mgmt, named(&lan))
-            };
+            let (in_if, out_if) = sides(&site.interfaces, outward);
             let mut base = Cube::family(f)
                 .with(Dim::Src, src.clone())
                 .expect("endpoint sets are not empty")
@@ -201,8 +206,8 @@ pub fn build(
                 sources: src.clone(),
                 by_name: matches!(req.to, Endpoint::Names(_)),
                 assumed: dst.assumed,
-                lan,
-                wan,
+                lan: site.interfaces.lan.clone(),
+                wan: site.interfaces.wan.clone(),
             });
         }
     }

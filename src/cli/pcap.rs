@@ -67,7 +67,7 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
                 ruleset: policy
                     .as_ref()
                     .filter(|_| f.what.failed())
-                    .map(|p| through(p, f)),
+                    .map(|p| through(p, f, &site)),
                 required: requirements
                     .iter()
                     .any(|r| severity(r) == Some(Severity::Required)),
@@ -128,9 +128,9 @@ fn gather(path: &Path) -> Result<(Summary, Flows), Error> {
 }
 
 /// What the ruleset does to a flow's first packet and, where that passes,
-/// to the answer, over every interface.
-fn through(policy: &Policy, f: &Flow) -> RulesetOut {
-    let first = opening(f);
+/// to the answer: over every interface, or the sides the site names.
+fn through(policy: &Policy, f: &Flow, site: &Site) -> RulesetOut {
+    let first = opening(f, site);
     let ev = Evaluator::new(policy);
     let out = ev.forward(&first);
     let ok = out.accepted();
@@ -155,8 +155,9 @@ fn through(policy: &Policy, f: &Flow) -> RulesetOut {
     RulesetOut { verdict, rules }
 }
 
-/// The flow's first packet from the dialler, on any interface.
-fn opening(f: &Flow) -> PacketSet {
+/// The flow's first packet, on the interfaces the site says it crosses
+/// (any, where it names none).
+fn opening(f: &Flow, site: &Site) -> PacketSet {
     let (src, dst) = if f.opened_here {
         (f.local, f.remote)
     } else {
@@ -188,6 +189,12 @@ fn opening(f: &Flow) -> PacketSet {
     if matches!(f.proto, 1 | 58) {
         let (request, _) = icmp::parse("echo-request", fam == Family::Ipv6).expect("a known type");
         c = c.with(Dim::Icmp, point(request)).expect("a point");
+    }
+    let (in_if, out_if) = crate::check::spaces::sides(&site.interfaces, f.opened_here);
+    for (dim, set) in [(Dim::In, in_if), (Dim::Out, out_if)] {
+        if let Some(s) = set {
+            c = c.with(dim, s).expect("not empty");
+        }
     }
     c.into()
 }
