@@ -226,14 +226,7 @@ mod flows {
     /// The dialler's flows in a capture of these packets (raw IP, a
     /// second apart), with the dialler found as the busiest address.
     fn flows_of(packets: Vec<Vec<u8>>) -> Vec<Flow> {
-        let frames: Vec<(f64, Vec<u8>, usize)> = packets
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let n = p.len();
-                (i as f64, p, n)
-            })
-            .collect();
+        let frames = numbered(packets);
         let mut flows = Flows::default();
         read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
         let dialler = flows.busiest().expect("packets were read");
@@ -328,19 +321,12 @@ mod flows {
     fn ipv6_flows_are_classified_the_same_way() {
         let dialler: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
         let server: [u8; 16] = [0x20, 0x01, 0x4, 0x60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53];
-        let frames: Vec<(f64, Vec<u8>, usize)> = [
+        let frames = numbered([
             v6_udp(dialler, server, 40000, 53),
             v6_udp(dialler, server, 40000, 53),
             v6_udp(dialler, server, 40001, 123),
             v6_udp(server, dialler, 123, 40001),
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let n = p.len();
-            (i as f64, p, n)
-        })
-        .collect();
+        ]);
         let mut flows = Flows::default();
         read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
         assert_eq!(flows.busiest(), Some(IpAddr::from(dialler)));
@@ -393,14 +379,7 @@ fn a_flow_belongs_to_the_requirements_of_its_traffic_and_places() {
         v4(None, DIALLER, public, Carry::EchoRequest { ident: 1 }),
         v4(None, [10, 0, 0, 30], DIALLER, syn(50000, 80)),
     ];
-    let frames: Vec<(f64, Vec<u8>, usize)> = packets
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let n = p.len();
-            (i as f64, p, n)
-        })
-        .collect();
+    let frames = numbered(packets);
     let mut flows = Flows::default();
     read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
     let site = octaverify::site::Site {
@@ -474,14 +453,7 @@ mod command {
                 },
             ),
         ];
-        let frames: Vec<(f64, Vec<u8>, usize)> = packets
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let n = p.len();
-                (i as f64, p, n)
-            })
-            .collect();
+        let frames = numbered(packets);
         let bytes = pcap(RAW, &frames);
         std::fs::write(dir.join("dump.pcap"), &bytes).unwrap();
         std::fs::write(

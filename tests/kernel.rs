@@ -362,15 +362,7 @@ impl Probe {
             Kind::Echo => Kind::EchoAnswer,
             _ => return None,
         };
-        Some(Probe {
-            kind,
-            inward: !self.inward,
-            src: self.dst,
-            dst: self.src,
-            sport: self.dport,
-            dport: self.sport,
-            of: id,
-        })
+        Some(self.turned(kind, id))
     }
 
     /// For an answer, the probe it answers.
@@ -381,15 +373,20 @@ impl Probe {
             Kind::EchoAnswer => Kind::Echo,
             _ => return None,
         };
-        Some(Probe {
+        Some(self.turned(kind, 0))
+    }
+
+    /// A probe of `kind` the other way round, answering probe `of` (0: none).
+    fn turned(&self, kind: Kind, of: u16) -> Probe {
+        Probe {
             kind,
             inward: !self.inward,
             src: self.dst,
             dst: self.src,
             sport: self.dport,
             dport: self.sport,
-            of: 0,
-        })
+            of,
+        }
     }
 }
 

@@ -30,6 +30,18 @@ pub fn pcap(link: u32, frames: &[(f64, Vec<u8>, usize)]) -> Vec<u8> {
     out
 }
 
+/// Frames a second apart, each as long as it was on the wire.
+pub fn numbered(packets: impl IntoIterator<Item = Vec<u8>>) -> Vec<(f64, Vec<u8>, usize)> {
+    packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let n = p.len();
+            (i as f64, p, n)
+        })
+        .collect()
+}
+
 /// A pcapng section with one interface per link type given; each frame
 /// `(interface, seconds, bytes)`, in enhanced packet blocks.
 pub fn pcapng(links: &[u32], frames: &[(u32, f64, Vec<u8>)]) -> Vec<u8> {
