@@ -172,14 +172,9 @@ pub fn lint(policy: &Policy) -> Linted {
         .into_par_iter()
         .filter_map(|p| match p {
             Pending::Found(l) => Some(l),
-            Pending::Shadowed(r, entered, disjoint) => Some(shadowed(
-                policy,
-                r,
-                &policy.rule(r).matches,
-                entered,
-                disjoint,
-                &taken,
-            )),
+            Pending::Shadowed(r, entered, disjoint) => {
+                Some(shadowed(policy, r, entered, disjoint, &taken))
+            }
             Pending::Redundant(r, pieces) => redundant(policy, r, pieces),
         })
         .collect();
@@ -214,11 +209,10 @@ fn across_copies(policy: &Policy, lints: Vec<Lint>) -> Vec<Lint> {
         .into_iter()
         .filter(|l| {
             let c = l.rule.chain;
-            match copies.get(&c) {
-                _ if policy.chains[c].copy_of.is_some() => false,
-                None => true,
-                Some(&n) => said[&(c, l.rule.index, l.kind)] == n + 1,
-            }
+            policy.chains[c].copy_of.is_none()
+                && copies
+                    .get(&c)
+                    .is_none_or(|&n| said[&(c, l.rule.index, l.kind)] == n + 1)
         })
         .collect()
 }
@@ -271,12 +265,12 @@ impl Taken<'_> {
 fn shadowed(
     policy: &Policy,
     r: RuleRef,
-    matches: &PacketSet,
     entered: &[PacketSet],
     disjoint: bool,
     taken: &Taken<'_>,
 ) -> Lint {
     let chain = &policy.chains[r.chain];
+    let matches = &policy.rule(r).matches;
     let lint = |because, detail| Lint {
         kind: Kind::Shadowed,
         rule: r,

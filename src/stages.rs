@@ -21,7 +21,8 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Where every packet's state and output interface are known.
+    /// Where every packet's state and output interface are known: the
+    /// least stage (fields compare in order, `false` first).
     const ROUTED: Stage = Stage {
         untracked: false,
         unrouted: false,
@@ -114,25 +115,16 @@ fn stage_free(policy: &Policy) -> Vec<bool> {
 pub fn settle(policy: &mut Policy) {
     let n = policy.chains.len();
     let free = stage_free(policy);
-    // The stages that reach each chain, in order.
-    let mut reached: Vec<Vec<Stage>> = vec![Vec::new(); n];
-    for (id, roots) in (0..n).map(|id| (id, policy.roots(id).to_vec())) {
-        let mut stages: Vec<Stage> = roots
-            .iter()
-            .filter_map(|&r| policy.chains[r].base.as_deref().map(Stage::of))
-            .collect();
-        stages.sort();
-        stages.dedup();
-        reached[id] = stages;
-    }
-    // The original serves the routed stage where one reaches it (so that
-    // most chains keep their matches as written), else its first.
-    let home: Vec<Option<Stage>> = reached
-        .iter()
-        .map(|s| {
-            s.contains(&Stage::ROUTED)
-                .then_some(Stage::ROUTED)
-                .or(s.first().copied())
+    // The stage each original serves: the least of those that reach it,
+    // which is the routed one where that reaches it (so that most chains
+    // keep their matches as written).
+    let home: Vec<Option<Stage>> = (0..n)
+        .map(|id| {
+            policy
+                .roots(id)
+                .iter()
+                .filter_map(|&r| policy.chains[r].base.as_deref().map(Stage::of))
+                .min()
         })
         .collect();
     let mut instance: HashMap<(ChainId, Stage), ChainId> = HashMap::new();

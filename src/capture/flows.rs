@@ -61,6 +61,19 @@ impl Fate {
     pub fn failed(self) -> bool {
         !matches!(self, Fate::Works)
     }
+
+    /// The report's name for it (the codes `explain` knows, but `works`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Fate::Works => "works",
+            Fate::IcmpError { .. } => "icmp-error",
+            Fate::NoSynAck => "no-syn-ack",
+            Fate::Reset => "reset",
+            Fate::NoAnswer => "no-answer",
+            Fate::NoEchoReply => "no-echo-reply",
+            Fate::UnansweredByDialler => "unanswered-by-dialler",
+        }
+    }
 }
 
 /// A failing flow whose dialler kept sending at least this many packets

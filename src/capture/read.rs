@@ -153,6 +153,7 @@ pub fn read(input: impl Read + Send, mut each: impl FnMut(Seen)) -> Result<Summa
                             });
                         };
                         let at = p.decode_ts_f64(i.offset, i.resolution);
+                        // What packet_data() gives, but for the buffer's lifetime.
                         let data = &p.data[..(p.caplen as usize).min(p.data.len())];
                         Some((i.link, at, data, p.caplen < p.origlen))
                     }

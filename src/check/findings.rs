@@ -97,9 +97,9 @@ impl Checker<'_> {
         }
         // Replies that rules of one chain drop make one finding: one accept
         // above the first of them lets them all through (a ban list drops
-        // the replies of each banned address by a rule of its own).
-        // The replies are gathered first and mapped back to their requests
-        // once a group is whole (a ban list makes a part per banned address).
+        // the replies of each banned address by a rule of its own). They are
+        // gathered as replies and mapped back to their requests once a group
+        // is whole, not once per part.
         let mut blocked: Vec<(Option<&IntervalSet>, Vec<Cube>, Vec<RuleRef>)> = Vec::new();
         for (set, rule) in rep.dropped() {
             if !unknown.is_empty() && flow::requests(&set).difference(&unknown).is_empty() {

@@ -14,7 +14,7 @@ use crate::report::pcap::{FlowOut, PcapInput, PcapReport, PcapSummary, RulesetOu
 use crate::report::{Role, RuleCite};
 use crate::requirements::{RequirementSet, Severity};
 use crate::site::Site;
-use crate::space::dim::{addr, icmp};
+use crate::space::dim::{addr, icmp, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet, State, TcpFlag};
 use std::net::IpAddr;
 use std::path::Path;
@@ -53,7 +53,7 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
                 .map(String::from)
                 .collect();
             FlowOut {
-                proto: proto_name(f.proto),
+                proto: proto::name(f.proto).map_or_else(|| f.proto.to_string(), str::to_string),
                 local: end(f.local, f.proto),
                 remote: end(f.remote, f.proto),
                 opened_by: if f.opened_here { "dialler" } else { "remote" },
@@ -61,7 +61,7 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
                 last: f.last,
                 sent: f.sent,
                 received: f.received,
-                fate: fate_code(f.what),
+                fate: f.what.code(),
                 explanation: explain(f),
                 storm: f.storm(),
                 ruleset: policy
@@ -92,6 +92,7 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
             frames: summary.frames,
             packets: summary.packets,
             other_frames: summary.other,
+            cut_frames: summary.cut,
             flows: out.len(),
             failed,
             failed_required,
@@ -199,33 +200,11 @@ fn opening(f: &Flow, site: &Site) -> PacketSet {
     c.into()
 }
 
-fn proto_name(p: u8) -> String {
-    match p {
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        1 => "icmp".into(),
-        58 => "icmpv6".into(),
-        p => p.to_string(),
-    }
-}
-
 fn end((a, port): (IpAddr, u16), proto: u8) -> String {
     match (proto, a) {
         (6 | 17, IpAddr::V6(v)) => format!("[{v}]:{port}"),
         (6 | 17, a) => format!("{a}:{port}"),
         (_, a) => a.to_string(),
-    }
-}
-
-fn fate_code(f: Fate) -> &'static str {
-    match f {
-        Fate::Works => "works",
-        Fate::IcmpError { .. } => "icmp-error",
-        Fate::NoSynAck => "no-syn-ack",
-        Fate::Reset => "reset",
-        Fate::NoAnswer => "no-answer",
-        Fate::NoEchoReply => "no-echo-reply",
-        Fate::UnansweredByDialler => "unanswered-by-dialler",
     }
 }
 
@@ -237,10 +216,18 @@ fn explain(f: &Flow) -> String {
     };
     let what = match f.what {
         Fate::Works => return "answered".into(),
-        Fate::IcmpError { kind, code } => format!(
-            "an ICMP error came back: {}",
-            icmp_error(f.proto, kind, code)
-        ),
+        Fate::IcmpError { kind, code } => {
+            let v6 = f.local.0.is_ipv6();
+            let name = icmp::name_of(kind, code, v6).unwrap_or("an error");
+            let rejected = if (v6 && (kind, code) == (1, 1))
+                || (!v6 && kind == 3 && matches!(code, 9 | 10 | 13))
+            {
+                ": a firewall rejected it"
+            } else {
+                ""
+            };
+            format!("an ICMP error came back: {name} (type {kind}, code {code}){rejected}")
+        }
         Fate::NoSynAck => format!(
             "{} SYN{} sent, no SYN-ACK came back",
             f.syns,
@@ -267,20 +254,4 @@ fn explain(f: &Flow) -> String {
         }
     };
     what + &storm
-}
-
-fn icmp_error(_proto: u8, kind: u8, code: u8) -> String {
-    let what = match (kind, code) {
-        (3, 0) => "network unreachable",
-        (3, 1) => "host unreachable",
-        (3, 3) => "port unreachable",
-        (3, 9 | 10 | 13) => "administratively prohibited (a firewall rejected it)",
-        (3, _) => "destination unreachable",
-        (11, _) => "time exceeded",
-        (1, 1) => "ICMPv6: administratively prohibited (a firewall rejected it)",
-        (1, 4) => "ICMPv6: port unreachable",
-        (1, _) => "ICMPv6: destination unreachable",
-        _ => "an error",
-    };
-    format!("{what} (type {kind}, code {code})")
 }

@@ -29,6 +29,8 @@ pub struct PcapSummary {
     pub packets: u64,
     /// Frames without an IP packet (ARP, …), left out.
     pub other_frames: u64,
+    /// Frames the capture's snap length cut short (their headers still read).
+    pub cut_frames: u64,
     pub flows: usize,
     pub failed: usize,
     /// Failed flows that belong to a required (not advisory) requirement.

@@ -406,6 +406,17 @@ pub mod icmp {
         })
     }
 
+    /// The name of a type and code (`port-unreachable`), else of the whole
+    /// type, if either has one.
+    pub fn name_of(t: u8, code: u8, v6: bool) -> Option<&'static str> {
+        let table = if v6 { V6 } else { V4 };
+        table
+            .iter()
+            .find(|&&(_, ty, c)| ty == t && c == Some(code))
+            .map(|&(n, _, _)| n)
+            .or_else(|| type_name(t, v6))
+    }
+
     /// The name of a whole type (all codes), if it has one.
     pub fn type_name(t: u8, v6: bool) -> Option<&'static str> {
         let table = if v6 { V6 } else { V4 };

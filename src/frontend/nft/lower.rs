@@ -99,26 +99,16 @@ pub fn lower(
                 .any(|x| x.kind == Kind::Word && TRACKING_WORDS.contains(&x.text))
         });
         if tracks {
-            tracking.extend(match t.family {
-                TableFamily::Ip => &[Family::Ipv4][..],
-                TableFamily::Ip6 => &[Family::Ipv6],
-                TableFamily::Inet => &[Family::Ipv4, Family::Ipv6],
-                _ => &[],
-            });
+            tracking.extend(ip_families(t.family).unwrap_or_default());
         }
     }
     for (ti, t) in tables.iter().enumerate() {
-        let fams: &[Family] = match t.family {
-            TableFamily::Ip => &[Family::Ipv4],
-            TableFamily::Ip6 => &[Family::Ipv6],
-            TableFamily::Inet | TableFamily::Netdev => &[Family::Ipv4, Family::Ipv6],
-            TableFamily::Other => {
-                notes.push(format!(
-                    "table {} {} is not on the IP forward path (not evaluated)",
-                    t.family_word, t.name
-                ));
-                continue;
-            }
+        let Some(fams) = ip_families(t.family) else {
+            notes.push(format!(
+                "table {} {} is not on the IP forward path (not evaluated)",
+                t.family_word, t.name
+            ));
+            continue;
         };
         for f in fams {
             if !families.contains(f) {
@@ -1456,7 +1446,16 @@ fn fib_end(t: &[Token<'_>], i: usize) -> Option<usize> {
     Some(skip_value(t, k))
 }
 
-/// The fields that are all modelled, or `None`.
+/// The IP families a table of `family` sees, if it is on the IP path.
+fn ip_families(family: TableFamily) -> Option<&'static [Family]> {
+    match family {
+        TableFamily::Ip => Some(&[Family::Ipv4]),
+        TableFamily::Ip6 => Some(&[Family::Ipv6]),
+        TableFamily::Inet | TableFamily::Netdev => Some(&[Family::Ipv4, Family::Ipv6]),
+        TableFamily::Other => None,
+    }
+}
+
 /// The packets of `set` that a match on `fields` reads with `th` where
 /// they have no ports: those of the other protocols, when `th` is one of
 /// the fields.
@@ -1480,6 +1479,7 @@ const TRACKING_WORDS: &[&str] = &[
     "synproxy",
 ];
 
+/// The fields that are all modelled, or `None`.
 fn known(selectors: &[Selector]) -> Option<Vec<Field>> {
     selectors.iter().copied().collect()
 }
