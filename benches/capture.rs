@@ -57,7 +57,7 @@ fn flows(c: &mut Criterion) {
             b.iter(|| {
                 let mut flows = Flows::default();
                 read(&bytes[..], |p| flows.add(&p)).expect("a capture");
-                black_box(flows.of("192.168.1.10".parse().unwrap()))
+                black_box(flows.of(&["192.168.1.10".parse().unwrap()]))
             })
         });
     }

@@ -123,6 +123,26 @@ fn pcapng_interfaces_keep_their_link_types_and_ipv6_is_read() {
 }
 
 #[test]
+fn each_pcapng_section_numbers_its_own_interfaces() {
+    // Two sections (two captures joined, as mergecap writes them): interface
+    // 0 is raw IP in the first and Linux cooked v2 in the second.
+    let ip = v4(None, DIALLER, SERVER, syn(5, 6));
+    let mut bytes = pcapng(&[RAW, ETHERNET], &[(0, 1.0, ip.clone())]);
+    bytes.extend(pcapng(&[LINUX_SLL2], &[(0, 2.0, sll2(0x0800, &ip))]));
+    let (seen, summary) = all(&bytes).unwrap();
+    assert_eq!((summary.frames, summary.packets), (2, 2));
+    assert_eq!(seen[0].src, seen[1].src);
+    assert_eq!((seen[1].sport, seen[1].dport), (5, 6));
+    // The first section's second interface is gone in the second section.
+    let mut bad = pcapng(&[RAW, ETHERNET], &[]);
+    let at = bad.len() as u64;
+    bad.extend(pcapng(&[RAW], &[(1, 2.0, ip)]));
+    let err = all(&bad).unwrap_err();
+    assert!(err.message.contains("interface 1"), "{err}");
+    assert!(err.offset > at, "{err} (the second section starts at {at})");
+}
+
+#[test]
 fn an_icmp_error_names_the_packet_it_is_about() {
     let frame = v4(
         Some(ethernet(None)),
@@ -231,7 +251,7 @@ mod flows {
         read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
         let dialler = flows.busiest().expect("packets were read");
         assert_eq!(dialler, IpAddr::from(DIALLER));
-        flows.of(dialler)
+        flows.of(&[dialler])
     }
 
     #[test]
@@ -330,13 +350,197 @@ mod flows {
         let mut flows = Flows::default();
         read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
         assert_eq!(flows.busiest(), Some(IpAddr::from(dialler)));
-        let f = flows.of(IpAddr::from(dialler));
+        let f = flows.of(&[IpAddr::from(dialler)]);
         assert_eq!(f.len(), 2);
         assert_eq!(
             (f[0].remote.1, f[0].what, f[0].sent),
             (53, Fate::NoAnswer, 2)
         );
         assert_eq!((f[1].remote.1, f[1].what), (123, Fate::Works));
+    }
+
+    #[test]
+    fn data_sent_again_and_never_acknowledged_is_a_stalled_connection() {
+        let data = |sport, seq, ack| Carry::Data {
+            sport,
+            dport: 443,
+            seq,
+            ack,
+            payload: b"client hello".to_vec(),
+        };
+        let answer = |dport, ack| Carry::Tcp {
+            sport: 443,
+            dport,
+            seq: 5000,
+            syn: true,
+            ack,
+            rst: false,
+        };
+        let f = flows_of(vec![
+            // Handshake, then the hello three times: never acknowledged.
+            v4(None, DIALLER, SERVER, tcp(40000, 443, true, false, false)),
+            v4(None, SERVER, DIALLER, answer(40000, true)),
+            v4(None, DIALLER, SERVER, data(40000, 1001, 5001)),
+            v4(None, DIALLER, SERVER, data(40000, 1001, 5001)),
+            v4(None, DIALLER, SERVER, data(40000, 1001, 5001)),
+            // The same, sent twice but acknowledged in the end: it works.
+            v4(None, DIALLER, SERVER, tcp(40001, 443, true, false, false)),
+            v4(None, SERVER, DIALLER, answer(40001, true)),
+            v4(None, DIALLER, SERVER, data(40001, 1001, 5001)),
+            v4(None, DIALLER, SERVER, data(40001, 1001, 5001)),
+            v4(
+                None,
+                SERVER,
+                DIALLER,
+                Carry::Data {
+                    sport: 443,
+                    dport: 40001,
+                    seq: 5001,
+                    ack: 1001 + 12,
+                    payload: b"server hello".to_vec(),
+                },
+            ),
+        ]);
+        assert_eq!(f.len(), 2, "{f:#?}");
+        assert_eq!((f[0].what, f[0].retransmitted), (Fate::Stalled, 2));
+        assert_eq!((f[1].what, f[1].retransmitted), (Fate::Works, 1));
+    }
+
+    #[test]
+    fn a_dns_error_is_told_from_no_answer_and_answers_keep_their_addresses() {
+        use simple_dns::RCODE;
+        let dns = [8, 8, 8, 8];
+        let udp = |sport, dport, payload| Carry::Udp {
+            sport,
+            dport,
+            payload,
+        };
+        let f = flows_of(vec![
+            v4(
+                None,
+                DIALLER,
+                dns,
+                udp(5000, 53, dns_query(1, "Config.Octalarm.NL.")),
+            ),
+            v4(
+                None,
+                dns,
+                DIALLER,
+                udp(
+                    53,
+                    5000,
+                    dns_answer(1, "config.octalarm.nl", RCODE::NoError, &[SERVER]),
+                ),
+            ),
+            v4(
+                None,
+                DIALLER,
+                dns,
+                udp(5001, 53, dns_query(2, "vpn.octalarm.nl")),
+            ),
+            v4(
+                None,
+                dns,
+                DIALLER,
+                udp(
+                    53,
+                    5001,
+                    dns_answer(2, "vpn.octalarm.nl", RCODE::NameError, &[]),
+                ),
+            ),
+            v4(
+                None,
+                DIALLER,
+                dns,
+                udp(5002, 53, dns_query(3, "vpn.octalarm.com")),
+            ),
+            v4(
+                None,
+                dns,
+                DIALLER,
+                udp(
+                    53,
+                    5002,
+                    dns_answer(3, "vpn.octalarm.com", RCODE::ServerFailure, &[]),
+                ),
+            ),
+            // Not DNS at all on port 53: an answer is an answer.
+            v4(None, DIALLER, dns, udp(5003, 53, b"q".to_vec())),
+            v4(None, dns, DIALLER, udp(53, 5003, b"a".to_vec())),
+        ]);
+        let by_port = |p: u16| f.iter().find(|x| x.local.1 == p).expect("the flow");
+        let ok = by_port(5000);
+        assert_eq!(ok.what, Fate::Works);
+        let d = ok.dns.as_ref().expect("DNS was read");
+        assert_eq!(d.name.as_deref(), Some("config.octalarm.nl"));
+        assert_eq!(d.addresses, [IpAddr::from(SERVER)]);
+        assert_eq!(by_port(5001).what, Fate::DnsError { rcode: 3 });
+        assert_eq!(by_port(5002).what, Fate::DnsError { rcode: 2 });
+        assert_eq!(by_port(5003).what, Fate::Works);
+        assert!(by_port(5003).dns.is_none());
+    }
+
+    #[test]
+    fn unanswered_datagrams_sent_on_and_on_are_a_storm_too() {
+        let mut packets = Vec::new();
+        for _ in 0..30 {
+            packets.push(v4(
+                None,
+                DIALLER,
+                SERVER,
+                Carry::Udp {
+                    sport: 40000,
+                    dport: 1194,
+                    payload: b"hello".to_vec(),
+                },
+            ));
+        }
+        // A few unanswered datagrams elsewhere are no storm.
+        for _ in 0..3 {
+            packets.push(v4(
+                None,
+                DIALLER,
+                SERVER,
+                Carry::Udp {
+                    sport: 40001,
+                    dport: 5060,
+                    payload: b"hello".to_vec(),
+                },
+            ));
+        }
+        let f = flows_of(packets);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            (f[0].what, f[0].sent, f[0].storm()),
+            (Fate::NoAnswer, 30, true)
+        );
+        assert_eq!((f[1].what, f[1].storm()), (Fate::NoAnswer, false));
+    }
+
+    #[test]
+    fn every_dialler_given_has_its_flows_and_one_between_two_is_the_first_ones() {
+        let other = [192, 168, 1, 11];
+        let frames = numbered([
+            v4(None, DIALLER, SERVER, Carry::EchoRequest { ident: 1 }),
+            v4(None, other, SERVER, Carry::EchoRequest { ident: 2 }),
+            v4(None, other, DIALLER, Carry::EchoRequest { ident: 3 }),
+            v4(None, [10, 0, 0, 1], SERVER, Carry::EchoRequest { ident: 4 }),
+        ]);
+        let mut flows = Flows::default();
+        read(&pcap(RAW, &frames)[..], |p| flows.add(&p)).unwrap();
+        let f = flows.of(&[IpAddr::from(DIALLER), IpAddr::from(other)]);
+        let ends: Vec<(IpAddr, IpAddr, bool)> = f
+            .iter()
+            .map(|x| (x.local.0, x.remote.0, x.opened_here))
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                (DIALLER.into(), SERVER.into(), true),
+                (other.into(), SERVER.into(), true),
+                (DIALLER.into(), other.into(), false),
+            ]
+        );
     }
 
     #[test]
@@ -390,7 +594,7 @@ fn a_flow_belongs_to_the_requirements_of_its_traffic_and_places() {
     };
     let set = RequirementSet::builtin();
     let of: Vec<Vec<&str>> = flows
-        .of(IpAddr::from(DIALLER))
+        .of(&[IpAddr::from(DIALLER)])
         .iter()
         .map(|f| requirements_of(f, &set, &site))
         .collect();
@@ -474,7 +678,7 @@ mod command {
         );
         assert_eq!(code, 1, "{out}{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["input"]["dialler"], "192.168.1.10");
+        assert_eq!(v["input"]["diallers"], serde_json::json!(["192.168.1.10"]));
         assert_eq!(v["input"]["dialler_from"], "busiest");
         let flows = v["flows"].as_array().unwrap();
         assert_eq!(flows.len(), 2, "{v:#}");
@@ -521,6 +725,11 @@ mod command {
                 .to_string()
         };
         assert_eq!(verdict(&[]), "depends");
+        let (_, text, _) = run(&dir, &["pcap", "dump.pcap", "--ruleset", "sides.rules"]);
+        assert!(
+            text.contains("dropped: udp from 192.168.1.10 to 1.1.1.1 in any except eth1;"),
+            "{text}"
+        );
         assert_eq!(verdict(&["--lan", "eth1", "--wan", "eth0"]), "accepts");
         assert_eq!(verdict(&["--lan", "eth2", "--wan", "eth0"]), "drops");
 
@@ -531,6 +740,98 @@ mod command {
         assert!(
             err.contains("cut.pcap: byte ") && err.contains("truncated"),
             "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn names_the_capture_resolves_place_flows_and_dns_errors_say_the_name() {
+        use simple_dns::RCODE;
+        let dir = std::env::temp_dir().join(format!("octaverify-pcap-dns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dns = [192, 168, 1, 254];
+        // A public address (SERVER is a documentation one, not the internet's).
+        let octalarm = [185, 10, 20, 30];
+        let udp = |sport, dport, payload| Carry::Udp {
+            sport,
+            dport,
+            payload,
+        };
+        let packets = [
+            v4(
+                None,
+                DIALLER,
+                dns,
+                udp(5000, 53, dns_query(1, "config.octalarm.nl")),
+            ),
+            v4(
+                None,
+                dns,
+                DIALLER,
+                udp(
+                    53,
+                    5000,
+                    dns_answer(1, "config.octalarm.nl", RCODE::NoError, &[octalarm]),
+                ),
+            ),
+            v4(None, DIALLER, octalarm, syn(40000, 443)),
+            v4(
+                None,
+                DIALLER,
+                dns,
+                udp(5001, 53, dns_query(2, "vpn.octalarm.nl")),
+            ),
+            v4(
+                None,
+                dns,
+                DIALLER,
+                udp(
+                    53,
+                    5001,
+                    dns_answer(2, "vpn.octalarm.nl", RCODE::NameError, &[]),
+                ),
+            ),
+        ];
+        std::fs::write(dir.join("dump.pcap"), pcap(RAW, &numbered(packets))).unwrap();
+        let args = ["pcap", "dump.pcap", "--dns-servers", "192.168.1.254"];
+        let (code, out, err) = run(&dir, &[&args[..], &["--output", "json"]].concat());
+        assert_eq!(code, 1, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["input"]["resolved"],
+            serde_json::json!({"config.octalarm.nl": ["185.10.20.30"]})
+        );
+        let flows = v["flows"].as_array().unwrap();
+        let https = flows
+            .iter()
+            .find(|f| f["remote"] == "185.10.20.30:443")
+            .unwrap();
+        assert_eq!(https["fate"], "no-syn-ack");
+        assert_eq!(
+            https["requirements"],
+            serde_json::json!([
+                "egress-any",
+                "egress-https",
+                "egress-octalarm-any",
+                "egress-config-https"
+            ])
+        );
+        let nx = flows
+            .iter()
+            .find(|f| f["local"] == "192.168.1.10:5001")
+            .unwrap();
+        assert_eq!(
+            (&nx["fate"], &nx["name"]),
+            (&"dns-error".into(), &"vpn.octalarm.nl".into())
+        );
+        let (_, text, _) = run(&dir, &args);
+        assert!(
+            text.contains("config.octalarm.nl resolved in the capture to 185.10.20.30"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the DNS server answered NXDOMAIN (no such name) for vpn.octalarm.nl"),
+            "{text}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -4,7 +4,7 @@
 //! classified as working or by how it failed. Memory grows with the number
 //! of flows, not of packets.
 
-use super::read::{Seen, Tcp};
+use super::read::{Dns, Seen, Tcp};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
@@ -31,7 +31,46 @@ pub struct Flow {
     pub retransmitted: u64,
     /// ICMP errors received about the flow's packets (type, code), each once.
     pub errors: Vec<(u8, u8)>,
+    /// What its DNS messages said, for a flow that carried any.
+    pub dns: Option<DnsFlow>,
     pub what: Fate,
+}
+
+/// The DNS of one flow: the name asked and how it was answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DnsFlow {
+    pub name: Option<Box<str>>,
+    /// Whether a response said "no error".
+    pub answered: bool,
+    /// The code of the first response that reported an error.
+    pub error: Option<u8>,
+    /// Addresses the answers gave (at most [`ADDRESSES`]).
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Addresses kept per DNS flow: enough for any real name, and memory stays
+/// bounded by the number of flows whatever a capture's answers hold.
+pub const ADDRESSES: usize = 16;
+
+impl DnsFlow {
+    fn add(&mut self, m: &Dns) {
+        if self.name.is_none() {
+            self.name.clone_from(&m.name);
+        }
+        if !m.response {
+            return;
+        }
+        if m.rcode == 0 {
+            self.answered = true;
+            for &a in &m.addresses {
+                if self.addresses.len() < ADDRESSES && !self.addresses.contains(&a) {
+                    self.addresses.push(a);
+                }
+            }
+        } else if self.error.is_none() {
+            self.error = Some(m.rcode);
+        }
+    }
 }
 
 /// What became of a flow.
@@ -47,6 +86,13 @@ pub enum Fate {
     NoSynAck,
     /// TCP: the other end (or something on the way) answered with a reset.
     Reset,
+    /// TCP: the handshake completed, but data the dialler sent (and sent
+    /// again) was never acknowledged.
+    Stalled,
+    /// DNS: the server answered, but only with an error (NXDOMAIN, SERVFAIL, …).
+    DnsError {
+        rcode: u8,
+    },
     /// UDP: datagrams went out, none came back (a DNS query without answer
     /// when the other end's port is 53).
     NoAnswer,
@@ -69,6 +115,8 @@ impl Fate {
             Fate::IcmpError { .. } => "icmp-error",
             Fate::NoSynAck => "no-syn-ack",
             Fate::Reset => "reset",
+            Fate::Stalled => "stalled",
+            Fate::DnsError { .. } => "dns-error",
             Fate::NoAnswer => "no-answer",
             Fate::NoEchoReply => "no-echo-reply",
             Fate::UnansweredByDialler => "unanswered-by-dialler",
@@ -98,6 +146,8 @@ struct Side {
     /// The highest sequence number past data sent (for retransmissions).
     sent_to: Option<u32>,
     retransmitted: u64,
+    /// The highest acknowledgment number sent.
+    acked_to: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +158,7 @@ struct Gathered {
     opener: usize,
     sides: [Side; 2],
     errors: Vec<(u8, u8)>,
+    dns: Option<Box<DnsFlow>>,
 }
 
 /// A flow's key: the protocol and both ends, the lower end first.
@@ -155,7 +206,11 @@ impl Flows {
             opener: side,
             sides: Default::default(),
             errors: Vec::new(),
+            dns: None,
         });
+        if let Some(m) = &p.dns {
+            f.dns.get_or_insert_default().add(m);
+        }
         f.last = f.last.max(p.at);
         let s = &mut f.sides[side];
         s.packets += 1;
@@ -184,24 +239,25 @@ impl Flows {
             .map(|(a, _)| *a)
     }
 
-    /// The flows `dialler` is an end of, oriented from it and classified,
-    /// in the order they began.
-    pub fn of(&self, dialler: IpAddr) -> Vec<Flow> {
+    /// The flows a dialler is an end of, oriented from it (the first listed,
+    /// should both ends be diallers) and classified, in the order they began.
+    pub fn of(&self, diallers: &[IpAddr]) -> Vec<Flow> {
         let mut out: Vec<Flow> = self
             .flows
             .iter()
             .filter_map(|(&(proto, a, b), g)| {
-                let here = if a.0 == dialler {
-                    0
-                } else if b.0 == dialler {
-                    1
-                } else {
-                    return None;
+                let rank = |e: End| diallers.iter().position(|&d| d == e.0);
+                let here = match (rank(a), rank(b)) {
+                    (Some(x), Some(y)) => usize::from(y < x),
+                    (Some(_), None) => 0,
+                    (None, Some(_)) => 1,
+                    (None, None) => return None,
                 };
                 let (local, remote) = if here == 0 { (a, b) } else { (b, a) };
                 let (mine, theirs) = (&g.sides[here], &g.sides[1 - here]);
                 let opened_here = g.opener == here;
-                let what = fate(proto, opened_here, mine, theirs, &g.errors);
+                let dns = g.dns.as_deref();
+                let what = fate(proto, opened_here, mine, theirs, &g.errors, dns);
                 Some(Flow {
                     proto,
                     local,
@@ -214,6 +270,7 @@ impl Flows {
                     syns: if opened_here { mine.syn } else { theirs.syn },
                     retransmitted: mine.retransmitted,
                     errors: g.errors.clone(),
+                    dns: dns.cloned(),
                     what,
                 })
             })
@@ -239,18 +296,36 @@ fn tcp(s: &mut Side, t: Tcp, payload: usize) {
     if t.flags & RST != 0 {
         s.rst = true;
     }
+    if t.flags & ACK != 0 {
+        match s.acked_to {
+            Some(to) if behind(t.ack, to) => {}
+            _ => s.acked_to = Some(t.ack),
+        }
+    }
     if payload > 0 {
         let end = t.seq.wrapping_add(payload as u32);
         match s.sent_to {
-            // Sequence space wraps: "at or before" is a half-space behind.
-            Some(to) if to.wrapping_sub(end) < (1 << 31) => s.retransmitted += 1,
+            Some(to) if behind(end, to) => s.retransmitted += 1,
             _ => s.sent_to = Some(end),
         }
     }
 }
 
+/// Whether sequence number `x` is at or before `y`. Sequence space wraps:
+/// "at or before" is the half-space behind.
+fn behind(x: u32, y: u32) -> bool {
+    y.wrapping_sub(x) < (1 << 31)
+}
+
 /// How a flow ended, from the dialler's side (`mine`) and the other's.
-fn fate(proto: u8, opened_here: bool, mine: &Side, theirs: &Side, errors: &[(u8, u8)]) -> Fate {
+fn fate(
+    proto: u8,
+    opened_here: bool,
+    mine: &Side,
+    theirs: &Side,
+    errors: &[(u8, u8)],
+    dns: Option<&DnsFlow>,
+) -> Fate {
     if let Some(&(kind, code)) = errors.first() {
         return Fate::IcmpError { kind, code };
     }
@@ -268,8 +343,22 @@ fn fate(proto: u8, opened_here: bool, mine: &Side, theirs: &Side, errors: &[(u8,
     match proto {
         6 if theirs.rst => Fate::Reset,
         6 if mine.syn > 0 && !theirs.syn_ack => Fate::NoSynAck,
+        6 if mine.retransmitted > 0
+            && mine
+                .sent_to
+                .is_some_and(|end| !theirs.acked_to.is_some_and(|a| behind(end, a))) =>
+        {
+            Fate::Stalled
+        }
         1 | 58 if mine.echo_requests > 0 && theirs.echo_replies == 0 => Fate::NoEchoReply,
         17 if theirs.packets == 0 => Fate::NoAnswer,
-        _ => Fate::Works,
+        _ => match dns {
+            Some(&DnsFlow {
+                answered: false,
+                error: Some(rcode),
+                ..
+            }) => Fate::DnsError { rcode },
+            _ => Fate::Works,
+        },
     }
 }

@@ -28,6 +28,20 @@ pub struct Seen {
     pub icmp: Option<Icmp>,
     /// Bytes of transport payload (TCP and UDP), as the headers give it.
     pub payload: usize,
+    /// A DNS message carried over UDP port 53, when it reads whole.
+    pub dns: Option<Dns>,
+}
+
+/// What a DNS message says, as far as fault-finding goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dns {
+    pub response: bool,
+    /// The response code: 0 no error, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED, …
+    pub rcode: u8,
+    /// The first question's name, lower case without the final dot.
+    pub name: Option<Box<str>>,
+    /// The addresses of the answer's A and AAAA records.
+    pub addresses: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,6 +49,8 @@ pub struct Tcp {
     /// The flag byte: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, …
     pub flags: u8,
     pub seq: u32,
+    /// The acknowledgment number (meaningful with the ACK flag).
+    pub ack: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,6 +271,7 @@ fn decode(link: Linktype, data: &[u8]) -> Option<Seen> {
         tcp: None,
         icmp: None,
         payload: 0,
+        dns: None,
     };
     match sliced.transport {
         Some(TransportSlice::Tcp(t)) => {
@@ -263,6 +280,7 @@ fn decode(link: Linktype, data: &[u8]) -> Option<Seen> {
             seen.tcp = Some(Tcp {
                 flags: t.slice()[13],
                 seq: t.sequence_number(),
+                ack: t.acknowledgment_number(),
             });
             seen.payload = t.payload().len();
         }
@@ -270,6 +288,9 @@ fn decode(link: Linktype, data: &[u8]) -> Option<Seen> {
             seen.sport = u.source_port();
             seen.dport = u.destination_port();
             seen.payload = u.payload().len();
+            if seen.sport == 53 || seen.dport == 53 {
+                seen.dns = dns(u.payload());
+            }
         }
         Some(TransportSlice::Icmpv4(i)) => {
             let (kind, code) = (i.type_u8(), i.code_u8());
@@ -306,6 +327,30 @@ fn decode(link: Linktype, data: &[u8]) -> Option<Seen> {
         }
     }
     Some(seen)
+}
+
+/// The DNS message of a UDP payload, if it reads whole (simple-dns).
+fn dns(payload: &[u8]) -> Option<Dns> {
+    use simple_dns::rdata::RData;
+    let m = simple_dns::Packet::parse(payload).ok()?;
+    let addresses = m
+        .answers
+        .iter()
+        .filter_map(|r| match &r.rdata {
+            RData::A(a) => Some(IpAddr::from(std::net::Ipv4Addr::from(a.address))),
+            RData::AAAA(a) => Some(IpAddr::from(std::net::Ipv6Addr::from(a.address))),
+            _ => None,
+        })
+        .collect();
+    Some(Dns {
+        response: m.has_flags(simple_dns::PacketFlag::RESPONSE),
+        rcode: m.rcode() as u8,
+        name: m
+            .questions
+            .first()
+            .map(|q| crate::model::dns_name(&q.qname.to_string()).into()),
+        addresses,
+    })
 }
 
 /// An IP packet's addresses, protocol and transport bytes.

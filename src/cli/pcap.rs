@@ -12,10 +12,12 @@ use crate::frontend;
 use crate::model::Policy;
 use crate::report::pcap::{FlowOut, PcapInput, PcapReport, PcapSummary, RulesetOut};
 use crate::report::{Role, RuleCite};
-use crate::requirements::{RequirementSet, Severity};
+use crate::requirements::{Endpoint, RequirementSet, Severity};
 use crate::site::Site;
 use crate::space::dim::{addr, icmp, proto};
-use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet, State, TcpFlag};
+use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet, State, TcpFlag, render_within};
+use ipnet::IpNet;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -24,26 +26,26 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
     let near = a.ruleset.as_deref().unwrap_or(&a.dump);
     let mut site = Site::read(near, &a.site.overrides())?;
     let (summary, flows) = gather(&a.dump)?;
-    let (dialler, dialler_from) = match site.diallers.first() {
-        Some(&d) => (d, "given"),
-        None => match flows.busiest() {
-            Some(d) => (d, "busiest"),
+    let dialler_from = if site.diallers.is_empty() {
+        match flows.busiest() {
+            Some(d) => site.diallers.push(d),
             None => {
                 return Err(Error::Usage(format!(
                     "{}: the capture holds no IP packet, so there is no dialler to find",
                     a.dump.display()
                 )));
             }
-        },
+        }
+        "busiest"
+    } else {
+        "given"
     };
-    if site.diallers.is_empty() {
-        site.diallers.push(dialler);
-    }
     let policy = match &a.ruleset {
         Some(r) => Some(load(r, None, &frontend::Options::default())?),
         None => None,
     };
-    let of = flows.of(dialler);
+    let of = flows.of(&site.diallers);
+    let resolved = resolve_from(&of, &reqs, &mut site);
     let severity = |id: &str| reqs.requirement(id).map(|r| r.severity);
     let out: Vec<FlowOut> = of
         .iter()
@@ -61,6 +63,11 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
                 last: f.last,
                 sent: f.sent,
                 received: f.received,
+                retransmitted: f.retransmitted,
+                name: f
+                    .dns
+                    .as_ref()
+                    .and_then(|d| d.name.as_deref().map(String::from)),
                 fate: f.what.code(),
                 explanation: explain(f),
                 storm: f.storm(),
@@ -84,8 +91,9 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
         schema: "octaverify-pcap/1",
         input: PcapInput {
             file: a.dump.display().to_string(),
-            dialler: dialler.to_string(),
+            diallers: site.diallers.iter().map(ToString::to_string).collect(),
             dialler_from,
+            resolved,
             ruleset: a.ruleset.as_ref().map(|r| r.display().to_string()),
         },
         summary: PcapSummary {
@@ -113,6 +121,46 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
     })
 }
 
+/// The addresses the capture's DNS answers gave the requirement set's names
+/// that the site does not resolve itself, added to the site (so flows to them
+/// count as theirs) and returned for the report.
+fn resolve_from(
+    flows: &[Flow],
+    reqs: &RequirementSet,
+    site: &mut Site,
+) -> BTreeMap<String, Vec<String>> {
+    let mut found: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+    for f in flows.iter().filter(|f| f.opened_here) {
+        let Some(d) = &f.dns else { continue };
+        let Some(name) = d.name.as_deref() else {
+            continue;
+        };
+        let known = site.resolve.get(name).is_some_and(|n| !n.is_empty());
+        let wanted = reqs.requirements.iter().any(|r| {
+            [&r.from, &r.to].into_iter().any(|e| match e {
+                Endpoint::Names(ns) => ns.iter().any(|n| crate::model::dns_name(n) == name),
+                Endpoint::Named(_) => false,
+            })
+        });
+        if wanted && !known && !d.addresses.is_empty() {
+            let addrs = found.entry(name.to_string()).or_default();
+            for a in &d.addresses {
+                if !addrs.contains(a) {
+                    addrs.push(*a);
+                }
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(name, addrs)| {
+            let nets = addrs.iter().map(|&a| IpNet::from(a)).collect();
+            site.resolve.insert(name.clone(), nets);
+            (name, addrs.iter().map(ToString::to_string).collect())
+        })
+        .collect()
+}
+
 /// Reads the capture (`-`: standard input) into flows.
 fn gather(path: &Path) -> Result<(Summary, Flows), Error> {
     let mut flows = Flows::default();
@@ -136,24 +184,47 @@ fn through(policy: &Policy, f: &Flow, site: &Site) -> RulesetOut {
     let out = ev.forward(&first);
     let ok = out.accepted();
     let answer = ev.forward(&flow::replies(&ok));
+    let names = crate::check::spaces::names(site);
     let mut rules: Vec<RuleCite> = Vec::new();
-    for (_, r) in out.dropped().into_iter().chain(answer.dropped()) {
-        let c = cite(policy, r, Role::Blocking);
+    let mut dropped: Vec<String> = Vec::new();
+    let mut add = |r, role| {
+        let c = cite(policy, r, role);
         if !rules.iter().any(|x| x.file == c.file && x.line == c.line) {
             rules.push(c);
         }
+    };
+    let replies = flow::replies(&first);
+    for (context, o) in [(&first, &out), (&replies, &answer)] {
+        for (set, r) in o.dropped() {
+            add(r, Role::Blocking);
+            dropped.push(render_within(&set, context, &names));
+        }
+        for d in &o.decisions {
+            if policy.rule(d.rule).unknown_reason().is_some() {
+                add(d.rule, Role::Unmodelled);
+            }
+        }
     }
     let answered = answer.accepted();
-    let all_pass =
-        first.difference(&ok).is_empty() && flow::replies(&first).difference(&answered).is_empty();
+    let unknown = !out.unknown().is_empty() || !answer.unknown().is_empty();
+    let all_pass = first.difference(&ok).is_empty() && replies.difference(&answered).is_empty();
     let none_pass = (ok.is_empty() && out.unknown().is_empty())
         || (answered.is_empty() && answer.unknown().is_empty());
-    let verdict = match (all_pass, none_pass) {
-        (true, _) => "accepts",
-        (false, true) => "drops",
-        (false, false) => "depends",
+    let verdict = match (all_pass, none_pass, unknown) {
+        (true, _, _) => "accepts",
+        (false, true, _) => "drops",
+        (false, false, true) => "unknown",
+        (false, false, false) => "depends",
     };
-    RulesetOut { verdict, rules }
+    RulesetOut {
+        verdict,
+        rules,
+        dropped: if verdict == "depends" {
+            dropped
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 /// The flow's first packet, on the interfaces the site says it crosses
@@ -234,6 +305,25 @@ fn explain(f: &Flow) -> String {
             if f.syns == 1 { "" } else { "s" }
         ),
         Fate::Reset => "the connection was reset by the other end or on the way".into(),
+        Fate::Stalled => format!(
+            "the handshake completed, but data was sent again {} time{} and never acknowledged \
+             (something on the way drops it after the handshake: a filtering proxy, an IPS, \
+             an MTU black hole)",
+            f.retransmitted,
+            if f.retransmitted == 1 { "" } else { "s" }
+        ),
+        Fate::DnsError { rcode } => {
+            let name = f
+                .dns
+                .as_ref()
+                .and_then(|d| d.name.as_deref())
+                .unwrap_or("the name asked");
+            format!(
+                "the DNS server answered {} for {name}: the query and its answer passed, \
+                 the name is what fails",
+                rcode_name(rcode)
+            )
+        }
         Fate::NoAnswer if f.remote.1 == 53 => format!(
             "{} DNS quer{} sent, no answer came back",
             f.sent,
@@ -254,4 +344,16 @@ fn explain(f: &Flow) -> String {
         }
     };
     what + &storm
+}
+
+/// A DNS response code as DNS tools print it.
+fn rcode_name(rcode: u8) -> String {
+    match rcode {
+        1 => "FORMERR (the query was malformed)".into(),
+        2 => "SERVFAIL (the server could not resolve it)".into(),
+        3 => "NXDOMAIN (no such name)".into(),
+        4 => "NOTIMP (not implemented)".into(),
+        5 => "REFUSED (the server refuses to answer the dialler)".into(),
+        n => format!("response code {n}"),
+    }
 }

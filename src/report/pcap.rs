@@ -3,6 +3,7 @@
 
 use super::RuleCite;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Serialize)]
 pub struct PcapReport {
@@ -16,9 +17,13 @@ pub struct PcapReport {
 #[derive(Serialize)]
 pub struct PcapInput {
     pub file: String,
-    pub dialler: String,
+    pub diallers: Vec<String>,
     /// `given` (flags or octaverify.toml) or `busiest` (the capture's busiest private sender).
     pub dialler_from: &'static str,
+    /// Addresses the capture's DNS answers gave the requirement set's names
+    /// that the site does not resolve itself; flows to them count as theirs.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub resolved: BTreeMap<String, Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ruleset: Option<String>,
 }
@@ -48,6 +53,11 @@ pub struct FlowOut {
     pub last: f64,
     pub sent: u64,
     pub received: u64,
+    /// TCP data segments the dialler sent again.
+    pub retransmitted: u64,
+    /// The name a DNS flow asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub fate: &'static str,
     pub explanation: String,
     pub storm: bool,
@@ -61,10 +71,16 @@ pub struct FlowOut {
 #[derive(Serialize)]
 pub struct RulesetOut {
     /// What the ruleset does to the flow's first packet and to the answer
-    /// (on any interface): `accepts`, `drops`, `depends` (on the interfaces
-    /// or on what is not modelled).
+    /// (on the sides the site names, else on any interface): `accepts`,
+    /// `drops`, `depends` (some of it is dropped: on some interfaces, say),
+    /// `unknown` (it turns on what octaverify does not model).
     pub verdict: &'static str,
+    /// The rules that drop it, then those whose verdict is not modelled.
     pub rules: Vec<RuleCite>,
+    /// For `depends`: the packets of the flow (first packet or answer) that
+    /// are dropped, one packet space each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// The text report: the capture, the dialler, then each failing flow with
@@ -76,13 +92,20 @@ pub fn render_text(r: &PcapReport) -> String {
         r.input.file,
         r.summary.frames,
         r.summary.packets,
-        r.input.dialler,
+        r.input.diallers.join(", "),
         if r.input.dialler_from == "given" {
             "as given"
         } else {
             "the capture's busiest private sender; give --dialler to choose"
         }
     );
+    for (name, addrs) in &r.input.resolved {
+        let _ = writeln!(
+            out,
+            "{name} resolved in the capture to {}",
+            addrs.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "\n{} flows, {} failed ({} of a required requirement)",
@@ -117,9 +140,13 @@ pub fn render_text(r: &PcapReport) -> String {
                     "accepts" =>
                         "accepts it and its answer: the cause is elsewhere (another firewall, the server, the route)",
                     "drops" => "drops it",
-                    _ => "drops it only on some interfaces, or depending on what is not modelled",
+                    "depends" => "drops some of it (the packets below), accepts the rest",
+                    _ => "its verdict turns on what octaverify does not model (the rules below)",
                 }
             );
+            for d in &rs.dropped {
+                let _ = writeln!(out, "    dropped: {d}");
+            }
             for c in &rs.rules {
                 let _ = writeln!(out, "    {}:{}  {}", c.file, c.line, c.text);
             }

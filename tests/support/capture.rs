@@ -123,6 +123,14 @@ pub enum Carry {
         ack: bool,
         rst: bool,
     },
+    /// A TCP segment with data, acknowledging `ack`.
+    Data {
+        sport: u16,
+        dport: u16,
+        seq: u32,
+        ack: u32,
+        payload: Vec<u8>,
+    },
     Udp {
         sport: u16,
         dport: u16,
@@ -174,6 +182,17 @@ pub fn v4(link: Option<Link>, src: [u8; 4], dst: [u8; 4], carry: Carry) -> Vec<u
                     }
                     t.write(&mut out, &[])
                 }
+                Carry::Data {
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    payload,
+                } => ip
+                    .tcp(sport, dport, seq, 64240)
+                    .ack(ack)
+                    .psh()
+                    .write(&mut out, &payload),
                 Carry::Udp {
                     sport,
                     dport,
@@ -236,4 +255,42 @@ pub fn v6_udp(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
         .write(&mut out, b"query")
         .expect("the packet is written");
     out
+}
+
+/// A DNS query for the A record of `name`.
+pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    use simple_dns::{CLASS, Name, Packet, Question, TYPE};
+    let mut m = Packet::new_query(id);
+    m.questions.push(Question::new(
+        Name::new_unchecked(name),
+        TYPE::A.into(),
+        CLASS::IN.into(),
+        false,
+    ));
+    m.build_bytes_vec().expect("the query is written")
+}
+
+/// The response to [`dns_query`]: response code `rcode`, an A record per address.
+pub fn dns_answer(id: u16, name: &str, rcode: simple_dns::RCODE, addrs: &[[u8; 4]]) -> Vec<u8> {
+    use simple_dns::rdata::{A, RData};
+    use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, TYPE};
+    let mut m = Packet::new_reply(id);
+    *m.rcode_mut() = rcode;
+    m.questions.push(Question::new(
+        Name::new_unchecked(name),
+        TYPE::A.into(),
+        CLASS::IN.into(),
+        false,
+    ));
+    for a in addrs {
+        m.answers.push(ResourceRecord::new(
+            Name::new_unchecked(name),
+            CLASS::IN,
+            300,
+            RData::A(A {
+                address: u32::from_be_bytes(*a),
+            }),
+        ));
+    }
+    m.build_bytes_vec().expect("the answer is written")
 }
