@@ -836,3 +836,190 @@ mod command {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The corpus's captures, written by this code (so a reader sees what each
+/// holds, and a change of the writer shows): the test fails when a file
+/// differs; `OCTAVERIFY_WRITE_CAPTURES=1` writes them anew. Their reports are
+/// snapshots of `tests/corpus.rs`.
+mod corpus {
+    use super::*;
+    use simple_dns::RCODE;
+
+    /// When the captures begin: 2026-11-30 09:00 UTC.
+    const T0: f64 = 1_764_493_200.0;
+
+    fn udp(sport: u16, dport: u16, payload: Vec<u8>) -> Carry {
+        Carry::Udp {
+            sport,
+            dport,
+            payload,
+        }
+    }
+
+    fn tcp(sport: u16, dport: u16, seq: u32, syn: bool, ack: bool) -> Carry {
+        Carry::Tcp {
+            sport,
+            dport,
+            seq,
+            syn,
+            ack,
+            rst: false,
+        }
+    }
+
+    fn data(sport: u16, dport: u16, seq: u32, ack: u32, payload: &[u8]) -> Carry {
+        Carry::Data {
+            sport,
+            dport,
+            seq,
+            ack,
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// cisco-ios/stateless-replies-blocked, as `tcpdump -i any` on the
+    /// dialler writes it (Linux cooked v1): WAN-IN lets only TCP answers
+    /// back, so the DNS query, the echo and the VPN's UDP get nothing; one
+    /// HTTPS connection works, another stalls after its handshake (which the
+    /// ruleset passes: the cause is elsewhere); the web interface answers a
+    /// management PC.
+    fn ios_stateless() -> Vec<u8> {
+        let d = [192, 168, 1, 10];
+        let (dns, config, vpn, other, pc) = (
+            [8, 8, 8, 8],
+            [185, 10, 20, 30],
+            [185, 10, 20, 31],
+            [185, 10, 20, 32],
+            [10, 0, 0, 30],
+        );
+        let q = || dns_query(7, "config.octalarm.nl");
+        let mut p = vec![
+            v4(Some(sll()), d, dns, udp(41000, 53, q())),
+            v4(Some(sll()), d, dns, udp(41000, 53, q())),
+            v4(Some(sll()), d, dns, udp(41000, 53, q())),
+            v4(Some(sll()), d, config, tcp(42000, 443, 100, true, false)),
+            v4(Some(sll()), config, d, tcp(443, 42000, 900, true, true)),
+            v4(
+                Some(sll()),
+                d,
+                config,
+                data(42000, 443, 101, 901, b"client hello"),
+            ),
+            v4(
+                Some(sll()),
+                config,
+                d,
+                data(443, 42000, 901, 113, b"server hello"),
+            ),
+            v4(Some(sll()), d, config, Carry::EchoRequest { ident: 0x0a1a }),
+            v4(Some(sll()), d, config, Carry::EchoRequest { ident: 0x0a1a }),
+            v4(Some(sll()), d, other, tcp(42001, 443, 5000, true, false)),
+            v4(Some(sll()), other, d, tcp(443, 42001, 7000, true, true)),
+            v4(
+                Some(sll()),
+                d,
+                other,
+                data(42001, 443, 5001, 7001, b"client hello"),
+            ),
+            v4(
+                Some(sll()),
+                d,
+                other,
+                data(42001, 443, 5001, 7001, b"client hello"),
+            ),
+            v4(
+                Some(sll()),
+                d,
+                other,
+                data(42001, 443, 5001, 7001, b"client hello"),
+            ),
+            v4(Some(sll()), pc, d, tcp(50500, 80, 300, true, false)),
+            v4(Some(sll()), d, pc, tcp(80, 50500, 600, true, true)),
+        ];
+        for _ in 0..24 {
+            p.push(v4(
+                Some(sll()),
+                d,
+                vpn,
+                udp(43000, 1194, b"openvpn".to_vec()),
+            ));
+        }
+        let frames: Vec<(f64, Vec<u8>, usize)> = p
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let n = b.len();
+                (T0 + i as f64 * 0.25, b, n)
+            })
+            .collect();
+        pcap(LINUX_SLL, &frames)
+    }
+
+    /// nftables/inet-ipv6, a pcapng file of two interfaces: IPv4 on a VLAN
+    /// of Ethernet, IPv6 in Linux cooked v2. Over IPv6 the dialler asks the
+    /// resolver by UDP (answered: config.octalarm.nl's address, which places
+    /// the HTTPS flow to it), then by TCP, which the ruleset does not let out;
+    /// pings and HTTPS work on both families.
+    fn nft_ipv6() -> Vec<u8> {
+        let (d4, server4) = ([192, 168, 1, 10], [185, 10, 20, 30]);
+        let mut d6 = [0u8; 16];
+        d6[..6].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 1]);
+        d6[15] = 0x10;
+        let mut dns6 = [0u8; 16];
+        dns6[..4].copy_from_slice(&[0x20, 0x01, 0x48, 0x60]);
+        dns6[4..6].copy_from_slice(&[0x48, 0x60]);
+        dns6[14..].copy_from_slice(&[0x88, 0x88]);
+        let mut server6 = [0u8; 16];
+        server6[..6].copy_from_slice(&[0x2a, 0x01, 0x04, 0xf8, 0x1c, 0x1c]);
+        server6[14..].copy_from_slice(&[0x04, 0x43]);
+        let answer = dns_answer(3, "config.octalarm.nl", RCODE::NoError, &[server4]);
+        let six = |src, dst, c| (1u32, sll2(0x86dd, &v6(None, src, dst, c)));
+        let four = |src, dst, c| (0u32, v4(Some(ethernet(Some(20))), src, dst, c));
+        let list = vec![
+            six(d6, dns6, udp(44000, 53, dns_query(3, "config.octalarm.nl"))),
+            six(dns6, d6, udp(53, 44000, answer)),
+            six(d6, dns6, tcp(44001, 53, 10, true, false)),
+            six(d6, dns6, tcp(44001, 53, 10, true, false)),
+            six(d6, dns6, tcp(44001, 53, 10, true, false)),
+            four(d4, server4, tcp(45000, 443, 20, true, false)),
+            four(server4, d4, tcp(443, 45000, 80, true, true)),
+            four(d4, server4, data(45000, 443, 21, 81, b"client hello")),
+            four(server4, d4, data(443, 45000, 81, 33, b"server hello")),
+            six(d6, server6, tcp(45001, 443, 40, true, false)),
+            six(server6, d6, tcp(443, 45001, 90, true, true)),
+            six(d6, server6, Carry::EchoRequest { ident: 0x0b1b }),
+            six(server6, d6, Carry::EchoReply { ident: 0x0b1b }),
+            four(d4, server4, Carry::EchoRequest { ident: 0x0c1c }),
+            four(server4, d4, Carry::EchoReply { ident: 0x0c1c }),
+        ];
+        let frames: Vec<(u32, f64, Vec<u8>)> = list
+            .into_iter()
+            .enumerate()
+            .map(|(i, (interface, b))| (interface, T0 + i as f64 * 0.5, b))
+            .collect();
+        pcapng(&[ETHERNET, LINUX_SLL2], &frames)
+    }
+
+    #[test]
+    fn corpus_captures_are_what_this_code_writes() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+        let write = std::env::var_os("OCTAVERIFY_WRITE_CAPTURES").is_some();
+        for (rel, bytes) in [
+            (
+                "cisco-ios/stateless-replies-blocked/dump.pcap",
+                ios_stateless(),
+            ),
+            ("nftables/inet-ipv6/dump.pcapng", nft_ipv6()),
+        ] {
+            let path = root.join(rel);
+            if write {
+                std::fs::write(&path, &bytes).unwrap();
+            }
+            let on_disk = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                on_disk == bytes,
+                "corpus/{rel} is not what this test writes: run it with OCTAVERIFY_WRITE_CAPTURES=1 and review the report snapshots"
+            );
+        }
+    }
+}

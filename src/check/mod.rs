@@ -23,20 +23,28 @@ use crate::space::{Dim, Names, PacketSet};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
+/// The site as the policy's configuration completes it: interface names as
+/// the rules spell them, the sides it leaves out inferred from a router's
+/// interfaces and routes, and the addresses the export holds for names (in
+/// sets the site says hold them) where the site gives none, as the set held
+/// them when exported. Also the notes that say what was inferred.
+pub fn complete_site(site: &Site, policy: &Policy) -> (Site, Vec<String>) {
+    let (mut site, inferred) = topology::site(site, policy.topology.as_ref());
+    for (name, addrs) in &policy.dns_addresses {
+        if !addrs.is_empty() && !site.resolve.contains_key(name) {
+            site.resolve.insert(name.clone(), addrs.clone());
+        }
+    }
+    (site, inferred)
+}
+
 /// Checks a policy against a requirement set for one site.
 pub fn check(
     policy: &Policy,
     site: &Site,
     reqs: &RequirementSet,
 ) -> Result<Report, crate::diag::Error> {
-    let (mut site, inferred) = topology::site(site, policy.topology.as_ref());
-    // Addresses the export holds for names (in sets the site says hold
-    // them) where the site gives none: what the set held when exported.
-    for (name, addrs) in &policy.dns_addresses {
-        if !addrs.is_empty() && !site.resolve.contains_key(name) {
-            site.resolve.insert(name.clone(), addrs.clone());
-        }
-    }
+    let (site, inferred) = complete_site(site, policy);
     let site = &site;
     // Rules that match DNS names: exact where [resolve] gives their
     // addresses, and for each other name a policy in which its rules match

@@ -40,12 +40,25 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
     } else {
         "given"
     };
-    let policy = match &a.ruleset {
+    let loaded = match &a.ruleset {
         Some(r) => Some(load(r, None, &frontend::Options::default())?),
         None => None,
     };
+    let mut notes = Vec::new();
+    if let Some(p) = &loaded {
+        (site, notes) = crate::check::complete_site(&site, p);
+    }
     let of = flows.of(&site.diallers);
     let resolved = resolve_from(&of, &reqs, &mut site);
+    // Rules that match DNS names match the addresses the site (or the
+    // capture) gives them; others stay unknown.
+    let bound = loaded.as_ref().and_then(|p| {
+        p.bind_names(&crate::model::NameBinding {
+            resolved: &site.resolve,
+            assumed: None,
+        })
+    });
+    let policy = bound.as_ref().or(loaded.as_ref());
     let severity = |id: &str| reqs.requirement(id).map(|r| r.severity);
     let out: Vec<FlowOut> = of
         .iter()
@@ -94,6 +107,15 @@ pub(super) fn run_pcap(a: &PcapArgs) -> Result<RunResult, Error> {
             diallers: site.diallers.iter().map(ToString::to_string).collect(),
             dialler_from,
             resolved,
+            notes,
+            interfaces: [
+                ("lan", &site.interfaces.lan),
+                ("wan", &site.interfaces.wan),
+                ("management", &site.interfaces.management),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+            .collect(),
             ruleset: a.ruleset.as_ref().map(|r| r.display().to_string()),
         },
         summary: PcapSummary {
@@ -208,8 +230,8 @@ fn through(policy: &Policy, f: &Flow, site: &Site) -> RulesetOut {
     let answered = answer.accepted();
     let unknown = !out.unknown().is_empty() || !answer.unknown().is_empty();
     let all_pass = first.difference(&ok).is_empty() && replies.difference(&answered).is_empty();
-    let none_pass = (ok.is_empty() && out.unknown().is_empty())
-        || (answered.is_empty() && answer.unknown().is_empty());
+    let first_dropped = ok.is_empty() && out.unknown().is_empty();
+    let none_pass = first_dropped || (answered.is_empty() && answer.unknown().is_empty());
     let verdict = match (all_pass, none_pass, unknown) {
         (true, _, _) => "accepts",
         (false, true, _) => "drops",
@@ -218,6 +240,11 @@ fn through(policy: &Policy, f: &Flow, site: &Site) -> RulesetOut {
     };
     RulesetOut {
         verdict,
+        drops: (verdict == "drops").then_some(if first_dropped {
+            "first-packet"
+        } else {
+            "answer"
+        }),
         rules,
         dropped: if verdict == "depends" {
             dropped

@@ -146,6 +146,18 @@ pub const CODES: &[Code] = &[
         help: "A reset came back: the server refused the port, or a firewall on the way answered for it (iptables REJECT --reject-with tcp-reset, an ASA reset). With --ruleset the report says whether this ruleset rejects it.",
     },
     Code {
+        code: "stalled",
+        kind: "pcap",
+        title: "a TCP connection the dialler opened stalled after the handshake",
+        help: "The handshake completed, then the dialler sent data again and again and it was never acknowledged. The ports are open, so the packet filter lets the connection through; what drops the data is something that looks into it (a filtering proxy, an intrusion prevention system, TLS inspection) or a path that loses large packets (an MTU black hole: ICMP 'fragmentation needed' dropped). With --ruleset the report says whether this ruleset passes the first packet and its answer.",
+    },
+    Code {
+        code: "dns-error",
+        kind: "pcap",
+        title: "a DNS query of the dialler's was answered with an error",
+        help: "The DNS server answered, so the query and its answer passed the firewall, but the answer is an error: NXDOMAIN (the name does not exist: a typing error in the dialler's settings, or a split-horizon DNS that does not know it), SERVFAIL (the server could not resolve it: its own upstream is blocked or broken), REFUSED (the server does not serve the dialler: give the dialler a DNS server that does).",
+    },
+    Code {
         code: "no-answer",
         kind: "pcap",
         title: "UDP (a DNS query, say) the dialler sent got no answer",

@@ -24,6 +24,14 @@ pub struct PcapInput {
     /// that the site does not resolve itself; flows to them count as theirs.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub resolved: BTreeMap<String, Vec<String>>,
+    /// What the ruleset's configuration told of the site (interfaces
+    /// inferred from a router's addresses and routes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The firewall's interfaces the site names (`lan`, `wan`, `management`):
+    /// flows are traced on those sides, on every interface where none is named.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<&'static str, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ruleset: Option<String>,
 }
@@ -75,6 +83,10 @@ pub struct RulesetOut {
     /// `drops`, `depends` (some of it is dropped: on some interfaces, say),
     /// `unknown` (it turns on what octaverify does not model).
     pub verdict: &'static str,
+    /// For `drops`: whether the flow's `first-packet` is dropped, or it
+    /// passes and its `answer` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops: Option<&'static str>,
     /// The rules that drop it, then those whose verdict is not modelled.
     pub rules: Vec<RuleCite>,
     /// For `depends`: the packets of the flow (first packet or answer) that
@@ -99,6 +111,9 @@ pub fn render_text(r: &PcapReport) -> String {
             "the capture's busiest private sender; give --dialler to choose"
         }
     );
+    for n in &r.input.notes {
+        let _ = writeln!(out, "{n}");
+    }
     for (name, addrs) in &r.input.resolved {
         let _ = writeln!(
             out,
@@ -139,6 +154,8 @@ pub fn render_text(r: &PcapReport) -> String {
                 match rs.verdict {
                     "accepts" =>
                         "accepts it and its answer: the cause is elsewhere (another firewall, the server, the route)",
+                    "drops" if rs.drops == Some("answer") =>
+                        "passes it, but drops its answer (no rule accepts the replies of the connection)",
                     "drops" => "drops it",
                     "depends" => "drops some of it (the packets below), accepts the rest",
                     _ => "its verdict turns on what octaverify does not model (the rules below)",
@@ -147,8 +164,15 @@ pub fn render_text(r: &PcapReport) -> String {
             for d in &rs.dropped {
                 let _ = writeln!(out, "    dropped: {d}");
             }
+            if rs.verdict == "depends" && r.input.interfaces.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    (traced on every interface: name the dialler's side with --lan and --wan to trace the path it takes)"
+                );
+            }
             for c in &rs.rules {
-                let _ = writeln!(out, "    {}:{}  {}", c.file, c.line, c.text);
+                let text = c.written.as_deref().unwrap_or(&c.text);
+                let _ = writeln!(out, "    {}:{}  {text}", c.file, c.line);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Captures written for tests: frames built with etherparse, framed as a
 //! pcap file or a pcapng section (little-endian, as capture tools write them).
 
-use etherparse::{LinuxSllPacketType, PacketBuilder, PacketBuilderStep, VlanId};
+use etherparse::{IpHeaders, LinuxSllPacketType, PacketBuilder, PacketBuilderStep, VlanId};
 
 /// Link types, as both formats number them.
 pub const ETHERNET: u32 = 1;
@@ -157,79 +157,122 @@ pub enum Carry {
 
 /// An IPv4 packet from `src` to `dst` on `link` (`None`: raw IP).
 pub fn v4(link: Option<Link>, src: [u8; 4], dst: [u8; 4], carry: Carry) -> Vec<u8> {
+    frame(link, Addrs::V4(src, dst), carry)
+}
+
+/// The same over IPv6 (ICMPv6 for the ICMP messages).
+pub fn v6(link: Option<Link>, src: [u8; 16], dst: [u8; 16], carry: Carry) -> Vec<u8> {
+    frame(link, Addrs::V6(src, dst), carry)
+}
+
+/// A packet's source and destination.
+#[derive(Clone, Copy)]
+enum Addrs {
+    V4([u8; 4], [u8; 4]),
+    V6([u8; 16], [u8; 16]),
+}
+
+impl Addrs {
+    fn turned(self) -> Addrs {
+        match self {
+            Addrs::V4(s, d) => Addrs::V4(d, s),
+            Addrs::V6(s, d) => Addrs::V6(d, s),
+        }
+    }
+
+    fn builder(self, link: Option<Link>) -> PacketBuilderStep<IpHeaders> {
+        match (self, link) {
+            (Addrs::V4(s, d), None) => PacketBuilder::ipv4(s, d, 64),
+            (Addrs::V6(s, d), None) => PacketBuilder::ipv6(s, d, 64),
+            (Addrs::V4(s, d), Some(Link::Ethernet(b))) => b.ipv4(s, d, 64),
+            (Addrs::V6(s, d), Some(Link::Ethernet(b))) => b.ipv6(s, d, 64),
+            (Addrs::V4(s, d), Some(Link::Vlan(b))) => b.ipv4(s, d, 64),
+            (Addrs::V6(s, d), Some(Link::Vlan(b))) => b.ipv6(s, d, 64),
+            (Addrs::V4(s, d), Some(Link::Sll(b))) => b.ipv4(s, d, 64),
+            (Addrs::V6(s, d), Some(Link::Sll(b))) => b.ipv6(s, d, 64),
+        }
+    }
+}
+
+fn frame(link: Option<Link>, addrs: Addrs, carry: Carry) -> Vec<u8> {
+    let ip = addrs.builder(link);
+    let v6 = matches!(addrs, Addrs::V6(..));
+    // An ICMP error of (v4, v6) type and code about the packet `inner`.
+    let error = |ip: PacketBuilderStep<IpHeaders>, v4: (u8, u8), v6c: (u8, u8), inner: &[u8]| {
+        let mut out = Vec::new();
+        if v6 {
+            ip.icmpv6_raw(v6c.0, v6c.1, [0; 4]).write(&mut out, inner)
+        } else {
+            ip.icmpv4_raw(v4.0, v4.1, [0; 4]).write(&mut out, inner)
+        }
+        .expect("the error is written");
+        out
+    };
     let mut out = Vec::new();
-    macro_rules! finish {
-        ($ip:expr) => {{
-            let ip = $ip;
-            match carry {
-                Carry::Tcp {
-                    sport,
-                    dport,
-                    seq,
-                    syn,
-                    ack,
-                    rst,
-                } => {
-                    let mut t = ip.tcp(sport, dport, seq, 64240);
-                    if syn {
-                        t = t.syn();
-                    }
-                    if ack {
-                        t = t.ack(1);
-                    }
-                    if rst {
-                        t = t.rst();
-                    }
-                    t.write(&mut out, &[])
-                }
-                Carry::Data {
-                    sport,
-                    dport,
-                    seq,
-                    ack,
-                    payload,
-                } => ip
-                    .tcp(sport, dport, seq, 64240)
-                    .ack(ack)
-                    .psh()
-                    .write(&mut out, &payload),
+    match carry {
+        Carry::Tcp {
+            sport,
+            dport,
+            seq,
+            syn,
+            ack,
+            rst,
+        } => {
+            let mut t = ip.tcp(sport, dport, seq, 64240);
+            if syn {
+                t = t.syn();
+            }
+            if ack {
+                t = t.ack(1);
+            }
+            if rst {
+                t = t.rst();
+            }
+            t.write(&mut out, &[])
+        }
+        Carry::Data {
+            sport,
+            dport,
+            seq,
+            ack,
+            payload,
+        } => ip
+            .tcp(sport, dport, seq, 64240)
+            .ack(ack)
+            .psh()
+            .write(&mut out, &payload),
+        Carry::Udp {
+            sport,
+            dport,
+            payload,
+        } => ip.udp(sport, dport).write(&mut out, &payload),
+        Carry::EchoRequest { ident } if v6 => {
+            ip.icmpv6_echo_request(ident, 1).write(&mut out, b"ping")
+        }
+        Carry::EchoRequest { ident } => ip.icmpv4_echo_request(ident, 1).write(&mut out, b"ping"),
+        Carry::EchoReply { ident } if v6 => ip.icmpv6_echo_reply(ident, 1).write(&mut out, b"ping"),
+        Carry::EchoReply { ident } => ip.icmpv4_echo_reply(ident, 1).write(&mut out, b"ping"),
+        Carry::Prohibited { ident, to } => {
+            let Addrs::V4(_, dst) = addrs else {
+                panic!("an IPv4 prohibited message")
+            };
+            let inner = v4(None, dst, to, Carry::EchoRequest { ident });
+            return error(ip, (3, 13), (1, 1), &inner);
+        }
+        Carry::Unreachable { sport, dport } => {
+            let inner = frame(
+                None,
+                addrs.turned(),
                 Carry::Udp {
                     sport,
                     dport,
-                    payload,
-                } => ip.udp(sport, dport).write(&mut out, &payload),
-                Carry::EchoRequest { ident } => {
-                    ip.icmpv4_echo_request(ident, 1).write(&mut out, b"ping")
-                }
-                Carry::EchoReply { ident } => {
-                    ip.icmpv4_echo_reply(ident, 1).write(&mut out, b"ping")
-                }
-                Carry::Prohibited { ident, to } => {
-                    let mut inner = Vec::new();
-                    PacketBuilder::ipv4(dst, to, 64)
-                        .icmpv4_echo_request(ident, 1)
-                        .write(&mut inner, b"ping")
-                        .expect("the quoted request");
-                    ip.icmpv4_raw(3, 13, [0; 4]).write(&mut out, &inner)
-                }
-                Carry::Unreachable { sport, dport } => {
-                    let mut inner = Vec::new();
-                    PacketBuilder::ipv4(dst, src, 64)
-                        .udp(sport, dport)
-                        .write(&mut inner, b"query")
-                        .expect("the quoted datagram");
-                    ip.icmpv4_raw(3, 3, [0; 4]).write(&mut out, &inner)
-                }
-            }
-            .expect("the frame is written");
-        }};
+                    payload: b"query".to_vec(),
+                },
+            );
+            return error(ip, (3, 3), (1, 4), &inner);
+        }
     }
-    match link {
-        None => finish!(PacketBuilder::ipv4(src, dst, 64)),
-        Some(Link::Ethernet(b)) => finish!(b.ipv4(src, dst, 64)),
-        Some(Link::Vlan(b)) => finish!(b.ipv4(src, dst, 64)),
-        Some(Link::Sll(b)) => finish!(b.ipv4(src, dst, 64)),
-    }
+    .expect("the frame is written");
     out
 }
 
@@ -249,12 +292,17 @@ pub fn sll2(ether_type: u16, ip: &[u8]) -> Vec<u8> {
 
 /// A UDP datagram over IPv6 (raw IP).
 pub fn v6_udp(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
-    let mut out = Vec::new();
-    PacketBuilder::ipv6(src, dst, 64)
-        .udp(sport, dport)
-        .write(&mut out, b"query")
-        .expect("the packet is written");
-    out
+    let payload = b"query".to_vec();
+    v6(
+        None,
+        src,
+        dst,
+        Carry::Udp {
+            sport,
+            dport,
+            payload,
+        },
+    )
 }
 
 /// A DNS query for the A record of `name`.
