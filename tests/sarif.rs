@@ -210,6 +210,8 @@ fn a_failing_flow_of_a_capture_stands_at_the_rule_that_drops_it() {
     let r = &results[0];
     assert_eq!(r["ruleId"], "no-answer");
     assert_eq!(r["level"], "error");
+    let message = r["message"]["text"].as_str().expect("a message");
+    assert!(message.ends_with("; the ruleset drops it"), "{message}");
     let at = &r["locations"][0]["physicalLocation"];
     assert_eq!(
         at["artifactLocation"]["uri"],

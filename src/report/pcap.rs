@@ -95,6 +95,23 @@ pub struct RulesetOut {
     pub dropped: Vec<String>,
 }
 
+impl RulesetOut {
+    /// The verdict as a sentence about the flow ("drops it", …).
+    pub fn says(&self) -> &'static str {
+        match (self.verdict, self.drops) {
+            ("accepts", _) => {
+                "accepts it and its answer: the cause is elsewhere (another firewall, the server, the route)"
+            }
+            ("drops", Some("answer")) => {
+                "passes it, but drops its answer (no rule accepts the replies of the connection)"
+            }
+            ("drops", _) => "drops it",
+            ("depends", _) => "drops some of it (the packets below), accepts the rest",
+            _ => "its verdict turns on what octaverify does not model (the rules below)",
+        }
+    }
+}
+
 /// The text report: the capture, the dialler, then each failing flow with
 /// its requirements and what the ruleset does to it.
 pub fn render_text(r: &PcapReport) -> String {
@@ -148,19 +165,7 @@ pub fn render_text(r: &PcapReport) -> String {
             let _ = writeln!(out, "  requirements: {}", f.requirements.join(", "));
         }
         if let Some(rs) = &f.ruleset {
-            let _ = writeln!(
-                out,
-                "  ruleset: {}",
-                match rs.verdict {
-                    "accepts" =>
-                        "accepts it and its answer: the cause is elsewhere (another firewall, the server, the route)",
-                    "drops" if rs.drops == Some("answer") =>
-                        "passes it, but drops its answer (no rule accepts the replies of the connection)",
-                    "drops" => "drops it",
-                    "depends" => "drops some of it (the packets below), accepts the rest",
-                    _ => "its verdict turns on what octaverify does not model (the rules below)",
-                }
-            );
+            let _ = writeln!(out, "  ruleset: {}", rs.says());
             for d in &rs.dropped {
                 let _ = writeln!(out, "    dropped: {d}");
             }

@@ -170,10 +170,14 @@ pub fn render_pcap(r: &PcapReport) -> String {
                 (false, false) => "warning",
                 (false, true) => "note",
             };
+            let ruleset = f
+                .ruleset
+                .as_ref()
+                .map_or(String::new(), |rs| format!("; the ruleset {}", rs.says()));
             result(
                 f.fate,
                 level,
-                format!("{} {from} -> {to}: {}", f.proto, f.explanation),
+                format!("{} {from} -> {to}: {}{ruleset}", f.proto, f.explanation),
                 &r.input.file,
                 rules,
                 json!({"requirements": f.requirements, "storm": f.storm}),
