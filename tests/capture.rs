@@ -745,6 +745,37 @@ mod command {
     }
 
     #[test]
+    fn cisco_interfaces_may_be_named_in_full_as_check_takes_them() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let case = "corpus/cisco-ios/stateless-replies-blocked";
+        let (dump, ruleset) = (format!("{case}/dump.pcap"), format!("{case}/ruleset.ios"));
+        let args = [
+            "pcap",
+            &dump,
+            "--ruleset",
+            &ruleset,
+            "--output",
+            "json",
+            "--lan",
+            "GigabitEthernet0/1",
+            "--wan",
+            "GigabitEthernet0/0",
+        ];
+        let (code, out, err) = run(root, &args);
+        assert_eq!(code, 1, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let dns = v["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["remote"] == "8.8.8.8:53")
+            .expect("the DNS flow");
+        assert_eq!(dns["ruleset"]["verdict"], "drops", "{dns:#}");
+        assert_eq!(dns["ruleset"]["drops"], "answer");
+        assert_eq!(v["input"]["interfaces"]["lan"], "Gi0/1");
+    }
+
+    #[test]
     fn names_the_capture_resolves_place_flows_and_dns_errors_say_the_name() {
         use simple_dns::RCODE;
         let dir = std::env::temp_dir().join(format!("octaverify-pcap-dns-{}", std::process::id()));
