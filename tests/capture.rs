@@ -415,6 +415,20 @@ mod flows {
             dport,
             payload,
         };
+        let [nx_query, nx] = dns_exchange(
+            (DIALLER, dns),
+            5001,
+            "vpn.octalarm.nl",
+            RCODE::NameError,
+            &[],
+        );
+        let [fail_query, fail] = dns_exchange(
+            (DIALLER, dns),
+            5002,
+            "vpn.octalarm.com",
+            RCODE::ServerFailure,
+            &[],
+        );
         let f = flows_of(vec![
             v4(
                 None,
@@ -432,38 +446,10 @@ mod flows {
                     dns_answer(1, "config.octalarm.nl", RCODE::NoError, &[SERVER]),
                 ),
             ),
-            v4(
-                None,
-                DIALLER,
-                dns,
-                udp(5001, 53, dns_query(2, "vpn.octalarm.nl")),
-            ),
-            v4(
-                None,
-                dns,
-                DIALLER,
-                udp(
-                    53,
-                    5001,
-                    dns_answer(2, "vpn.octalarm.nl", RCODE::NameError, &[]),
-                ),
-            ),
-            v4(
-                None,
-                DIALLER,
-                dns,
-                udp(5002, 53, dns_query(3, "vpn.octalarm.com")),
-            ),
-            v4(
-                None,
-                dns,
-                DIALLER,
-                udp(
-                    53,
-                    5002,
-                    dns_answer(3, "vpn.octalarm.com", RCODE::ServerFailure, &[]),
-                ),
-            ),
+            nx_query,
+            nx,
+            fail_query,
+            fail,
             // Not DNS at all on port 53: an answer is an answer.
             v4(None, DIALLER, dns, udp(5003, 53, b"q".to_vec())),
             v4(None, dns, DIALLER, udp(53, 5003, b"a".to_vec())),
@@ -783,46 +769,22 @@ mod command {
         let dns = [192, 168, 1, 254];
         // A public address (SERVER is a documentation one, not the internet's).
         let octalarm = [185, 10, 20, 30];
-        let udp = |sport, dport, payload| Carry::Udp {
-            sport,
-            dport,
-            payload,
-        };
-        let packets = [
-            v4(
-                None,
-                DIALLER,
-                dns,
-                udp(5000, 53, dns_query(1, "config.octalarm.nl")),
-            ),
-            v4(
-                None,
-                dns,
-                DIALLER,
-                udp(
-                    53,
-                    5000,
-                    dns_answer(1, "config.octalarm.nl", RCODE::NoError, &[octalarm]),
-                ),
-            ),
-            v4(None, DIALLER, octalarm, syn(40000, 443)),
-            v4(
-                None,
-                DIALLER,
-                dns,
-                udp(5001, 53, dns_query(2, "vpn.octalarm.nl")),
-            ),
-            v4(
-                None,
-                dns,
-                DIALLER,
-                udp(
-                    53,
-                    5001,
-                    dns_answer(2, "vpn.octalarm.nl", RCODE::NameError, &[]),
-                ),
-            ),
-        ];
+        let mut packets = Vec::new();
+        packets.extend(dns_exchange(
+            (DIALLER, dns),
+            5000,
+            "config.octalarm.nl",
+            RCODE::NoError,
+            &[octalarm],
+        ));
+        packets.push(v4(None, DIALLER, octalarm, syn(40000, 443)));
+        packets.extend(dns_exchange(
+            (DIALLER, dns),
+            5001,
+            "vpn.octalarm.nl",
+            RCODE::NameError,
+            &[],
+        ));
         std::fs::write(dir.join("dump.pcap"), pcap(RAW, &numbered(packets))).unwrap();
         let args = ["pcap", "dump.pcap", "--dns-servers", "192.168.1.254"];
         let (code, out, err) = run(&dir, &[&args[..], &["--output", "json"]].concat());

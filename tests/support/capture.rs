@@ -307,29 +307,29 @@ pub fn v6_udp(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> Vec<u8> {
 
 /// A DNS query for the A record of `name`.
 pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
-    use simple_dns::{CLASS, Name, Packet, Question, TYPE};
-    let mut m = Packet::new_query(id);
+    asking(simple_dns::Packet::new_query(id), name)
+        .build_bytes_vec()
+        .expect("the query is written")
+}
+
+/// The packet with a question for the A record of `name`.
+fn asking<'a>(mut m: simple_dns::Packet<'a>, name: &'a str) -> simple_dns::Packet<'a> {
+    use simple_dns::{CLASS, Name, Question, TYPE};
     m.questions.push(Question::new(
         Name::new_unchecked(name),
         TYPE::A.into(),
         CLASS::IN.into(),
         false,
     ));
-    m.build_bytes_vec().expect("the query is written")
+    m
 }
 
 /// The response to [`dns_query`]: response code `rcode`, an A record per address.
 pub fn dns_answer(id: u16, name: &str, rcode: simple_dns::RCODE, addrs: &[[u8; 4]]) -> Vec<u8> {
     use simple_dns::rdata::{A, RData};
-    use simple_dns::{CLASS, Name, Packet, Question, ResourceRecord, TYPE};
-    let mut m = Packet::new_reply(id);
+    use simple_dns::{CLASS, Name, ResourceRecord};
+    let mut m = asking(simple_dns::Packet::new_reply(id), name);
     *m.rcode_mut() = rcode;
-    m.questions.push(Question::new(
-        Name::new_unchecked(name),
-        TYPE::A.into(),
-        CLASS::IN.into(),
-        false,
-    ));
     for a in addrs {
         m.answers.push(ResourceRecord::new(
             Name::new_unchecked(name),
@@ -341,4 +341,29 @@ pub fn dns_answer(id: u16, name: &str, rcode: simple_dns::RCODE, addrs: &[[u8; 4
         ));
     }
     m.build_bytes_vec().expect("the answer is written")
+}
+
+/// A DNS query over IPv4 from `client` port `sport` to `server` port 53, and
+/// the server's answer to it.
+pub fn dns_exchange(
+    (client, server): ([u8; 4], [u8; 4]),
+    sport: u16,
+    name: &str,
+    rcode: simple_dns::RCODE,
+    addrs: &[[u8; 4]],
+) -> [Vec<u8>; 2] {
+    let udp = |sport, dport, payload| Carry::Udp {
+        sport,
+        dport,
+        payload,
+    };
+    [
+        v4(None, client, server, udp(sport, 53, dns_query(sport, name))),
+        v4(
+            None,
+            server,
+            client,
+            udp(53, sport, dns_answer(sport, name, rcode, addrs)),
+        ),
+    ]
 }
