@@ -318,7 +318,7 @@ fn preferred(d: Dim, s: &IntervalSet) -> u128 {
 }
 
 /// A set of packets: a union of pairwise-disjoint cubes.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub struct PacketSet {
     cubes: Vec<Cube>,
 }

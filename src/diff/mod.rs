@@ -3,6 +3,9 @@
 //! that decides them in the new version, each with a witness and the rule
 //! that decides it in each version. Vendor-neutral: works on two policies.
 
+mod align;
+mod delta;
+
 use crate::eval::concrete::{Effect, Evaluator as Concrete};
 use crate::eval::symbolic::{Budget, Evaluator};
 use crate::model::{Policy, RuleRef};
@@ -31,38 +34,47 @@ pub struct Changes {
     /// Pieces past [`MAX_PIECES`], per direction.
     pub more_accepted: usize,
     pub more_dropped: usize,
-    /// Packets whose fate is unknown in either version, so that whether it
-    /// changed cannot be said.
+    /// Packets some changed rule may decide whose fate is unknown in either
+    /// version, so that whether it changed cannot be said (a packet no
+    /// changed rule decides keeps its fate, known or not).
     pub unknown: PacketSet,
 }
 
-/// The forward path's outcome over every packet, unless the walk runs out
-/// of budget.
-fn over_everything(p: &Policy) -> Option<crate::eval::symbolic::Outcome> {
+/// The forward path's outcome over `space`, unless the walk runs out of
+/// budget.
+fn over(p: &Policy, space: &PacketSet) -> Option<crate::eval::symbolic::Outcome> {
     let budget = Budget::whole_space();
-    let out = Evaluator::new(p)
-        .within(&budget)
-        .forward(&PacketSet::universe());
+    let out = Evaluator::new(p).within(&budget).forward(space);
     budget.cut().is_none().then_some(out)
 }
 
 /// What changed between the two versions over every packet; `None` when a
-/// version's rules cut the packet space too finely to walk it whole.
+/// version's rules cut the packets some changed rule matches (every packet,
+/// where the versions differ in more than rules) too finely to walk them.
 pub fn changes(old: &Policy, new: &Policy) -> Option<Changes> {
-    let everything = PacketSet::universe();
-    let o = over_everything(old)?;
-    let n = over_everything(new)?;
+    let space = delta::space(old, new);
+    let (o, n) = rayon::join(|| over(old, &space), || over(new, &space));
+    let (o, n) = (o?, n?);
+    // Each walk's outcome parts its input into packets accepted, dropped
+    // and unknown; what changed is where one version's sure accepts meet the
+    // other's sure drops (no complement of a many-cube set is needed).
     let (oa, ou) = (o.accepted(), o.unknown());
     let (na, nu) = (n.accepted(), n.unknown());
-    let od = everything.difference(&oa).difference(&ou);
-    let nd = everything.difference(&na).difference(&nu);
-    let newly_accepted = na.intersect(&od);
-    let newly_dropped = nd.intersect(&oa);
+    let sure_drops = |x: &[(PacketSet, RuleRef)]| {
+        PacketSet::from_pieces(
+            x.iter()
+                .flat_map(|(s, _)| s.cubes().iter().cloned())
+                .collect(),
+        )
+    };
+    let nd_parts = n.dropped();
+    let newly_accepted = na.intersect(&sure_drops(&o.dropped()));
+    let newly_dropped = sure_drops(&nd_parts).intersect(&oa);
     let unknown = ou.union(&nu);
     // Newly dropped packets, by the rule that drops them now; newly accepted
     // ones by the accepting decisions of the new version.
     let drops: Vec<(PacketSet, Option<RuleRef>)> =
-        n.dropped().into_iter().map(|(s, r)| (s, Some(r))).collect();
+        nd_parts.into_iter().map(|(s, r)| (s, Some(r))).collect();
     let accepts: Vec<(PacketSet, Option<RuleRef>)> = n
         .decisions
         .iter()
