@@ -195,7 +195,7 @@ pub struct Rule {
 /// names make the rule unknown (`opaque` says so); bound to addresses, or
 /// assumed to hold the destination of the traffic in question, it is exact.
 /// The rule's `matches` has every address of the names' families in their place.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ByName {
     /// The sides (source, destination) that name DNS names.
     pub sides: Vec<NamedSide>,
@@ -203,7 +203,7 @@ pub struct ByName {
     pub other: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NamedSide {
     /// The address dimension the names stand in.
     pub dim: crate::space::Dim,

@@ -174,8 +174,8 @@ fn lint_holds(name: &str, text: &str, r: &mut Rng) -> Result<(), TestCaseError> 
 }
 
 /// The ruleset with a few of its rules changed as a reviewer's change
-/// would: one taken out, one copied elsewhere in its table, two neighbours
-/// swapped, one's verdict turned round. Rule lines are those `rule` takes;
+/// would: one taken out, one copied elsewhere in its table, two of a
+/// table's swapped, one's verdict turned round. Rule lines are those `rule` takes;
 /// a line starting with `*` begins another table, as in iptables-save.
 fn edit(text: &str, rule: impl Fn(&str) -> bool, r: &mut Rng) -> String {
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
@@ -242,23 +242,14 @@ fn diff_holds(name: &str, old: &str, new: &str, r: &mut Rng) -> Result<(), TestC
     let shown =
         |p: &Packet, pieces: &[octaverify::diff::Piece]| pieces.iter().any(|x| x.set.contains(p));
     let context = || format!("old:\n{old}\nnew:\n{new}");
-    for x in &c.accepted {
-        let w = &x.witness;
-        prop_assert_eq!(
-            (ca.verdict(w), cb.verdict(w)),
-            (Verdict::Drop, Verdict::Accept),
-            "{}",
-            context()
-        );
-    }
-    for x in &c.dropped {
-        let w = &x.witness;
-        prop_assert_eq!(
-            (ca.verdict(w), cb.verdict(w)),
-            (Verdict::Accept, Verdict::Drop),
-            "{}",
-            context()
-        );
+    for (pieces, change) in [
+        (&c.accepted, (Verdict::Drop, Verdict::Accept)),
+        (&c.dropped, (Verdict::Accept, Verdict::Drop)),
+    ] {
+        for x in pieces {
+            let w = &x.witness;
+            prop_assert_eq!((ca.verdict(w), cb.verdict(w)), change, "{}", context());
+        }
     }
     for _ in 0..60 {
         let p = gen_packet(r);

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::mem::Discriminant;
 
 use super::align;
-use crate::model::{Action, Chain, ChainId, Policy, Rule};
+use crate::model::{Action, ByName, Chain, ChainId, Policy, Rule};
 use crate::space::{IntervalSet, PacketSet};
 
 /// Changed rules past which their union is not worth building: the diff
@@ -56,12 +56,17 @@ pub fn space(old: &Policy, new: &Policy) -> PacketSet {
         for (entry, id, rules, kept) in
             [(&mut oe, oid, &oc.rules, ka), (&mut ne, nid, &nc.rules, kb)]
         {
-            let mut gone = rules.iter().zip(kept).filter(|(_, k)| !k).peekable();
-            if gone.peek().is_none() {
+            let gone: Vec<&Rule> = rules
+                .iter()
+                .zip(kept)
+                .filter(|(_, k)| !k)
+                .map(|(r, _)| r)
+                .collect();
+            if gone.is_empty() {
                 continue;
             }
-            let enters = entry.of(id).clone();
-            changed.extend(gone.map(|(r, _)| r.matches.intersect(&enters)));
+            let enters = entry.of(id);
+            changed.extend(gone.iter().map(|r| r.matches.intersect(enters)));
         }
     }
     PacketSet::union_all(&changed)
@@ -95,24 +100,27 @@ impl<'p> Entry<'p> {
         }
     }
 
-    /// The chain graph has no loops and bounded depth ([`crate::graph::flaw`]).
+    /// What may enter chain `id`, worked out once (the chain graph has no
+    /// loops and bounded depth: [`crate::graph::flaw`]).
     fn of(&mut self, id: ChainId) -> &PacketSet {
         if self.known[id].is_none() {
-            let set =
-                if self.policy.chains[id].base.is_some() || self.callers[id].len() > MAX_CALLERS {
-                    PacketSet::universe()
-                } else {
-                    let callers = std::mem::take(&mut self.callers[id]);
-                    let parts: Vec<PacketSet> = callers
-                        .iter()
-                        .map(|&(c, i)| {
-                            let enters = self.of(c).clone();
-                            self.policy.chains[c].rules[i].matches.intersect(&enters)
-                        })
-                        .collect();
-                    self.callers[id] = callers;
-                    PacketSet::union_all(&parts)
-                };
+            let wide =
+                self.policy.chains[id].base.is_some() || self.callers[id].len() > MAX_CALLERS;
+            let set = if wide {
+                PacketSet::universe()
+            } else {
+                for k in 0..self.callers[id].len() {
+                    self.of(self.callers[id][k].0);
+                }
+                let parts: Vec<PacketSet> = self.callers[id]
+                    .iter()
+                    .map(|&(c, i)| {
+                        let enters = self.known[c].as_ref().expect("worked out above");
+                        self.policy.chains[c].rules[i].matches.intersect(enters)
+                    })
+                    .collect();
+                PacketSet::union_all(&parts)
+            };
             self.known[id] = Some(set);
         }
         self.known[id].as_ref().expect("just set")
@@ -174,7 +182,7 @@ struct RuleKey<'p> {
     opaque: Option<&'p str>,
     action: ActionKey<'p>,
     /// The DNS names it matches by, as the binding of each version reads them.
-    by_name: Option<String>,
+    by_name: Option<&'p ByName>,
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -199,7 +207,7 @@ fn rule_keys<'p>(c: &'p Chain, keys: &[ChainKey<'p>]) -> Vec<RuleKey<'p>> {
                 Action::Unknown(why) => ActionKey::Unknown(why),
                 a => ActionKey::Plain(std::mem::discriminant(a)),
             },
-            by_name: r.by_name.as_ref().map(|b| format!("{b:?}")),
+            by_name: r.by_name.as_deref(),
         })
         .collect()
 }
