@@ -7,7 +7,7 @@
 //! source span it came from. A base chain's default policy is an explicit rule
 //! too, so findings can point at it like at any other line.
 
-use crate::space::{Family, IntervalSet, PacketSet};
+use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
 use std::sync::{Arc, OnceLock};
 
 /// One input file, kept whole so that findings can quote and underline lines.
@@ -106,6 +106,8 @@ pub struct Chain {
     pub family: Option<Family>,
     /// Built on first use by [`Policy::rule_index`].
     pub index: OnceLock<Arc<RuleIndex>>,
+    /// Found on first use by [`Policy::runs`].
+    pub runs: OnceLock<Arc<[Run]>>,
     /// The chain this one copies, for the base chains of another stage
     /// ([`crate::stages::settle`]): findings on its rules are the original's.
     pub copy_of: Option<ChainId>,
@@ -142,6 +144,160 @@ impl RuleIndex {
         out.dedup();
         out
     }
+}
+
+/// Consecutive rules of a chain that decide alike, each matching one cube,
+/// the cubes alike in every dimension but one and apart in that one (a ban
+/// list: an address per rule). Taken together they decide what their union
+/// holds the way they would one by one, so a walk may take them in one step
+/// (see [`crate::eval::symbolic::Evaluator::by_runs`]) and name the rules
+/// afterwards, rather than cut its set once per rule.
+#[derive(Debug)]
+pub struct Run {
+    pub first: usize,
+    pub last: usize,
+    /// The union of the rules' matches: their common cube, with every
+    /// rule's values in the dimension they differ in.
+    pub cube: Cube,
+    /// That dimension.
+    dim: Dim,
+    /// Each range of the rules' values there, ascending, with its rule.
+    ranges: Vec<(u128, u128, u32)>,
+}
+
+impl Run {
+    /// Fewer rules than this gain nothing from being taken together.
+    const SHORTEST: usize = 16;
+
+    /// The dimension the rules differ in.
+    pub fn dim(&self) -> Dim {
+        self.dim
+    }
+
+    /// The rules of the run that match some packet of `set` (ascending).
+    pub fn rules_meeting(&self, set: &PacketSet) -> Vec<usize> {
+        let mut out = Vec::new();
+        for c in set.cubes().iter().filter(|c| c.intersects(&self.cube)) {
+            for &(lo, hi) in c.get(self.dim).ranges() {
+                let from = self.ranges.partition_point(|&(_, b, _)| b < lo);
+                let met = self.ranges[from..].iter().take_while(|&&(a, _, _)| a <= hi);
+                out.extend(met.map(|&(_, _, r)| r as usize));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The runs of `rules`, in order.
+    fn find(rules: &[Rule]) -> Vec<Run> {
+        // The one cube of a rule that may join a run, and its kind of verdict.
+        fn member(r: &Rule) -> Option<(&Cube, bool)> {
+            let drops = match r.action {
+                Action::Accept => false,
+                Action::Drop | Action::Reject => true,
+                _ => return None,
+            };
+            let certain = r.opaque.is_none() && r.by_name.is_none() && r.kind == RuleKind::Rule;
+            match r.matches.cubes() {
+                [c] if certain => Some((c, drops)),
+                _ => None,
+            }
+        }
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < rules.len() {
+            let Some((head, verdict)) = member(&rules[i]) else {
+                i += 1;
+                continue;
+            };
+            let mut dim = None;
+            let mut j = i + 1;
+            while let Some((c, v)) = rules.get(j).and_then(member) {
+                let mut apart = c.differing(head);
+                let (Some(d), None) = (apart.next(), apart.next()) else {
+                    break;
+                };
+                if v != verdict || dim.is_some_and(|x| x != d) {
+                    break;
+                }
+                dim = Some(d);
+                j += 1;
+            }
+            match dim.filter(|_| j - i >= Run::SHORTEST) {
+                Some(d) => {
+                    runs.extend(Run::of(rules, i, j - 1, head, d));
+                    i = j;
+                }
+                None => i += 1,
+            }
+        }
+        runs
+    }
+
+    /// Rules `first..=last`, alike but in `dim`, as a run.
+    fn of(rules: &[Rule], first: usize, last: usize, head: &Cube, dim: Dim) -> Option<Run> {
+        let ranges = first_owners(
+            (first..=last)
+                .flat_map(|r| {
+                    let c = &rules[r].matches.cubes()[0];
+                    c.get(dim)
+                        .ranges()
+                        .iter()
+                        .map(move |&(a, b)| (a, b, r as u32))
+                })
+                .collect(),
+        );
+        let all = IntervalSet::from_ranges(ranges.iter().map(|&(a, b, _)| (a, b)).collect());
+        Some(Run {
+            first,
+            last,
+            cube: head.clone().with(dim, all)?,
+            dim,
+            ranges,
+        })
+    }
+}
+
+/// Ranges of values, each with the rule that holds it, cut where they
+/// overlap so that each value belongs to the first rule holding it (a ban
+/// list that names an address twice drops it by the first): ascending,
+/// apart.
+fn first_owners(mut ranges: Vec<(u128, u128, u32)>) -> Vec<(u128, u128, u32)> {
+    use std::cmp::Reverse;
+    ranges.sort_unstable();
+    if ranges.windows(2).all(|w| w[0].1 < w[1].0) {
+        return ranges;
+    }
+    let mut cuts: Vec<u128> = ranges
+        .iter()
+        .flat_map(|&(a, b, _)| [Some(a), b.checked_add(1)])
+        .flatten()
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    // The ranges holding the stretch from each cut to the next, first rule on top.
+    let mut holding = std::collections::BinaryHeap::new();
+    let mut next = 0;
+    let mut out: Vec<(u128, u128, u32)> = Vec::new();
+    for (k, &from) in cuts.iter().enumerate() {
+        while let Some(&(a, b, r)) = ranges.get(next).filter(|x| x.0 <= from) {
+            holding.push(Reverse((r, b, a)));
+            next += 1;
+        }
+        while holding.peek().is_some_and(|Reverse((_, b, _))| *b < from) {
+            holding.pop();
+        }
+        let Some(&Reverse((rule, _, _))) = holding.peek() else {
+            continue;
+        };
+        let to = cuts.get(k + 1).map_or(u128::MAX, |&c| c - 1);
+        match out.last_mut() {
+            Some((_, hi, r)) if *r == rule && *hi + 1 == from => *hi = to,
+            _ => out.push((from, to, rule)),
+        }
+    }
+    out
 }
 
 /// What happens to a packet a rule matches.
@@ -355,6 +511,13 @@ impl Policy {
         &self.roots.get_or_init(|| crate::graph::roots(self))[chain]
     }
 
+    /// The runs of a chain's rules (found on first use).
+    pub fn runs(&self, chain: ChainId) -> &[Run] {
+        self.chains[chain]
+            .runs
+            .get_or_init(|| Run::find(&self.chains[chain].rules).into())
+    }
+
     /// The index of a chain's rules (built on first use).
     pub fn rule_index(&self, chain: ChainId) -> &RuleIndex {
         self.chains[chain].index.get_or_init(|| {
@@ -415,6 +578,7 @@ impl Policy {
         for c in &mut bound.chains {
             // Built from the unbound matches.
             c.index = OnceLock::new();
+            c.runs = OnceLock::new();
         }
         for rule in bound.chains.iter_mut().flat_map(|c| &mut c.rules) {
             let Some(n) = &rule.by_name else {
@@ -509,4 +673,39 @@ pub struct Suggestion {
     pub position: usize,
     pub matches: crate::space::Cube,
     pub action: Action,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_owners;
+
+    #[test]
+    fn each_value_belongs_to_the_first_rule_holding_it() {
+        // Rule 0 holds 10-20, rule 1 5-12 and 30, rule 2 15-40, rule 3 30 again.
+        let ranges = vec![
+            (10, 20, 0),
+            (5, 12, 1),
+            (30, 30, 1),
+            (15, 40, 2),
+            (30, 30, 3),
+        ];
+        assert_eq!(
+            first_owners(ranges),
+            vec![
+                (5, 9, 1),
+                (10, 20, 0),
+                (21, 29, 2),
+                (30, 30, 1),
+                (31, 40, 2)
+            ]
+        );
+        assert_eq!(
+            first_owners(vec![(3, 4, 1), (0, 1, 0)]),
+            vec![(0, 1, 0), (3, 4, 1)]
+        );
+        assert_eq!(
+            first_owners(vec![(0, u128::MAX, 1), (7, 7, 0)]),
+            vec![(0, 6, 1), (7, 7, 0), (8, u128::MAX, 1)]
+        );
+    }
 }

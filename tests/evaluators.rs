@@ -93,18 +93,49 @@ fn agree_on(
     r: &mut Rng,
 ) -> Result<(), TestCaseError> {
     let outcome = symbolic::Evaluator::new(policy).forward(&region());
+    // Runs of rules taken in one step decide alike, and name the rule
+    // that decides each packet among those of the run.
+    let by_runs = symbolic::Evaluator::new(policy)
+        .by_runs()
+        .forward(&region());
     let concrete = concrete::Evaluator::new(policy);
     for _ in 0..60 {
         let p = gen_packet(r);
         let expected = concrete.verdict(&p);
-        let got = outcome.verdict_of(&p);
-        prop_assert_eq!(
-            got,
-            expected,
-            "packet {:?}\nruleset:\n{}",
-            p.describe(),
-            text
-        );
+        for (got, how) in [(&outcome, "rule by rule"), (&by_runs, "by runs")] {
+            prop_assert_eq!(
+                got.verdict_of(&p),
+                expected,
+                "{} packet {:?}\nruleset:\n{}",
+                how,
+                p.describe(),
+                text
+            );
+        }
+        if expected == octaverify::eval::Verdict::Unknown {
+            continue;
+        }
+        let steps = concrete.trace(&p).steps;
+        for d in by_runs.decisions.iter().filter(|d| d.set.contains(&p)) {
+            let (Some(last), Some(first)) = (d.through, d.rule.index) else {
+                continue;
+            };
+            let matched: Vec<_> = steps
+                .iter()
+                .filter(|s| s.effect == concrete::Effect::Matched && s.rule.chain == d.rule.chain)
+                .map(|s| s.rule)
+                .filter(|r| r.index.is_some_and(|i| (first..=last).contains(&i)))
+                .collect();
+            let rules = d.rules(policy);
+            prop_assert!(
+                !matched.is_empty() && matched.iter().all(|r| rules.contains(r)),
+                "packet {:?}: rules {:?} of the run decide it, its decision names {:?}\nruleset:\n{}",
+                p.describe(),
+                matched,
+                rules,
+                text
+            );
+        }
     }
     Ok(())
 }

@@ -176,7 +176,7 @@ impl Checker<'_> {
         if space.is_empty() {
             return None;
         }
-        let fwd = self.ev().forward(space);
+        let fwd = self.ev().by_runs().forward(space);
         let seen = fwd.accepted();
         if seen.is_empty() {
             return None;
@@ -185,7 +185,7 @@ impl Checker<'_> {
             .decisions
             .iter()
             .filter(|x| x.verdict == Verdict::Accept && x.set.intersects(&seen))
-            .map(|x| x.rule)
+            .flat_map(|x| x.rules(self.policy))
             .collect();
         refs.dedup();
         let rules = refs

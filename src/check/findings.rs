@@ -4,7 +4,7 @@ use super::Checker;
 use super::flow;
 use super::spaces::Part;
 use crate::eval::Verdict;
-use crate::eval::symbolic::Outcome;
+use crate::eval::symbolic::{Decision, Outcome};
 use crate::model::{Action, ChainId, Hook, Policy, RuleKind, RuleRef, Suggestion};
 use crate::report::{self, FindingKind, Role, RuleCite, Warning};
 use crate::space::dim::{TcpFlag, addr, proto};
@@ -92,8 +92,8 @@ impl Checker<'_> {
             unknown = unknown.union(&l.set);
         }
         let mut findings = Vec::new();
-        for (set, rule) in fwd.dropped() {
-            findings.push(self.forward_finding(set, rule, part));
+        for d in fwd.dropped() {
+            findings.push(self.forward_finding(d.set, d.rule, part));
         }
         // Replies that rules of one chain drop make one finding: one accept
         // above the first of them lets them all through (a ban list drops
@@ -101,20 +101,24 @@ impl Checker<'_> {
         // gathered as replies and mapped back to their requests once a group
         // is whole, not once per part.
         let mut blocked: Vec<(Option<&IntervalSet>, Vec<Cube>, Vec<RuleRef>)> = Vec::new();
-        for (set, rule) in rep.dropped() {
-            if !unknown.is_empty() && flow::requests(&set).difference(&unknown).is_empty() {
+        for d in rep.dropped() {
+            if !unknown.is_empty() && flow::requests(&d.set).difference(&unknown).is_empty() {
                 continue;
             }
-            let seen_dst = translated.iter().find(|(r, _)| *r == rule).map(|(_, d)| d);
+            let seen_dst = translated
+                .iter()
+                .find(|(r, _)| *r == d.rule)
+                .map(|(_, d)| d);
             let group = blocked
                 .iter_mut()
-                .find(|(dst, _, rules)| rules[0].chain == rule.chain && *dst == seen_dst);
+                .find(|(dst, _, rules)| rules[0].chain == d.rule.chain && *dst == seen_dst);
+            let rules = d.rules(self.policy);
             match group {
-                Some((_, cubes, rules)) => {
-                    cubes.extend(set.into_cubes());
-                    rules.push(rule);
+                Some((_, cubes, all)) => {
+                    cubes.extend(d.set.into_cubes());
+                    all.extend(rules);
                 }
-                None => blocked.push((seen_dst, set.into_cubes(), vec![rule])),
+                None => blocked.push((seen_dst, d.set.into_cubes(), rules)),
             }
         }
         for (seen_dst, cubes, rules) in blocked {
@@ -173,16 +177,18 @@ impl Checker<'_> {
                 let original = c.get(Dim::Dst).clone();
                 let translated = with_dim(&reply, Dim::Dst, &translated_dst);
                 let back = |s: &PacketSet| with_dim(s, Dim::Dst, &original);
+                // Rule by rule: its decisions are mapped back to the
+                // original address, where a run's could no longer say
+                // which of its rules (by that address) decided them.
                 let e = self.ev().path(&translated, &early);
                 out.uncertain |= e.uncertain;
                 seen_translated
                     .extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
                 let passed = if translated_dst.is_single().is_some() {
                     for d in &e.decisions {
-                        out.decisions.push(crate::eval::symbolic::Decision {
+                        out.decisions.push(Decision {
                             set: back(&d.set),
-                            verdict: d.verdict,
-                            rule: d.rule,
+                            ..*d
                         });
                     }
                     back(&e.reached_end)
@@ -191,8 +197,9 @@ impl Checker<'_> {
                     // for sure only when it fails whatever the address.
                     let failing = translated.difference(&e.accepted());
                     let mut certain = PacketSet::empty();
-                    for (set, rule) in e.dropped() {
-                        let whole: Vec<Cube> = set
+                    for d in e.dropped() {
+                        let whole: Vec<Cube> = d
+                            .set
                             .cubes()
                             .iter()
                             .filter(|c| *c.get(Dim::Dst) == translated_dst)
@@ -201,10 +208,9 @@ impl Checker<'_> {
                         let whole = PacketSet::from_disjoint(whole);
                         if !whole.is_empty() {
                             certain = certain.union(&whole);
-                            out.decisions.push(crate::eval::symbolic::Decision {
+                            out.decisions.push(Decision {
                                 set: back(&whole),
-                                verdict: Verdict::Drop,
-                                rule,
+                                ..d
                             });
                         }
                     }
@@ -230,10 +236,10 @@ impl Checker<'_> {
                     }
                     reply.difference(&back(&failing))
                 };
-                out.extend(self.ev().path(&passed, &late));
+                out.extend(self.ev().by_runs().path(&passed, &late));
             }
         }
-        out.extend(self.ev().forward(&flow::replies(&rest)));
+        out.extend(self.ev().by_runs().forward(&flow::replies(&rest)));
         Replies {
             outcome: out,
             loose,
@@ -362,20 +368,18 @@ impl Checker<'_> {
     ) -> Vec<RawFinding> {
         let mut left = unknown.clone();
         let mut out = Vec::new();
-        let forward = fwd.decisions.iter().map(|d| (d.set.clone(), d.rule));
-        let backward = rep
-            .decisions
-            .iter()
-            .map(|d| (flow::requests(&d.set), d.rule));
-        let mut candidates: Vec<(PacketSet, RuleRef, String)> = forward
-            .chain(backward)
-            .filter_map(|(set, r)| {
-                self.policy
-                    .rule(r)
-                    .unknown_reason()
-                    .map(|why| (set, r, why.to_string()))
-            })
-            .collect();
+        // Replies are mapped back to their requests only where a rule's
+        // unmodelled part decides them (a ban list drops many).
+        let why = |d: &Decision| self.policy.rule(d.rule).unknown_reason();
+        let forward = fwd.decisions.iter().filter_map(|d| {
+            let reason = why(d)?;
+            Some((d.set.clone(), d.rule, reason.to_string()))
+        });
+        let backward = rep.decisions.iter().filter_map(|d| {
+            let reason = why(d)?;
+            Some((flow::requests(&d.set), d.rule, reason.to_string()))
+        });
+        let mut candidates: Vec<(PacketSet, RuleRef, String)> = forward.chain(backward).collect();
         candidates.extend(loose.into_iter().map(|l| (l.set, l.rule, l.reason)));
         for (set, rule, reason) in candidates {
             let part = left.intersect(&set);

@@ -216,9 +216,13 @@ pub fn check(
         _ => Verdict::NonCompliant,
     };
     let mut warnings = Vec::new();
-    for (_, rows) in &options {
-        requirement_rows.extend(rows.iter().cloned());
-    }
+    let options: Vec<OptionResult> = options
+        .into_iter()
+        .map(|(o, rows)| {
+            requirement_rows.extend(rows);
+            o
+        })
+        .collect();
     requirement_rows.extend(ingress_rows);
     let rules_of = |pick: fn(&Evaluated) -> &Vec<crate::model::RuleRef>| {
         let mut v: Vec<_> = results
@@ -300,7 +304,7 @@ pub fn check(
             mode: site.mode.option().unwrap_or("auto").to_string(),
             strict: site.strict,
         },
-        options: options.into_iter().map(|(o, _)| o).collect(),
+        options,
         requirements: requirement_rows,
         warnings,
     })

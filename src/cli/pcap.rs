@@ -217,9 +217,9 @@ fn through(policy: &Policy, f: &Flow, site: &Site) -> RulesetOut {
     };
     let replies = flow::replies(&first);
     for (context, o) in [(&first, &out), (&replies, &answer)] {
-        for (set, r) in o.dropped() {
-            add(r, Role::Blocking);
-            dropped.push(render_within(&set, context, &names));
+        for d in o.dropped() {
+            add(d.rule, Role::Blocking);
+            dropped.push(render_within(&d.set, context, &names));
         }
         for d in &o.decisions {
             if policy.rule(d.rule).unknown_reason().is_some() {

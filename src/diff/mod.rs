@@ -7,7 +7,7 @@ mod align;
 mod delta;
 
 use crate::eval::concrete::{Effect, Evaluator as Concrete};
-use crate::eval::symbolic::{Budget, Evaluator};
+use crate::eval::symbolic::{Budget, Decision, Evaluator};
 use crate::model::{Policy, RuleRef};
 use crate::space::{Packet, PacketSet};
 
@@ -60,10 +60,10 @@ pub fn changes(old: &Policy, new: &Policy) -> Option<Changes> {
     // other's sure drops (no complement of a many-cube set is needed).
     let (oa, ou) = (o.accepted(), o.unknown());
     let (na, nu) = (n.accepted(), n.unknown());
-    let sure_drops = |x: &[(PacketSet, RuleRef)]| {
+    let sure_drops = |x: &[Decision]| {
         PacketSet::from_pieces(
             x.iter()
-                .flat_map(|(s, _)| s.cubes().iter().cloned())
+                .flat_map(|d| d.set.cubes().iter().cloned())
                 .collect(),
         )
     };
@@ -73,8 +73,10 @@ pub fn changes(old: &Policy, new: &Policy) -> Option<Changes> {
     let unknown = ou.union(&nu);
     // Newly dropped packets, by the rule that drops them now; newly accepted
     // ones by the accepting decisions of the new version.
-    let drops: Vec<(PacketSet, Option<RuleRef>)> =
-        nd_parts.into_iter().map(|(s, r)| (s, Some(r))).collect();
+    let drops: Vec<(PacketSet, Option<RuleRef>)> = nd_parts
+        .into_iter()
+        .map(|d| (d.set, Some(d.rule)))
+        .collect();
     let accepts: Vec<(PacketSet, Option<RuleRef>)> = n
         .decisions
         .iter()

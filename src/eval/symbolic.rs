@@ -15,6 +15,29 @@ pub struct Decision {
     pub set: PacketSet,
     pub verdict: Verdict,
     pub rule: RuleRef,
+    /// Where a run of rules decided the part together (see
+    /// [`Evaluator::by_runs`]): the last rule of the run, `rule` its first.
+    pub through: Option<usize>,
+}
+
+impl Decision {
+    /// The rules that decided some of the part: its rule, or those of its
+    /// run whose match meets it.
+    pub fn rules(&self, policy: &Policy) -> Vec<RuleRef> {
+        let (Some(last), Some(first)) = (self.through, self.rule.index) else {
+            return vec![self.rule];
+        };
+        let runs = policy.runs(self.rule.chain);
+        let run = &runs[runs.partition_point(|r| r.first < first)];
+        debug_assert!(run.first == first && run.last == last);
+        run.rules_meeting(&self.set)
+            .into_iter()
+            .map(|i| RuleRef {
+                chain: self.rule.chain,
+                index: Some(i),
+            })
+            .collect()
+    }
 }
 
 /// Where source NAT rewrote part of the set (its replies return to `to`).
@@ -86,19 +109,22 @@ impl Outcome {
     }
 
     /// Packets dropped for sure, each part with the first rule that drops it.
-    pub fn dropped(&self) -> Vec<(PacketSet, RuleRef)> {
+    pub fn dropped(&self) -> Vec<Decision> {
         let drops = self.decisions.iter().filter(|d| d.verdict == Verdict::Drop);
         if !self.uncertain {
-            return drops.map(|d| (d.set.clone(), d.rule)).collect();
+            return drops.cloned().collect();
         }
         let unknown = self.unknown();
         let drops: Vec<&Decision> = drops.collect();
         let sets: Vec<&PacketSet> = drops.iter().map(|d| &d.set).collect();
         crate::space::set::ordered_pieces(&sets, |_| true)
             .into_iter()
-            .zip(&drops)
-            .map(|(part, d)| (part.difference(&unknown), d.rule))
-            .filter(|(part, _)| !part.is_empty())
+            .zip(drops)
+            .map(|(part, d)| Decision {
+                set: part.difference(&unknown),
+                ..*d
+            })
+            .filter(|d| !d.set.is_empty())
             .collect()
     }
 
@@ -181,6 +207,8 @@ pub struct Evaluator<'p> {
     watch: Option<&'p RefCell<Watch>>,
     /// The work the walks may do, if bounded.
     budget: Option<&'p Budget>,
+    /// Whether runs of rules are taken in one step (see [`Evaluator::by_runs`]).
+    runs: bool,
 }
 
 /// Work that walks may do (pieces of the packet space met at rules, by the
@@ -270,6 +298,7 @@ impl<'p> Evaluator<'p> {
             skip: None,
             watch: None,
             budget: None,
+            runs: false,
         }
     }
 
@@ -280,6 +309,7 @@ impl<'p> Evaluator<'p> {
             skip: Some(rule),
             watch: None,
             budget: None,
+            runs: false,
         }
     }
 
@@ -290,6 +320,7 @@ impl<'p> Evaluator<'p> {
             skip: None,
             watch: Some(watch),
             budget: None,
+            runs: false,
         }
     }
 
@@ -299,6 +330,17 @@ impl<'p> Evaluator<'p> {
             budget: Some(budget),
             ..self
         }
+    }
+
+    /// The same evaluator, taking each run of rules ([`crate::model::Run`])
+    /// in one step: a ban list of 50k addresses then costs a cut per piece
+    /// of the set, not one per rule and piece. Each decision of a run's
+    /// names its first and last rule, not the rule that decided each part
+    /// ([`Decision::rules`] names those that decided some): for callers that
+    /// need no more. A watched walk (lint's, which notes each rule's hit)
+    /// takes rules one by one.
+    pub fn by_runs(self) -> Self {
+        Evaluator { runs: true, ..self }
     }
 
     /// The packets of `input` that rule `start` of chain `id` and those
@@ -405,6 +447,7 @@ impl<'p> Evaluator<'p> {
                     set,
                     verdict: Verdict::Drop,
                     rule,
+                    through: None,
                 });
                 PacketSet::empty()
             }
@@ -486,12 +529,26 @@ impl<'p> Evaluator<'p> {
             return self.walk_short(id, order, input, out);
         }
         let rules = &self.policy.chains[id].rules;
+        let runs = match self.runs && self.watch.is_none() {
+            true => self.policy.runs(id),
+            false => &[],
+        };
         let mut res = ChainResult::default();
         let mut remaining = input;
         let (mut at, mut block) = (0, 8);
         let mut cut = false;
         while at < order.len() && !remaining.is_empty() && !cut {
-            let end = (at + block).min(order.len());
+            // A run from here is taken whole; a block of rules stops short of the next.
+            let next = runs.partition_point(|r| r.first < order[at]);
+            if let Some(run) = runs.get(next).filter(|r| self.whole(id, r, order, at)) {
+                at += run.last - run.first + 1;
+                cut = !self.take_run(id, run, &mut remaining, out, &mut res);
+                continue;
+            }
+            let stop = runs
+                .get(next + usize::from(runs.get(next).is_some_and(|r| r.first == order[at])))
+                .map_or(order.len(), |r| order.partition_point(|&i| i < r.first));
+            let end = (at + block).min(stop);
             block *= 2;
             // What each rule matches of each cube of `remaining`, by the
             // cube it came from.
@@ -504,7 +561,7 @@ impl<'p> Evaluator<'p> {
                     };
                     let parts = reach.meet(matches);
                     let cubes = parts.iter().map(|(_, c)| c);
-                    if !self.spend(r, matches, cubes, remaining.cubes().len()) {
+                    if !self.spend(r, matches.cubes(), cubes, remaining.cubes().len()) {
                         cut = true;
                         break;
                     }
@@ -594,7 +651,7 @@ impl<'p> Evaluator<'p> {
                 continue;
             };
             let hit = remaining.intersect(matches);
-            if !self.spend(r, matches, hit.cubes(), remaining.cubes().len()) {
+            if !self.spend(r, matches.cubes(), hit.cubes(), remaining.cubes().len()) {
                 break;
             }
             if hit.is_empty() {
@@ -634,13 +691,13 @@ impl<'p> Evaluator<'p> {
         (self.skip != Some(r)).then(|| (r, &self.policy.chains[id].rules[i].matches))
     }
 
-    /// Charges the walk's budget, if it has one, for rule `r` meeting the
-    /// cubes `met` of a set in `pieces` pieces; false once it is spent (the
-    /// walk stops there).
+    /// Charges the walk's budget, if it has one, for rule `r`, whose match
+    /// is `matches`, meeting the cubes `met` of a set in `pieces` pieces;
+    /// false once it is spent (the walk stops there).
     fn spend<'c>(
         &self,
         r: RuleRef,
-        matches: &PacketSet,
+        matches: &[Cube],
         met: impl IntoIterator<Item = &'c Cube>,
         pieces: usize,
     ) -> bool {
@@ -649,13 +706,94 @@ impl<'p> Evaluator<'p> {
         };
         // Each piece met meets each range the rule's match is made of (long
         // address lists are many ranges).
-        let ranges: usize = matches.cubes().iter().map(address_ranges).sum();
+        let ranges: usize = matches.iter().map(address_ranges).sum();
         // And the pieces' own lists are copied and cut (an nft set of 100k
         // prefixes is a list that long in every piece that holds it).
         let (parts, held) = met
             .into_iter()
             .fold((0, 0), |(n, h), c| (n + 1, h + address_ranges(c)));
         budget.take(r, (parts + 1) * ranges.max(1) + held, pieces)
+    }
+
+    /// Whether all of `run`, of chain `id`, is in `order` from position
+    /// `at` on (a walk that found its rules by index may have left some
+    /// out), and none of it is the rule left out.
+    fn whole(&self, id: ChainId, run: &crate::model::Run, order: &[usize], at: usize) -> bool {
+        let rules = run.first..=run.last;
+        let skipped = self
+            .skip
+            .is_some_and(|r| r.chain == id && r.index.is_some_and(|i| rules.contains(&i)));
+        order[at] == run.first
+            && order.get(at + run.last - run.first) == Some(&run.last)
+            && !skipped
+    }
+
+    /// Takes the packets of `remaining` that the rules of `run`, of chain
+    /// `id`, match, as one decision; false where the budget ran out (and
+    /// `remaining` is as it was).
+    fn take_run(
+        &self,
+        id: ChainId,
+        run: &crate::model::Run,
+        remaining: &mut PacketSet,
+        out: &mut Outcome,
+        res: &mut ChainResult,
+    ) -> bool {
+        let r = RuleRef {
+            chain: id,
+            index: Some(run.first),
+        };
+        let hits: Vec<Option<Cube>> = remaining
+            .cubes()
+            .iter()
+            .map(|c| c.intersect(&run.cube))
+            .collect();
+        let met = hits.iter().flatten();
+        if !self.spend(
+            r,
+            std::slice::from_ref(&run.cube),
+            met,
+            remaining.cubes().len(),
+        ) {
+            return false;
+        }
+        let dim = run.dim();
+        let mut kept = Vec::new();
+        for (c, h) in std::mem::take(remaining)
+            .into_cubes()
+            .into_iter()
+            .zip(&hits)
+        {
+            match h {
+                None => kept.push(c),
+                // Mostly the run narrows the piece in its dimension alone (a
+                // ban list's match holds every port and protocol): what is
+                // left is the piece with fewer values there.
+                Some(h) if h.differing(&c).all(|d| d == dim) => {
+                    let left = c.get(dim).difference(h.get(dim));
+                    kept.extend(c.with(dim, left));
+                }
+                Some(h) => kept.extend(crate::space::set::minus_parts(&c, &[h])),
+            }
+        }
+        *remaining = PacketSet::from_pieces(kept);
+        let hit = PacketSet::from_pieces(hits.into_iter().flatten().collect());
+        if !hit.is_empty() {
+            let verdict = match self.policy.chains[id].rules[run.first].action {
+                Action::Accept => {
+                    res.accept(hit.clone());
+                    Verdict::Accept
+                }
+                _ => Verdict::Drop,
+            };
+            out.decisions.push(Decision {
+                set: hit,
+                verdict,
+                rule: r,
+                through: Some(run.last),
+            });
+        }
+        true
     }
 
     /// Applies rule `i` of chain `id` to the packets it decides, `hit`;
@@ -696,6 +834,7 @@ impl<'p> Evaluator<'p> {
                     set: hit.clone(),
                     verdict: Verdict::Accept,
                     rule: r,
+                    through: None,
                 });
             }
             Action::SourceNat(to) => {
@@ -709,6 +848,7 @@ impl<'p> Evaluator<'p> {
                     set: hit.clone(),
                     verdict: Verdict::Accept,
                     rule: r,
+                    through: None,
                 });
             }
             Action::Drop | Action::Reject => {
@@ -716,6 +856,7 @@ impl<'p> Evaluator<'p> {
                     set: hit.clone(),
                     verdict: Verdict::Drop,
                     rule: r,
+                    through: None,
                 });
             }
             Action::Return => res.give_back(hit.clone()),
@@ -737,6 +878,7 @@ impl<'p> Evaluator<'p> {
                     set: hit.clone(),
                     verdict: Verdict::Unknown,
                     rule: r,
+                    through: None,
                 });
                 // Whatever it does, a watched packet may also go on.
                 if self.watch.is_some() {

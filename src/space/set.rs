@@ -169,6 +169,13 @@ impl Cube {
         }
     }
 
+    /// The dimensions in which the two cubes hold different sets.
+    pub fn differing<'a>(&'a self, other: &'a Cube) -> impl Iterator<Item = Dim> + 'a {
+        Dim::ALL
+            .into_iter()
+            .filter(move |d| !self.same(other, d.index()))
+    }
+
     /// Narrows one dimension to its intersection with `s`; `None` when that empties it.
     pub fn restrict(mut self, d: Dim, s: &IntervalSet) -> Option<Cube> {
         let i = d.index();

@@ -160,6 +160,43 @@ fn gen_matches(r: &mut Rng, ins: bool, outs: bool) -> String {
     m
 }
 
+/// A run of rules in `chain` that a walk may take in one step: sixteen or
+/// more alike but in one match (addresses, some overlapping, or ports), all
+/// accepting or all dropping (dropping only where `drops`: the filter table).
+fn gen_run(r: &mut Rng, chain: &str, drops: bool) -> String {
+    let common = r.pick(&["", " -i eth0", " -p udp", " -m conntrack --ctstate NEW"]);
+    let target = match r.below(3) {
+        0 if drops => "-j DROP",
+        1 if drops => "-j REJECT --reject-with icmp-port-unreachable",
+        _ => "-j ACCEPT",
+    };
+    let by_port = r.chance(40);
+    let mut text = String::new();
+    for _ in 0..16 + r.below(9) {
+        let m = if by_port {
+            format!(" -p tcp -m tcp --dport {}", r.below(40))
+        } else {
+            match r.below(4) {
+                0 => format!(" -s 10.0.0.{}/31", 2 * r.below(20)),
+                _ => format!(" -s 10.0.0.{}", r.below(40)),
+            }
+        };
+        // Drops mix DROP and REJECT now and then.
+        let t = if target != "-j ACCEPT" && r.chance(20) {
+            "-j DROP"
+        } else {
+            target
+        };
+        let m = if by_port && common == " -p udp" {
+            m
+        } else {
+            format!("{common}{m}")
+        };
+        text += &format!("-A {chain}{m} {t}\n");
+    }
+    text
+}
+
 /// A random ruleset: built-in chains with random policies, user chains that
 /// jump only to later chains (so there are no loops), random rules.
 pub fn gen_ruleset(r: &mut Rng, shape: Shape) -> String {
@@ -193,6 +230,9 @@ pub fn gen_ruleset(r: &mut Rng, shape: Shape) -> String {
             .collect();
         for (ci, chain) in chains.iter().enumerate() {
             let is_user = ci >= builtins.len();
+            if shape.long && r.chance(15) {
+                text += &gen_run(r, chain, table == "filter");
+            }
             for _ in 0..chain_length(r, shape.long) {
                 let later: Vec<&String> = users
                     .iter()

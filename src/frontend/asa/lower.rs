@@ -117,6 +117,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                     span: Some(cx.src.span(&b.line)),
                     family: None,
                     index: Default::default(),
+                    runs: Default::default(),
                     copy_of: None,
                 });
                 global = Some((chains.len() - 1, b));
@@ -154,6 +155,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             span: Some(span),
             family: None,
             index: Default::default(),
+            runs: Default::default(),
             copy_of: None,
         };
         // Entering: the interface's list, then the global one, then the implicit deny.
@@ -345,6 +347,7 @@ impl<'a> Cx<'_, 'a> {
             span: Some(self.src.span(&line)),
             family: None,
             index: Default::default(),
+            runs: Default::default(),
             copy_of: None,
         }
     }

@@ -201,6 +201,7 @@ impl<'a> Cx<'_, 'a> {
             span: Some(span),
             family: Some(family),
             index: Default::default(),
+            runs: Default::default(),
             copy_of: None,
         }
     }

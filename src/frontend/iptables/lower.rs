@@ -560,6 +560,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     span: Some(c.span),
                     family: Some(t.family),
                     index: Default::default(),
+                    runs: Default::default(),
                     copy_of: None,
                 });
             }

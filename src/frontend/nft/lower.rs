@@ -237,6 +237,7 @@ pub fn lower(
                 span: Some(line_span(src, &span, &c.decl).span),
                 family: table_family,
                 index: Default::default(),
+                runs: Default::default(),
                 copy_of: None,
             });
         }
