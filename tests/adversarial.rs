@@ -46,7 +46,10 @@ fn check(path: &Path) -> (i32, String, String) {
     run(&args, None)
 }
 
-/// FORWARD jumps to C0, each Ci to C(i+1): `chains` chains nested under FORWARD.
+/// FORWARD jumps to C0, each Ci to C(i+1): `chains` chains nested under
+/// FORWARD, each with a rule before its jump that drops what no checked
+/// traffic is (invalid packets), so that the walks go all the way down
+/// without a finding per level (each of which would walk the chains again).
 fn nested(chains: usize) -> String {
     let mut s =
         String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
@@ -56,7 +59,7 @@ fn nested(chains: usize) -> String {
     s += "-A FORWARD -j C0\n";
     for i in 0..chains - 1 {
         s += &format!(
-            "-A C{i} -p tcp --dport {} -j DROP\n-A C{i} -j C{}\n",
+            "-A C{i} -p tcp --dport {} -m conntrack --ctstate INVALID -j DROP\n-A C{i} -j C{}\n",
             i % 60000 + 1,
             i + 1
         );
@@ -164,9 +167,7 @@ fn wildcards_that_fragment_the_space_stop_as_too_complex() {
     );
     assert!(err.contains("wild.ios:"), "{err}");
     // Where it stops does not depend on how the threads went.
-    for _ in 0..3 {
-        assert_eq!(check(&path).2, err);
-    }
+    assert_eq!(check(&path).2, err);
 }
 
 #[test]

@@ -162,9 +162,13 @@ fn gen_matches(r: &mut Rng, ins: bool, outs: bool) -> String {
 
 /// A run of rules in `chain` that a walk may take in one step: sixteen or
 /// more alike but in one match (addresses, some overlapping, or ports), all
-/// accepting or all dropping (dropping only where `drops`: the filter table).
-fn gen_run(r: &mut Rng, chain: &str, drops: bool) -> String {
-    let common = r.pick(&["", " -i eth0", " -p udp", " -m conntrack --ctstate NEW"]);
+/// accepting or all dropping (dropping only where `drops`: the filter
+/// table), matching `-i` only where `ins`.
+fn gen_run(r: &mut Rng, chain: &str, drops: bool, ins: bool) -> String {
+    let common = match r.pick(&["", " -i eth0", " -p udp", " -m conntrack --ctstate NEW"]) {
+        " -i eth0" if !ins => "",
+        c => c,
+    };
     let target = match r.below(3) {
         0 if drops => "-j DROP",
         1 if drops => "-j REJECT --reject-with icmp-port-unreachable",
@@ -231,7 +235,8 @@ pub fn gen_ruleset(r: &mut Rng, shape: Shape) -> String {
         for (ci, chain) in chains.iter().enumerate() {
             let is_user = ci >= builtins.len();
             if shape.long && r.chance(15) {
-                text += &gen_run(r, chain, table == "filter");
+                let ins = !shape.loadable || chain != "POSTROUTING";
+                text += &gen_run(r, chain, table == "filter", ins);
             }
             for _ in 0..chain_length(r, shape.long) {
                 let later: Vec<&String> = users
