@@ -176,17 +176,20 @@ impl Run {
 
     /// The rules of the run that match some packet of `set` (ascending).
     pub fn rules_meeting(&self, set: &PacketSet) -> Vec<usize> {
-        let mut out = Vec::new();
+        let mut met = vec![false; self.last - self.first + 1];
         for c in set.cubes().iter().filter(|c| c.intersects(&self.cube)) {
+            // Both lists ascend: one pass over each.
+            let mut at = 0;
             for &(lo, hi) in c.get(self.dim).ranges() {
-                let from = self.ranges.partition_point(|&(_, b, _)| b < lo);
-                let met = self.ranges[from..].iter().take_while(|&&(a, _, _)| a <= hi);
-                out.extend(met.map(|&(_, _, r)| r as usize));
+                at += self.ranges[at..].partition_point(|&(_, b, _)| b < lo);
+                for &(_, _, r) in self.ranges[at..].iter().take_while(|&&(a, _, _)| a <= hi) {
+                    met[r as usize - self.first] = true;
+                }
             }
         }
-        out.sort_unstable();
-        out.dedup();
-        out
+        (self.first..=self.last)
+            .filter(|r| met[r - self.first])
+            .collect()
     }
 
     /// The runs of `rules`, in order.

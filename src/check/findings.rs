@@ -585,7 +585,7 @@ pub fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
         line: rule.span.line,
         text: policy.text(rule.span).trim().to_string(),
         role,
-        chain: format!("{} {}", chain.table, chain.name),
+        chain: [chain.table.as_str(), &chain.name].join(" "),
         written: rule.written.map(|w| policy.text(w).trim().to_string()),
     }
 }

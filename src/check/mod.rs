@@ -113,12 +113,30 @@ pub fn check(
         || checker.advisories(),
     );
     let cut = evaluated.iter().find_map(|(_, cut)| *cut).or(advisory_cut);
-    let results: HashMap<String, Evaluated> = needed
+    let mut results: HashMap<String, Evaluated> = needed
         .iter()
         .zip(evaluated)
         .map(|(r, (e, _))| (r.id.clone(), e))
         .collect();
-    let evaluate = |r: &Requirement| -> &Evaluated { &results[&r.id] };
+    // How many rows show each requirement: the last takes its findings
+    // rather than copy them (a ban list's finding cites thousands of rules).
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    let ingress_ids = reqs.ingress().map(|r| &r.id);
+    for id in chosen
+        .iter()
+        .flat_map(|o| &o.requirements)
+        .chain(ingress_ids)
+    {
+        *uses.entry(id.as_str()).or_default() += 1;
+    }
+    let mut row = |r: &Requirement, option: Option<&str>| {
+        let left = uses.get_mut(r.id.as_str()).expect("counted above");
+        *left -= 1;
+        let e = results
+            .get_mut(&r.id)
+            .expect("every requirement named is evaluated");
+        e.row(r, option, *left == 0)
+    };
     let mut options = Vec::new();
     let mut requirement_rows = Vec::new();
     for o in chosen {
@@ -129,7 +147,7 @@ pub fn check(
                 let r = reqs
                     .requirement(id)
                     .expect("requirement sets are validated on load");
-                evaluate(r).row(r, Some(&o.id))
+                row(r, Some(&o.id))
             })
             .collect();
         let counts = |pick: &dyn Fn(&RequirementResult) -> Status| -> Vec<(Severity, Status)> {
@@ -183,8 +201,7 @@ pub fn check(
         (a.status, a.failing, share(a, ra)).cmp(&(b.status, b.failing, share(b, rb)))
     });
 
-    let ingress_rows: Vec<RequirementResult> =
-        reqs.ingress().map(|r| evaluate(r).row(r, None)).collect();
+    let ingress_rows: Vec<RequirementResult> = reqs.ingress().map(|r| row(r, None)).collect();
     // Each dialler address needs an option that holds for it (SPEC §4); an
     // address no option could be checked for (its family is not in the
     // export) does not count.
@@ -370,7 +387,8 @@ struct Evaluated {
 }
 
 impl Evaluated {
-    fn row(&self, r: &Requirement, option: Option<&str>) -> RequirementResult {
+    /// The row of the requirement; the `last` row shown takes the findings.
+    fn row(&mut self, r: &Requirement, option: Option<&str>, last: bool) -> RequirementResult {
         RequirementResult {
             id: r.id.clone(),
             option: option.map(str::to_string),
@@ -378,7 +396,10 @@ impl Evaluated {
             severity: r.severity,
             status: self.status,
             diallers: self.diallers.clone(),
-            findings: self.findings.clone(),
+            findings: match last {
+                true => std::mem::take(&mut self.findings),
+                false => self.findings.clone(),
+            },
             notes: self.notes.clone(),
         }
     }
