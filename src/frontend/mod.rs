@@ -101,6 +101,11 @@ pub fn detect(path: &str, text: &str) -> Result<Format, Error> {
     if nft::json::detect(text) {
         return Ok(Format::NftJson);
     }
+    // iptables-save output opens with a table: said at once, where the
+    // other formats' tests would read a large dump through.
+    if iptables::opens_with_table(text) {
+        return Ok(Format::Iptables);
+    }
     // Before iptables: an ASA configuration starts with `: Saved`.
     if asa::detect(text) || (path.ends_with(".asa") && ios::detect(text)) {
         return Ok(Format::CiscoAsa);

@@ -20,6 +20,22 @@ pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
     Ok(policy)
 }
 
+/// Whether the first line that is not blank or a comment opens a table
+/// (`*filter`), as iptables-save output does and no other format's first
+/// line can.
+pub fn opens_with_table(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .is_some_and(|l| {
+            l.len() > 1
+                && l.starts_with('*')
+                && l[1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
 /// Whether a text looks like iptables-save output.
 pub fn detect(text: &str) -> bool {
     text.lines()
