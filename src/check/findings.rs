@@ -77,7 +77,7 @@ struct Replies {
 
 impl Checker<'_> {
     pub(super) fn part(&self, part: &Part) -> PartResult {
-        let fwd = self.ev().forward(&part.space);
+        let fwd = self.ev().by_runs().forward(&part.space);
         let fwd_ok = fwd.accepted();
         let Replies {
             outcome: rep,
@@ -93,7 +93,7 @@ impl Checker<'_> {
         }
         let mut findings = Vec::new();
         for d in fwd.dropped() {
-            findings.push(self.forward_finding(d.set, d.rule, part));
+            findings.push(self.forward_finding(d, part));
         }
         // Replies that rules of one chain drop make one finding: one accept
         // above the first of them lets them all through (a ban list drops
@@ -247,10 +247,16 @@ impl Checker<'_> {
         }
     }
 
-    fn forward_finding(&self, set: PacketSet, rule: RuleRef, part: &Part) -> RawFinding {
-        let role = role_of(rule, Role::Blocking);
-        let mut rules = vec![(rule, role)];
-        let kind = match self.later_accept(rule, &set) {
+    /// The packets one decision drops (a run's: one finding, every rule
+    /// of it that drops some of them cited, and the fix above the first).
+    fn forward_finding(&self, d: Decision, part: &Part) -> RawFinding {
+        let mut rules: Vec<(RuleRef, Role)> = d
+            .rules(self.policy)
+            .into_iter()
+            .map(|r| (r, role_of(r, Role::Blocking)))
+            .collect();
+        let rule = rules[0].0;
+        let kind = match self.later_accept(&d) {
             Some(allowing) => {
                 rules.push((allowing, Role::Allowing));
                 FindingKind::Shadowed
@@ -260,12 +266,12 @@ impl Checker<'_> {
         let fixes = part
             .fix_cores
             .iter()
-            .filter(|core| set.intersects(&PacketSet::from((*core).clone())))
+            .filter(|core| d.set.intersects(&PacketSet::from((*core).clone())))
             .map(|core| self.suggestion(rule, core.clone()))
             .collect();
         RawFinding {
             kind,
-            set,
+            set: d.set,
             context: part.space.clone(),
             rules,
             fixes,
@@ -319,22 +325,23 @@ impl Checker<'_> {
         }
     }
 
-    /// The rule that would accept part of `set` if `rule` were not there: the
-    /// policy evaluated again without it says, so the answer follows the
-    /// packets' real path through jumps and returns. It is asked for one
-    /// packet of each of the set's first cubes: a fragmented set would make
-    /// a whole evaluation per finding costly, and one accepted packet is
-    /// proof enough that an accepting rule is shadowed.
-    fn later_accept(&self, rule: RuleRef, set: &PacketSet) -> Option<RuleRef> {
+    /// The rule that would accept part of what `d` drops if its rule (or
+    /// run) were not there: the policy evaluated again without it says, so
+    /// the answer follows the packets' real path through jumps and returns.
+    /// It is asked for one packet of each of the set's first cubes: a
+    /// fragmented set would make a whole evaluation per finding costly, and
+    /// one accepted packet is proof enough that an accepting rule is shadowed.
+    fn later_accept(&self, d: &Decision) -> Option<RuleRef> {
         const PROBES: usize = 16;
-        rule.index?;
+        d.rule.index?;
         let probe = PacketSet::from_cubes(
-            set.cubes()
+            d.set
+                .cubes()
                 .iter()
                 .take(PROBES)
                 .map(|c| Cube::point(&c.witness())),
         );
-        let without = crate::eval::symbolic::Evaluator::without(self.policy, rule)
+        let without = crate::eval::symbolic::Evaluator::without_decider(self.policy, d)
             .within(self.budget)
             .forward(&probe);
         let accepted = without.accepted();
@@ -415,16 +422,18 @@ impl Checker<'_> {
         fwd.decisions
             .iter()
             .filter(|d| d.verdict == Verdict::Accept && d.set.intersects(works))
-            .filter(|d| {
-                let r = self.policy.rule(d.rule);
+            .flat_map(|d| d.parts(self.policy))
+            .filter(|(rule, set)| {
+                let r = self.policy.rule(*rule);
                 r.kind == RuleKind::Rule
                     && r.action == Action::Accept
+                    && set.intersects(works)
                     && r.matches.cubes().iter().any(|c| {
                         let a = c.get(dim);
                         c.get(Dim::Family).contains(part.family as u128) && *a != any && flag(a)
                     })
             })
-            .map(|d| d.rule)
+            .map(|(rule, _)| rule)
             .collect()
     }
 

@@ -44,7 +44,7 @@ pub struct Changes {
 /// budget.
 fn over(p: &Policy, space: &PacketSet) -> Option<crate::eval::symbolic::Outcome> {
     let budget = Budget::whole_space();
-    let out = Evaluator::new(p).within(&budget).forward(space);
+    let out = Evaluator::new(p).by_runs().within(&budget).forward(space);
     budget.cut().is_none().then_some(out)
 }
 

@@ -21,6 +21,17 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Each rule that decided some of the part, with what it decided.
+    pub fn parts(&self, policy: &Policy) -> Vec<(RuleRef, PacketSet)> {
+        if self.through.is_none() {
+            return vec![(self.rule, self.set.clone())];
+        }
+        self.rules(policy)
+            .into_iter()
+            .map(|r| (r, self.set.intersect(&policy.rule(r).matches)))
+            .collect()
+    }
+
     /// The rules that decided some of the part: its rule, or those of its
     /// run whose match meets it.
     pub fn rules(&self, policy: &Policy) -> Vec<RuleRef> {
@@ -201,8 +212,9 @@ fn join(parts: Vec<PacketSet>, overlap: bool) -> PacketSet {
 
 pub struct Evaluator<'p> {
     policy: &'p Policy,
-    /// A rule to leave out, to see what would happen without it.
-    skip: Option<RuleRef>,
+    /// Rules to leave out (of one chain, first to last), to see what would
+    /// happen without them.
+    skip: Option<(ChainId, usize, usize)>,
     /// Where to note what each rule and chain saw (for lint).
     watch: Option<&'p RefCell<Watch>>,
     /// The work the walks may do, if bounded.
@@ -306,10 +318,23 @@ impl<'p> Evaluator<'p> {
     pub fn without(policy: &'p Policy, rule: RuleRef) -> Self {
         Evaluator {
             policy,
-            skip: Some(rule),
+            skip: rule.index.map(|i| (rule.chain, i, i)),
             watch: None,
             budget: None,
             runs: false,
+        }
+    }
+
+    /// The same policy without the rules that made a decision: its rule,
+    /// or all of its run.
+    pub fn without_decider(policy: &'p Policy, d: &Decision) -> Self {
+        let skip = d
+            .rule
+            .index
+            .map(|i| (d.rule.chain, i, d.through.unwrap_or(i)));
+        Evaluator {
+            skip,
+            ..Evaluator::without(policy, d.rule)
         }
     }
 
@@ -688,7 +713,10 @@ impl<'p> Evaluator<'p> {
             chain: id,
             index: Some(i),
         };
-        (self.skip != Some(r)).then(|| (r, &self.policy.chains[id].rules[i].matches))
+        let skipped = self
+            .skip
+            .is_some_and(|(c, a, b)| c == id && (a..=b).contains(&i));
+        (!skipped).then(|| (r, &self.policy.chains[id].rules[i].matches))
     }
 
     /// Charges the walk's budget, if it has one, for rule `r`, whose match
@@ -719,10 +747,9 @@ impl<'p> Evaluator<'p> {
     /// `at` on (a walk that found its rules by index may have left some
     /// out), and none of it is the rule left out.
     fn whole(&self, id: ChainId, run: &crate::model::Run, order: &[usize], at: usize) -> bool {
-        let rules = run.first..=run.last;
         let skipped = self
             .skip
-            .is_some_and(|r| r.chain == id && r.index.is_some_and(|i| rules.contains(&i)));
+            .is_some_and(|(c, a, b)| c == id && a <= run.last && run.first <= b);
         order[at] == run.first
             && order.get(at + run.last - run.first) == Some(&run.last)
             && !skipped

@@ -287,8 +287,13 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
     let witness = format!("witness: {}", f.witness);
     let reason = f.reason.as_ref().map(|r| format!("unmodelled: {r}"));
     let mut msg: Message<'_> = level.title(&title).id(code);
-    let (shown, more) = f.rules.split_at(f.rules.len().min(MAX_SNIPPETS));
-    for c in shown {
+    // Rules that play the first one's part (a run's, a ban list's) beyond
+    // the first few are folded into a note; the others are all shown.
+    let lead = f.rules.first().map(|c| c.role);
+    let (alike, others): (Vec<&RuleCite>, Vec<&RuleCite>) =
+        f.rules.iter().partition(|c| Some(c.role) == lead);
+    let (shown, more) = alike.split_at(alike.len().min(MAX_SNIPPETS));
+    for c in shown.iter().chain(&others) {
         let lvl = if matches!(c.role, Role::Blocking | Role::Policy | Role::Unmodelled) {
             level
         } else {
@@ -318,6 +323,7 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
         // Line up with the renderer's `= note` gutter, which is as wide as the largest line number.
         let width = shown
             .iter()
+            .chain(&others)
             .map(|c| c.line.to_string().len())
             .max()
             .unwrap_or(1);
@@ -335,7 +341,7 @@ fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
 const MAX_SNIPPETS: usize = 4;
 
 /// A line for the rules a finding cites beyond those it shows.
-fn more_rules(rest: &[RuleCite]) -> Option<String> {
+fn more_rules(rest: &[&RuleCite]) -> Option<String> {
     let (first, last) = (rest.first()?, rest.last()?);
     let lines = if first.file == last.file {
         format!("{}:{} to line {}", first.file, first.line, last.line)
