@@ -192,6 +192,22 @@ pub struct Finding {
     pub reason: Option<String>,
 }
 
+impl Finding {
+    /// What the finding says of its space, which follows it.
+    pub fn headline(&self) -> &'static str {
+        let blocking = self.rules.iter().filter(|c| c.role == Role::Blocking);
+        match self.kind {
+            FindingKind::Missing => "nothing accepts",
+            FindingKind::Shadowed if blocking.count() > 1 => {
+                "earlier rules drop what a later rule accepts:"
+            }
+            FindingKind::Shadowed => "an earlier rule drops what a later rule accepts:",
+            FindingKind::ReplyBlocked => "replies are dropped for",
+            FindingKind::Unknown => "cannot be decided for",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -245,16 +245,13 @@ fn pascal(code: &str) -> String {
 }
 
 fn finding(r: &Report, requirement: &str, f: &Finding) -> Value {
-    let (code, level, what) = match f.kind {
-        FindingKind::Missing => ("missing", "error", "nothing accepts"),
-        FindingKind::Shadowed => (
-            "shadowed",
-            "error",
-            "an earlier rule drops what a later rule accepts:",
-        ),
-        FindingKind::ReplyBlocked => ("reply-blocked", "error", "replies are dropped for"),
-        FindingKind::Unknown => ("unknown", "warning", "cannot be decided for"),
+    let (code, level) = match f.kind {
+        FindingKind::Missing => ("missing", "error"),
+        FindingKind::Shadowed => ("shadowed", "error"),
+        FindingKind::ReplyBlocked => ("reply-blocked", "error"),
+        FindingKind::Unknown => ("unknown", "warning"),
     };
+    let what = f.headline();
     let mut text = format!("{requirement}: {what} {} (witness: {})", f.space, f.witness);
     if let Some(why) = &f.reason {
         text.push_str(&format!("; unmodelled: {why}"));

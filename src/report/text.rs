@@ -266,13 +266,7 @@ fn ingress_fails(r: &Report) -> bool {
 }
 
 fn finding(renderer: &Renderer, id: &str, f: &Finding) -> String {
-    let what = match f.kind {
-        FindingKind::Missing => "nothing accepts",
-        FindingKind::Shadowed => "an earlier rule drops what a later rule accepts:",
-        FindingKind::ReplyBlocked => "replies are dropped for",
-        FindingKind::Unknown => "cannot be decided for",
-    };
-    let title = format!("{id}: {what} {}", f.space);
+    let title = format!("{id}: {} {}", f.headline(), f.space);
     let code = match f.kind {
         FindingKind::Missing => "missing",
         FindingKind::Shadowed => "shadowed",
