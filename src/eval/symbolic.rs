@@ -119,7 +119,7 @@ impl Outcome {
         self.reached_end.without_all(not_accepted)
     }
 
-    /// Packets dropped for sure, each part with the first rule that drops it.
+    /// Packets dropped for sure, each part with the first rule (or run) that drops it.
     pub fn dropped(&self) -> Vec<Decision> {
         let drops = self.decisions.iter().filter(|d| d.verdict == Verdict::Drop);
         if !self.uncertain {
