@@ -160,7 +160,7 @@ pub struct Run {
     /// rule's values in the dimension they differ in.
     pub cube: Cube,
     /// That dimension.
-    dim: Dim,
+    pub dim: Dim,
     /// Each range of the rules' values there, ascending, with its rule.
     ranges: Vec<(u128, u128, u32)>,
 }
@@ -168,11 +168,6 @@ pub struct Run {
 impl Run {
     /// Fewer rules than this gain nothing from being taken together.
     const SHORTEST: usize = 16;
-
-    /// The dimension the rules differ in.
-    pub fn dim(&self) -> Dim {
-        self.dim
-    }
 
     /// The rules of the run that match some packet of `set` (ascending).
     pub fn rules_meeting(&self, set: &PacketSet) -> Vec<usize> {
@@ -229,7 +224,7 @@ impl Run {
             }
             match dim.filter(|_| j - i >= Run::SHORTEST) {
                 Some(d) => {
-                    runs.extend(Run::of(rules, i, j - 1, head, d));
+                    runs.push(Run::of(rules, i, j - 1, head, d));
                     i = j;
                 }
                 None => i += 1,
@@ -239,7 +234,7 @@ impl Run {
     }
 
     /// Rules `first..=last`, alike but in `dim`, as a run.
-    fn of(rules: &[Rule], first: usize, last: usize, head: &Cube, dim: Dim) -> Option<Run> {
+    fn of(rules: &[Rule], first: usize, last: usize, head: &Cube, dim: Dim) -> Run {
         let ranges = first_owners(
             (first..=last)
                 .flat_map(|r| {
@@ -252,13 +247,16 @@ impl Run {
                 .collect(),
         );
         let all = IntervalSet::from_ranges(ranges.iter().map(|&(a, b, _)| (a, b)).collect());
-        Some(Run {
+        Run {
             first,
             last,
-            cube: head.clone().with(dim, all)?,
+            cube: head
+                .clone()
+                .with(dim, all)
+                .expect("rules match some values"),
             dim,
             ranges,
-        })
+        }
     }
 }
 

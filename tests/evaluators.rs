@@ -314,6 +314,24 @@ proptest! {
     }
 }
 
+/// The generated iptables rulesets hold runs of rules, so that the walk by
+/// runs meets some in the property tests.
+#[test]
+fn generated_rulesets_hold_runs() {
+    const SEEDS: u64 = 100;
+    let holding = (1..=SEEDS)
+        .filter(|&seed| {
+            let mut r = Rng::Seeded(seed);
+            let policy = load("random.rules", &gen_ruleset(&mut r, Shape::LONG));
+            (0..policy.chains.len()).any(|c| !policy.runs(c).is_empty())
+        })
+        .count();
+    assert!(
+        holding >= 20,
+        "{holding} of {SEEDS} generated rulesets hold a run"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 

@@ -176,7 +176,7 @@ impl Checker<'_> {
         if space.is_empty() {
             return None;
         }
-        let fwd = self.ev().by_runs().forward(space);
+        let fwd = self.ev().forward(space);
         let seen = fwd.accepted();
         if seen.is_empty() {
             return None;

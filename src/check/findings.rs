@@ -77,7 +77,7 @@ struct Replies {
 
 impl Checker<'_> {
     pub(super) fn part(&self, part: &Part) -> PartResult {
-        let fwd = self.ev().by_runs().forward(&part.space);
+        let fwd = self.ev().forward(&part.space);
         let fwd_ok = fwd.accepted();
         let Replies {
             outcome: rep,
@@ -180,7 +180,9 @@ impl Checker<'_> {
                 // Rule by rule: its decisions are mapped back to the
                 // original address, where a run's could no longer say
                 // which of its rules (by that address) decided them.
-                let e = self.ev().path(&translated, &early);
+                let e = crate::eval::symbolic::Evaluator::new(self.policy)
+                    .within(self.budget)
+                    .path(&translated, &early);
                 out.uncertain |= e.uncertain;
                 seen_translated
                     .extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
@@ -236,10 +238,10 @@ impl Checker<'_> {
                     }
                     reply.difference(&back(&failing))
                 };
-                out.extend(self.ev().by_runs().path(&passed, &late));
+                out.extend(self.ev().path(&passed, &late));
             }
         }
-        out.extend(self.ev().by_runs().forward(&flow::replies(&rest)));
+        out.extend(self.ev().forward(&flow::replies(&rest)));
         Replies {
             outcome: out,
             loose,

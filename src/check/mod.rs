@@ -396,9 +396,10 @@ impl Evaluated {
             severity: r.severity,
             status: self.status,
             diallers: self.diallers.clone(),
-            findings: match last {
-                true => std::mem::take(&mut self.findings),
-                false => self.findings.clone(),
+            findings: if last {
+                std::mem::take(&mut self.findings)
+            } else {
+                self.findings.clone()
             },
             notes: self.notes.clone(),
         }
@@ -447,9 +448,11 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    /// An evaluator of the checker's policy (cheap: it holds a reference).
+    /// An evaluator of the checker's policy (cheap: it holds a reference),
+    /// taking runs of rules in one step: every finding of the check names
+    /// a run's rules from its decisions ([`crate::eval::symbolic::Decision::rules`]).
     fn ev(&self) -> Evaluator<'_> {
-        Evaluator::new(self.policy).within(self.budget)
+        Evaluator::new(self.policy).within(self.budget).by_runs()
     }
 
     /// `f` on this checker with a work bound of its own, and where the

@@ -554,9 +554,10 @@ impl<'p> Evaluator<'p> {
             return self.walk_short(id, order, input, out);
         }
         let rules = &self.policy.chains[id].rules;
-        let runs = match self.runs && self.watch.is_none() {
-            true => self.policy.runs(id),
-            false => &[],
+        let runs = if self.runs && self.watch.is_none() {
+            self.policy.runs(id)
+        } else {
+            &[]
         };
         let mut res = ChainResult::default();
         let mut remaining = input;
@@ -564,14 +565,18 @@ impl<'p> Evaluator<'p> {
         let mut cut = false;
         while at < order.len() && !remaining.is_empty() && !cut {
             // A run from here is taken whole; a block of rules stops short of the next.
-            let next = runs.partition_point(|r| r.first < order[at]);
-            if let Some(run) = runs.get(next).filter(|r| self.whole(id, r, order, at)) {
+            let after = runs.partition_point(|r| r.first <= order[at]);
+            if let Some(run) = after
+                .checked_sub(1)
+                .map(|k| &runs[k])
+                .filter(|r| self.whole(id, r, order, at))
+            {
                 at += run.last - run.first + 1;
                 cut = !self.take_run(id, run, &mut remaining, out, &mut res);
                 continue;
             }
             let stop = runs
-                .get(next + usize::from(runs.get(next).is_some_and(|r| r.first == order[at])))
+                .get(after)
                 .map_or(order.len(), |r| order.partition_point(|&i| i < r.first));
             let end = (at + block).min(stop);
             block *= 2;
@@ -713,10 +718,13 @@ impl<'p> Evaluator<'p> {
             chain: id,
             index: Some(i),
         };
-        let skipped = self
-            .skip
-            .is_some_and(|(c, a, b)| c == id && (a..=b).contains(&i));
-        (!skipped).then(|| (r, &self.policy.chains[id].rules[i].matches))
+        (!self.skips(id, i, i)).then(|| (r, &self.policy.chains[id].rules[i].matches))
+    }
+
+    /// Whether some of rules `first..=last` of chain `id` are left out.
+    fn skips(&self, id: ChainId, first: usize, last: usize) -> bool {
+        self.skip
+            .is_some_and(|(c, a, b)| c == id && a <= last && first <= b)
     }
 
     /// Charges the walk's budget, if it has one, for rule `r`, whose match
@@ -747,12 +755,9 @@ impl<'p> Evaluator<'p> {
     /// `at` on (a walk that found its rules by index may have left some
     /// out), and none of it is the rule left out.
     fn whole(&self, id: ChainId, run: &crate::model::Run, order: &[usize], at: usize) -> bool {
-        let skipped = self
-            .skip
-            .is_some_and(|(c, a, b)| c == id && a <= run.last && run.first <= b);
         order[at] == run.first
             && order.get(at + run.last - run.first) == Some(&run.last)
-            && !skipped
+            && !self.skips(id, run.first, run.last)
     }
 
     /// Takes the packets of `remaining` that the rules of `run`, of chain
@@ -784,7 +789,6 @@ impl<'p> Evaluator<'p> {
         ) {
             return false;
         }
-        let dim = run.dim();
         let mut kept = Vec::new();
         for (c, h) in std::mem::take(remaining)
             .into_cubes()
@@ -793,13 +797,6 @@ impl<'p> Evaluator<'p> {
         {
             match h {
                 None => kept.push(c),
-                // Mostly the run narrows the piece in its dimension alone (a
-                // ban list's match holds every port and protocol): what is
-                // left is the piece with fewer values there.
-                Some(h) if h.differing(&c).all(|d| d == dim) => {
-                    let left = c.get(dim).difference(h.get(dim));
-                    kept.extend(c.with(dim, left));
-                }
                 Some(h) => kept.extend(crate::space::set::minus_parts(&c, &[h])),
             }
         }

@@ -704,15 +704,17 @@ fn minus_all(cubes: &[Cube], minus: &[&Cube]) -> Vec<Cube> {
 }
 
 /// `a` minus the cubes `hits` (each of which meets it), as disjoint pieces.
-/// Few are subtracted one by one. Many are swept along the dimensions they
+/// Hits that narrow `a` in one dimension alone (a ban list's addresses, a
+/// run's union) leave it narrowed there, one cube. Otherwise few are
+/// subtracted one by one, and many are swept along the dimensions they
 /// cut `a` in, fewest distinct extents first (see [`sweep_order`]): the
 /// part of `a` outside every hit's hull is one piece, and each stretch
 /// between hull ends meets only the hits covering it, swept again along the
 /// next dimension while many remain. Subtracting n small cubes so costs
 /// about n steps, not n times the pieces made so far.
 fn subtract_many(a: &Cube, hits: &[&Cube], out: &mut Vec<Cube>) {
-    if hits.len() <= 4 {
-        out.extend(minus_each(a.clone(), hits.iter().copied(), None));
+    if hits.is_empty() {
+        out.push(a.clone());
         return;
     }
     if let Some(d) = one_cut_dimension(a, hits) {
@@ -727,6 +729,10 @@ fn subtract_many(a: &Cube, hits: &[&Cube], out: &mut Vec<Cube>) {
             left.put(d, rest);
             out.push(left);
         }
+        return;
+    }
+    if hits.len() <= 4 {
+        out.extend(minus_each(a.clone(), hits.iter().copied(), None));
         return;
     }
     let order = sweep_order(a, hits);
