@@ -186,6 +186,18 @@ pub fn roots(policy: &Policy) -> Vec<Vec<ChainId>> {
     out
 }
 
+/// For each chain, the rules that jump or go to it.
+pub fn callers(policy: &Policy) -> Vec<Vec<RuleRef>> {
+    let g = build(policy);
+    g.node_indices()
+        .map(|n| {
+            g.edges_directed(n, petgraph::Direction::Incoming)
+                .map(|e| *e.weight())
+                .collect()
+        })
+        .collect()
+}
+
 /// Every chain, each after the chains that jump to it (the graph has no
 /// loops: [`flaw`] refuses them first).
 pub fn callers_first(policy: &Policy) -> Vec<ChainId> {

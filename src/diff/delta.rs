@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::mem::Discriminant;
 
 use super::align;
-use crate::model::{Action, ByName, Chain, ChainId, Policy, Rule};
+use crate::model::{Action, ByName, Chain, ChainId, Policy, Rule, RuleRef};
 use crate::space::{IntervalSet, PacketSet};
 
 /// Changed rules past which their union is not worth building: the diff
@@ -78,25 +78,17 @@ pub fn space(old: &Policy, new: &Policy) -> PacketSet {
 /// jumps to it.
 struct Entry<'p> {
     policy: &'p Policy,
-    /// The jump rules (chain, rule) to each chain.
-    callers: Vec<Vec<(ChainId, usize)>>,
+    /// The jump rules to each chain.
+    callers: Vec<Vec<RuleRef>>,
     known: Vec<Option<PacketSet>>,
 }
 
 impl<'p> Entry<'p> {
     fn new(policy: &'p Policy) -> Self {
-        let mut callers = vec![Vec::new(); policy.chains.len()];
-        for (id, c) in policy.chains.iter().enumerate() {
-            for (i, r) in c.rules.iter().enumerate() {
-                if let Action::Jump(t) | Action::Goto(t) = r.action {
-                    callers[t].push((id, i));
-                }
-            }
-        }
         Entry {
             policy,
             known: vec![None; policy.chains.len()],
-            callers,
+            callers: crate::graph::callers(policy),
         }
     }
 
@@ -110,13 +102,13 @@ impl<'p> Entry<'p> {
                 PacketSet::universe()
             } else {
                 for k in 0..self.callers[id].len() {
-                    self.of(self.callers[id][k].0);
+                    self.of(self.callers[id][k].chain);
                 }
                 let parts: Vec<PacketSet> = self.callers[id]
                     .iter()
-                    .map(|&(c, i)| {
-                        let enters = self.known[c].as_ref().expect("worked out above");
-                        self.policy.chains[c].rules[i].matches.intersect(enters)
+                    .map(|&r| {
+                        let enters = self.known[r.chain].as_ref().expect("worked out above");
+                        self.policy.rule(r).matches.intersect(enters)
                     })
                     .collect();
                 PacketSet::union_all(&parts)
