@@ -14,7 +14,93 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub path: String,
-    pub text: String,
+    pub text: Text,
+}
+
+/// A file's text (UTF-8): read into memory, or mapped from the file.
+///
+/// A mapped text's pages belong to the page cache, not to the process, so
+/// once a front-end has read it through they can be given back
+/// ([`Text::release`]) and the few lines a report quotes read in again: a
+/// 150 MB dump need not stay resident beside the policy built from it.
+/// Mapping assumes, as every reader of a mapped file does, that nobody
+/// changes the file while the check runs.
+#[derive(Clone)]
+pub struct Text(TextRepr);
+
+#[derive(Clone)]
+enum TextRepr {
+    Owned(String),
+    /// The mapped bytes from `start` on (past a byte-order mark), UTF-8.
+    Mapped {
+        map: Arc<memmap2::Mmap>,
+        start: usize,
+    },
+}
+
+impl Text {
+    /// The bytes of `map` from `start` on, if they are UTF-8.
+    pub fn mapped(map: memmap2::Mmap, start: usize) -> Result<Text, std::str::Utf8Error> {
+        std::str::from_utf8(&map[start..])?;
+        Ok(Text(TextRepr::Mapped {
+            map: Arc::new(map),
+            start,
+        }))
+    }
+
+    /// Gives the pages of a mapped text's `bytes` back to the page cache;
+    /// reading them again maps them in again, with the same bytes.
+    pub fn release(&self, bytes: std::ops::Range<usize>) {
+        #[cfg(target_os = "linux")]
+        if let TextRepr::Mapped { map, start } = &self.0 {
+            // SAFETY: the mapping is a read-only map of the file, so after
+            // MADV_DONTNEED each page reads the file's bytes again when
+            // touched: text borrowed from it stays what it was (on the
+            // assumption, made by the mapping itself, that the file does not
+            // change). The range is inside the map.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start + bytes.start,
+                    bytes.len(),
+                )
+            };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = bytes;
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match &self.0 {
+            TextRepr::Owned(s) => s,
+            // SAFETY: checked to be UTF-8 when mapped, and never written.
+            TextRepr::Mapped { map, start } => unsafe {
+                std::str::from_utf8_unchecked(&map[*start..])
+            },
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(TextRepr::Owned(s))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(TextRepr::Owned(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Text({} bytes)", self.len())
+    }
 }
 
 /// Where a rule came from: a whole line of one file.

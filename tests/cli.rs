@@ -379,3 +379,41 @@ fn diff_shows_what_a_change_opens_and_closes() {
     assert_eq!(v["accepted"].as_array().unwrap().len(), 0);
     assert_eq!(v["dropped"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn a_large_export_is_mapped_and_reported_as_one_read() {
+    // From 16 MiB on a file is mapped and its pages given back once parsed:
+    // the report, quoting lines read in again, is the one its text gives
+    // when read (a byte-order mark skipped in both).
+    let case = "corpus/iptables/udp-range-dropped";
+    let dir = std::env::temp_dir().join(format!("octaverify-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        format!("{case}/octaverify.toml"),
+        dir.join("octaverify.toml"),
+    )
+    .unwrap();
+    let rules = std::fs::read_to_string(format!("{case}/ruleset.rules")).unwrap();
+    let padding = "# a comment line after the tables, to make the file large\n".repeat(300_000);
+    let big = dir.join("ruleset.rules");
+    std::fs::write(&big, format!("\u{FEFF}{rules}{padding}")).unwrap();
+    assert!(std::fs::metadata(&big).unwrap().len() >= 16 << 20);
+    let big = big.to_str().unwrap();
+    let (code, out, err) = octaverify(&[big, "--output", "json"]);
+    let (want_code, want, _) = octaverify(&[&format!("{case}/ruleset.rules"), "--output", "json"]);
+    assert_eq!((code, err.as_str()), (want_code, ""));
+    assert_eq!(
+        out.replace(big, "F"),
+        want.replace(&format!("{case}/ruleset.rules"), "F")
+    );
+    // Bytes that are not UTF-8 are found in a mapped file too.
+    std::fs::write(
+        dir.join("ruleset.rules"),
+        [rules.as_bytes(), b"\xFF\n", padding.as_bytes()].concat(),
+    )
+    .unwrap();
+    let (code, _, err) = octaverify(&[big]);
+    assert_eq!(code, 2);
+    assert!(err.contains("byte 0xFF is not UTF-8"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

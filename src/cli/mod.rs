@@ -426,12 +426,33 @@ fn load(
     let (name, bytes) = if path == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(cannot)?;
-        ("<stdin>".to_string(), bytes)
+        ("<stdin>".to_string(), bytes.into())
     } else {
-        (
-            path.display().to_string(),
-            std::fs::read(path).map_err(cannot)?,
-        )
+        (path.display().to_string(), read(path).map_err(cannot)?)
     };
     frontend::load_with(&name, bytes, format.map(Into::into), options)
+}
+
+/// Files from this size on are mapped rather than read: a kube-proxy dump's
+/// 150 MB then need not stay resident beside the policy built from it. A
+/// smaller file costs little to read, and reading it is safe where mapping
+/// is not quite: a mapped file cut short while the check runs ends the
+/// process with SIGBUS.
+const MAP_FROM: u64 = 16 << 20;
+
+/// A file's bytes: mapped when it is a large regular file, read otherwise
+/// (a pipe or device cannot be mapped).
+fn read(path: &Path) -> std::io::Result<frontend::Bytes> {
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() >= MAP_FROM {
+        // SAFETY: the map is only read, and the file is assumed unchanged
+        // while the check runs (see MAP_FROM).
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return Ok(frontend::Bytes::Mapped(map));
+        }
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::io::Read::read_to_end(&mut &file, &mut bytes)?;
+    Ok(bytes.into())
 }

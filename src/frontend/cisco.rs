@@ -3,7 +3,7 @@
 //! message names of IOS and ASA.
 
 use crate::diag::InputError;
-use crate::model::{Chain, Format, Policy, SourceFile, Span, Topology};
+use crate::model::{Chain, Format, Policy, SourceFile, Span, Text, Topology};
 use crate::space::{Family, IntervalSet};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -67,7 +67,7 @@ pub struct Lowered {
 
 impl Lowered {
     /// The policy of one configuration file, which keeps its text.
-    pub fn into_policy(self, format: Format, path: &str, text: String, unbound: bool) -> Policy {
+    pub fn into_policy(self, format: Format, path: &str, text: Text, unbound: bool) -> Policy {
         Policy {
             format,
             files: vec![SourceFile {

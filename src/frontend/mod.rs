@@ -13,7 +13,7 @@ pub mod iptables;
 pub mod nft;
 
 use crate::diag::{Error, InputError};
-use crate::model::{Format, Policy, Suggestion};
+use crate::model::{Format, Policy, Suggestion, Text};
 
 /// What the site says of an export that its text cannot.
 #[derive(Debug, Clone, Default)]
@@ -23,65 +23,102 @@ pub struct Options {
     pub name_sets: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+/// An export's bytes: read into memory, or mapped from its file (see
+/// [`Text`]: a mapped export's pages can be given back once it is parsed).
+pub enum Bytes {
+    Read(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes::Read(v)
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Read(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
 /// Reads a file's bytes, detecting the format unless one is given. The policy
 /// keeps the text (for quoting lines), so the bytes are taken, not copied.
-pub fn load(path: &str, bytes: Vec<u8>, format: Option<Format>) -> Result<Policy, Error> {
+pub fn load(path: &str, bytes: impl Into<Bytes>, format: Option<Format>) -> Result<Policy, Error> {
     load_with(path, bytes, format, &Options::default())
 }
 
 /// [`load`], with what the site says of the export.
 pub fn load_with(
     path: &str,
-    mut bytes: Vec<u8>,
+    bytes: impl Into<Bytes>,
     format: Option<Format>,
     options: &Options,
 ) -> Result<Policy, Error> {
-    // A byte-order mark (an editor's, on Windows) is no part of the export.
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        bytes.drain(..3);
-    }
-    // `contains` on bytes is a vectorised search; most files have no NUL at all.
-    let nul = if bytes.contains(&0) {
-        bytes.iter().position(|&b| b == 0)
-    } else {
-        None
-    };
-    let text = match (std::str::from_utf8(&bytes), nul) {
-        (Ok(_), None) => String::from_utf8(bytes).expect("checked above"),
-        (utf8, nul) => {
-            // Show the line up to the first bad byte, which is drawn as U+FFFD.
-            let bad_utf8 = utf8.err().map(|e| e.valid_up_to());
-            let good = bad_utf8
-                .into_iter()
-                .chain(nul)
-                .min()
-                .expect("one of them is set");
-            let prefix = std::str::from_utf8(&bytes[..good]).expect("valid up to here");
-            let shown = format!("{prefix}\u{FFFD}");
-            let (message, expected) = if nul == Some(good) {
-                (
-                    "binary data (a NUL byte): the input is not a text file".to_string(),
-                    "expected a text export such as iptables-save output",
-                )
-            } else {
-                (
-                    format!("byte 0x{:02X} is not UTF-8 text", bytes[good]),
-                    "expected UTF-8 text (convert a Latin-1 file with iconv -f latin1 -t utf-8)",
-                )
-            };
-            return Err(InputError::at(path, &shown, good, 1, message, expected).into());
-        }
-    };
+    let text = text(path, bytes.into())?;
     let format = match format {
         Some(f) => f,
         None => detect(path, &text)?,
     };
-    Ok(match format {
+    let policy = match format {
         Format::Iptables => iptables::load(path, text)?,
         Format::Nft => nft::load_with(path, text, options)?,
         Format::NftJson => nft::load_json_with(path, text, options)?,
         Format::CiscoIos => ios::load(path, text)?,
         Format::CiscoAsa => asa::load(path, text)?,
+    };
+    // What is left of a mapped text is read again only for the lines a
+    // report quotes.
+    for f in &policy.files {
+        f.text.release(0..f.text.len());
+    }
+    Ok(policy)
+}
+
+/// The text of an export's bytes, without a byte-order mark (an editor's,
+/// on Windows, is no part of the export); an error where they are not text.
+fn text(path: &str, bytes: Bytes) -> Result<Text, Error> {
+    let start = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let body = &bytes[start..];
+    // `contains` on bytes is a vectorised search; most files have no NUL at all.
+    let nul = if body.contains(&0) {
+        body.iter().position(|&b| b == 0)
+    } else {
+        None
+    };
+    let bad_utf8 = std::str::from_utf8(body).err().map(|e| e.valid_up_to());
+    if let Some(good) = bad_utf8.into_iter().chain(nul).min() {
+        // Show the line up to the first bad byte, which is drawn as U+FFFD.
+        let prefix = std::str::from_utf8(&body[..good]).expect("valid up to here");
+        let shown = format!("{prefix}\u{FFFD}");
+        let (message, expected) = if nul == Some(good) {
+            (
+                "binary data (a NUL byte): the input is not a text file".to_string(),
+                "expected a text export such as iptables-save output",
+            )
+        } else {
+            (
+                format!("byte 0x{:02X} is not UTF-8 text", body[good]),
+                "expected UTF-8 text (convert a Latin-1 file with iconv -f latin1 -t utf-8)",
+            )
+        };
+        return Err(InputError::at(path, &shown, good, 1, message, expected).into());
+    }
+    Ok(match bytes {
+        Bytes::Read(mut v) => {
+            v.drain(..start);
+            String::from_utf8(v).expect("checked above").into()
+        }
+        Bytes::Mapped(m) => Text::mapped(m, start).expect("checked above"),
     })
 }
 

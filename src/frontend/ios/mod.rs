@@ -8,10 +8,10 @@ pub mod lower;
 pub mod parse;
 
 use crate::diag::InputError;
-use crate::model::{Format, Policy};
+use crate::model::{Format, Policy, Text};
 
 /// Reads one IOS configuration into a policy, which keeps the text.
-pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
+pub fn load(path: &str, text: Text) -> Result<Policy, InputError> {
     let cfg = parse::parse(&text);
     let unbound = cfg.listing;
     let lowered = lower::lower(path, &text, &cfg)?;

@@ -5,7 +5,7 @@ use super::ast::*;
 use crate::diag::InputError;
 use crate::frontend::UNTRACKED;
 use crate::model::{
-    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, Span,
+    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, Span, Text,
 };
 use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
@@ -53,33 +53,28 @@ struct DraftChain<'a> {
     builtin: bool,
     /// ACCEPT or DROP, and the line that set it.
     policy: Option<(bool, Span)>,
-    rules: Vec<DraftRule<'a>>,
+    /// The rules as they go into the policy, so that a large dump's rules
+    /// are not copied once the table is complete; a jump's target is its
+    /// slot in the table until the chains have their ids.
+    rules: Vec<Rule>,
+    /// Whether a rule makes the kernel track connections.
+    tracks: bool,
     span: Span,
+}
+
+impl DraftChain<'_> {
+    /// The slots of the chains the rules jump to.
+    fn targets(&self) -> impl Iterator<Item = usize> + '_ {
+        self.rules.iter().filter_map(|r| match r.action {
+            Action::Jump(slot) | Action::Goto(slot) => Some(slot),
+            _ => None,
+        })
+    }
 }
 
 /// A rule's conditions as lowered: the packets they accept and the
 /// unmodelled ones, or why they cannot be.
 type Lowered<'r> = Result<(PacketSet, Vec<&'r str>), InputError>;
-
-/// A rule lowered but for its jump target, which is named until the table
-/// is complete.
-struct DraftRule<'a> {
-    matches: PacketSet,
-    action: Result<Action, Jump<'a>>,
-    opaque: Option<String>,
-    span: Span,
-    /// Whether the rule makes the kernel track connections.
-    tracks: bool,
-}
-
-/// A jump to a chain of the rule's table, by its slot there, until the
-/// chains have their ids.
-struct Jump<'a> {
-    slot: usize,
-    goto: bool,
-    /// The target's name in the rule, for carets.
-    at: Located<'a>,
-}
 
 struct DraftTable<'a> {
     name: &'a str,
@@ -87,6 +82,9 @@ struct DraftTable<'a> {
     /// Every chain declared, by slot; `None` once deleted. Slots are never
     /// reused, so a jump keeps naming the chain it was written for.
     chains: Vec<Option<DraftChain<'a>>>,
+    /// How many rules jump to each slot's chain: as iptables-restore, a
+    /// chain cannot be deleted while one does.
+    refs: Vec<u32>,
     /// The slot of each chain there is, by name.
     index: FxHashMap<&'a str, usize>,
     /// The slot last looked up: a dump lists each chain's rules together,
@@ -101,6 +99,7 @@ impl<'a> DraftTable<'a> {
             name,
             family,
             chains: Vec::new(),
+            refs: Vec::new(),
             index: FxHashMap::default(),
             last: None,
             opened,
@@ -124,20 +123,62 @@ impl<'a> DraftTable<'a> {
     fn add(&mut self, c: DraftChain<'a>) {
         self.index.insert(c.name, self.chains.len());
         self.chains.push(Some(c));
+        self.refs.push(0);
     }
 
-    /// Deletes the chains `keep` says not to keep.
-    fn retain(&mut self, keep: impl Fn(&DraftChain<'a>) -> bool) {
-        for slot in &mut self.chains {
-            if let Some(c) = slot.take_if(|c| !keep(c)) {
-                self.index.remove(c.name);
-            }
+    /// Adds a rule to the chain at `slot`, at `pos` (the end when `None`).
+    fn insert(&mut self, slot: usize, pos: Option<usize>, rule: Rule, tracks: bool) {
+        if let Action::Jump(t) | Action::Goto(t) = rule.action {
+            self.refs[t] += 1;
         }
+        let c = self.chains[slot].as_mut().expect("a chain there is");
+        c.tracks |= tracks;
+        match pos {
+            Some(p) => c.rules.insert(p, rule),
+            None => c.rules.push(rule),
+        }
+    }
+
+    /// Empties the chain at `slot`.
+    fn flush(&mut self, slot: usize) {
+        let Some(c) = self.chains[slot].as_mut() else {
+            return;
+        };
+        for t in c.targets() {
+            self.refs[t] -= 1;
+        }
+        c.rules.clear();
+        c.tracks = false;
+    }
+
+    /// Deletes the chains `keep` says not to keep, unless a rule of a
+    /// chain that stays jumps to one of them: then the name of one.
+    fn retain(&mut self, keep: impl Fn(&DraftChain<'a>) -> bool) -> Result<(), &'a str> {
+        let gone: Vec<usize> = (0..self.chains.len())
+            .filter(|&s| self.chains[s].as_ref().is_some_and(|c| !keep(c)))
+            .collect();
+        for &s in &gone {
+            self.flush(s);
+        }
+        if let Some(&s) = gone.iter().find(|&&s| self.refs[s] > 0) {
+            return Err(self.chains[s].as_ref().expect("not yet deleted").name);
+        }
+        for s in gone {
+            let c = self.chains[s].take().expect("not yet deleted");
+            self.index.remove(c.name);
+        }
+        Ok(())
     }
 }
 
+/// How much of the text the replay passes before giving its pages back:
+/// enough that the calls cost nothing beside the parse.
+const RELEASE_EVERY: usize = 4 << 20;
+
 struct Lowerer<'s, 'a> {
     src: Source<'s, 'a>,
+    /// The text, whose pages are given back as the replay passes them.
+    file: &'a Text,
     /// Where each dump of the file starts, and its family: a file may hold an
     /// iptables-save dump and an ip6tables-save dump one after the other.
     dumps: Vec<(usize, Family)>,
@@ -146,11 +187,14 @@ struct Lowerer<'s, 'a> {
 /// Reads the file into a policy (without the file itself, which the caller
 /// moves in). Lines are parsed and their conditions lowered a batch at a
 /// time, in parallel, then replayed in order, so the syntax of a large file
-/// is never held whole.
-pub fn lower(path: &str, text: &str) -> Result<Policy, InputError> {
+/// is never held whole, and a mapped file's pages are given back as the
+/// replay passes them.
+pub fn lower(path: &str, file: &Text) -> Result<Policy, InputError> {
+    let text: &str = file;
     let dumps = dumps(path, text);
     let l = Lowerer {
         src: Source { path, text },
+        file,
         dumps,
     };
     let tables = l.replay()?;
@@ -229,6 +273,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     fn replay(&self) -> Result<Vec<DraftTable<'a>>, InputError> {
         let mut done: Vec<DraftTable<'a>> = Vec::new();
         let mut open: Option<DraftTable<'a>> = None;
+        let mut released = 0;
         let prepare = |line: &Line<'a>| match &line.kind {
             LineKind::Rule { spec, .. } => {
                 let family = self.family_at(line.start);
@@ -241,6 +286,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             self.src.text,
             prepare,
             |line, lowered| {
+                if line.start - released >= RELEASE_EVERY {
+                    self.file.release(released..line.start);
+                    released = line.start;
+                }
                 let span = Self::span(&line);
                 let line_tok = Located {
                     text: &self.src.text[line.start..line.end],
@@ -276,6 +325,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                 builtin: true,
                                 policy: Some((true, span)),
                                 rules: Vec::new(),
+                                tracks: false,
                                 span,
                             })
                             .collect();
@@ -326,6 +376,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                 builtin,
                                 policy,
                                 rules: Vec::new(),
+                                tracks: false,
                                 span,
                             }),
                         }
@@ -345,6 +396,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             builtin: false,
                             policy: None,
                             rules: Vec::new(),
+                            tracks: false,
                             span,
                         });
                     }
@@ -368,14 +420,17 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
                         match chain {
-                            Some(c) => self.find_chain(t, c)?.rules.clear(),
-                            None => t.chains.iter_mut().flatten().for_each(|c| c.rules.clear()),
+                            Some(c) => {
+                                let slot = self.find_slot(t, c)?;
+                                t.flush(slot);
+                            }
+                            None => (0..t.chains.len()).for_each(|s| t.flush(s)),
                         }
                     }
                     LineKind::DeleteChain(chain) => {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
-                        match chain {
+                        let deleted = match chain {
                             Some(c) => {
                                 if self.find_chain(t, c)?.builtin {
                                     return Err(self.src.err_at(
@@ -384,9 +439,19 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                         "expected a user-defined chain",
                                     ));
                                 }
-                                t.retain(|x| x.name != c.text);
+                                t.retain(|x| x.name != c.text)
                             }
                             None => t.retain(|c| c.builtin),
+                        };
+                        if let Err(name) = deleted {
+                            let at = chain.unwrap_or(line_tok);
+                            return Err(self.src.err_at(
+                                at,
+                                format!(
+                                    "chain `{name}` cannot be deleted: a rule still jumps to it"
+                                ),
+                                "expected the rules that jump to it flushed (-F) first",
+                            ));
                         }
                     }
                     LineKind::Rule {
@@ -398,16 +463,18 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
                         let rule = self.rule(&spec, span, t, lowered)?;
-                        let c = self.find_chain(t, chain)?;
-                        if append {
-                            c.rules.push(rule);
+                        let slot = self.find_slot(t, chain)?;
+                        let pos = if append {
+                            None
                         } else {
                             let pos = insert_at.unwrap_or(1) as usize;
-                            if pos > c.rules.len() + 1 {
-                                return Err(self.src.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({} rules)", chain.text, c.rules.len()), "expected a position from 1 to one past the last rule"));
+                            let len = t.chains[slot].as_ref().expect("found").rules.len();
+                            if pos > len + 1 {
+                                return Err(self.src.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({len} rules)", chain.text), "expected a position from 1 to one past the last rule"));
                             }
-                            c.rules.insert(pos - 1, rule);
-                        }
+                            Some(pos - 1)
+                        };
+                        t.insert(slot, pos, rule, spec.tracks);
                     }
                 }
                 Ok(true)
@@ -441,8 +508,13 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         t: &'t mut DraftTable<'a>,
         name: Located<'_>,
     ) -> Result<&'t mut DraftChain<'a>, InputError> {
+        let slot = self.find_slot(t, name)?;
+        Ok(t.chains[slot].as_mut().expect("a slot found holds a chain"))
+    }
+
+    fn find_slot(&self, t: &mut DraftTable<'a>, name: Located<'_>) -> Result<usize, InputError> {
         let table = t.name;
-        t.get_mut(name.text).ok_or_else(|| {
+        t.slot(name.text).ok_or_else(|| {
             self.src.err_at(
                 name,
                 format!("no chain `{}` in table {table}", name.text),
@@ -477,12 +549,10 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             .iter()
             .copied()
             .filter(|&f| {
-                tables.iter().filter(|t| t.family == f).any(|t| {
-                    t.chains
-                        .iter()
-                        .flatten()
-                        .any(|c| c.rules.iter().any(|r| r.tracks))
-                })
+                tables
+                    .iter()
+                    .filter(|t| t.family == f)
+                    .any(|t| t.chains.iter().flatten().any(|c| c.tracks))
             })
             .collect();
         let mut notes = Vec::new();
@@ -527,31 +597,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 } else {
                     None
                 };
-                let mut rules = Vec::with_capacity(c.rules.len());
-                for r in c.rules {
-                    let action = match r.action {
-                        Ok(a) => a,
-                        Err(jump) => {
-                            let id = ids[jump.slot].ok_or_else(|| {
-                                self.src.err_at(jump.at, format!("chain `{}` was deleted (-X) after this rule jumped to it", jump.at.text), "expected a chain that still exists when the table is committed")
-                            })?;
-                            if jump.goto {
-                                Action::Goto(id)
-                            } else {
-                                Action::Jump(id)
-                            }
-                        }
-                    };
-                    rules.push(Rule {
-                        matches: r.matches,
-                        opaque: r.opaque,
-                        action,
-                        span: r.span,
-                        written: None,
-                        number: None,
-                        kind: RuleKind::Rule,
-                        by_name: None,
-                    });
+                let mut rules = c.rules;
+                for r in &mut rules {
+                    if let Action::Jump(to) | Action::Goto(to) = &mut r.action {
+                        *to = ids[*to].expect("a chain a rule jumps to is not deleted");
+                    }
                 }
                 chains.push(Chain {
                     table: t.name.to_string(),
@@ -723,7 +773,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         span: Span,
         table: &DraftTable<'a>,
         lowered: Option<(Family, Lowered<'a>)>,
-    ) -> Result<DraftRule<'a>, InputError> {
+    ) -> Result<Rule, InputError> {
         let (matches, opaque) = match lowered {
             Some((f, l)) if f == table.family => l,
             _ => self.conditions(spec, table.family),
@@ -752,26 +802,23 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     let Some(&slot) = table.index.get(name) else {
                         return Err(self.src.err_at(t.name, format!("no chain or target `{name}` in table {}", table.name), "expected ACCEPT, DROP, REJECT, RETURN, a known target, or a chain declared in this table"));
                     };
-                    return Ok(DraftRule {
-                        matches,
-                        action: Err(Jump {
-                            slot,
-                            goto: t.goto,
-                            at: t.name,
-                        }),
-                        opaque,
-                        span,
-                        tracks: spec.tracks,
-                    });
+                    if t.goto {
+                        Action::Goto(slot)
+                    } else {
+                        Action::Jump(slot)
+                    }
                 }
             },
         };
-        Ok(DraftRule {
+        Ok(Rule {
             matches,
-            action: Ok(action),
             opaque,
+            action,
             span,
-            tracks: spec.tracks,
+            written: None,
+            number: None,
+            kind: RuleKind::Rule,
+            by_name: None,
         })
     }
 
@@ -802,7 +849,7 @@ mod tests {
     fn filter(lines: &str) -> Result<Policy, InputError> {
         lower(
             "t.rules",
-            &format!("*filter\n:FORWARD ACCEPT [0:0]\n{lines}COMMIT\n"),
+            &format!("*filter\n:FORWARD ACCEPT [0:0]\n{lines}COMMIT\n").into(),
         )
     }
 
@@ -814,17 +861,20 @@ mod tests {
     #[test]
     fn a_jump_names_the_chain_it_was_written_for() {
         // Deleted after the jump: iptables-restore refuses to delete a
-        // chain a rule still jumps to, and so do we, even when a chain of
-        // the same name is made again.
-        for again in ["", "-N X\n"] {
-            let err = filter(&format!("-N X\n-A FORWARD -j X\n-X X\n{again}")).unwrap_err();
+        // chain a rule still jumps to, and so do we, at the -X line.
+        for delete in ["-X X", "-X"] {
+            let err = filter(&format!("-N X\n-A FORWARD -j X\n{delete}\n-N X\n")).unwrap_err();
             assert!(
-                err.message.contains("chain `X` was deleted"),
+                err.message.contains("chain `X` cannot be deleted"),
                 "{}",
                 err.message
             );
-            assert_eq!(err.line, 4);
+            assert_eq!(err.line, 5);
         }
+        // A jump from a chain deleted with it does not hold it.
+        filter("-N X\n-N Y\n-A Y -j X\n-X\n").unwrap();
+        // Nor does one from a chain flushed before.
+        filter("-N X\n-N Y\n-A Y -j X\n-F Y\n-X X\n").unwrap();
         // Flushed first, nothing jumps to it any more.
         let p = filter("-N X\n-A FORWARD -j X\n-F FORWARD\n-X X\n").unwrap();
         assert!(rules_of(&p, "FORWARD").is_empty());

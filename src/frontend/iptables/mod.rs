@@ -8,10 +8,10 @@ pub mod lower;
 pub mod parse;
 
 use crate::diag::InputError;
-use crate::model::{Policy, SourceFile};
+use crate::model::{Policy, SourceFile, Text};
 
 /// Reads one iptables-save file into a policy, which keeps the text.
-pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
+pub fn load(path: &str, text: Text) -> Result<Policy, InputError> {
     let mut policy = lower::lower(path, &text)?;
     policy.files.push(SourceFile {
         path: path.to_string(),

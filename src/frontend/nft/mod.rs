@@ -10,15 +10,15 @@ pub mod parse;
 
 use super::Options;
 use crate::diag::InputError;
-use crate::model::{Format, Policy};
+use crate::model::{Format, Policy, Text};
 
 /// Reads one nftables file (and what it includes) into a policy.
-pub fn load(path: &str, text: String) -> Result<Policy, InputError> {
+pub fn load(path: &str, text: Text) -> Result<Policy, InputError> {
     load_with(path, text, &Options::default())
 }
 
 /// [`load`], with the sets the site says hold the addresses of DNS names.
-pub fn load_with(path: &str, text: String, options: &Options) -> Result<Policy, InputError> {
+pub fn load_with(path: &str, text: Text, options: &Options) -> Result<Policy, InputError> {
     finish(
         parse::load_all(path, text)?,
         Format::Nft,
@@ -28,12 +28,12 @@ pub fn load_with(path: &str, text: String, options: &Options) -> Result<Policy, 
 }
 
 /// Reads `nft -j list ruleset` output into a policy.
-pub fn load_json(path: &str, text: String) -> Result<Policy, InputError> {
+pub fn load_json(path: &str, text: Text) -> Result<Policy, InputError> {
     load_json_with(path, text, &Options::default())
 }
 
 /// [`load_json`], with the sets the site says hold the addresses of DNS names.
-pub fn load_json_with(path: &str, text: String, options: &Options) -> Result<Policy, InputError> {
+pub fn load_json_with(path: &str, text: Text, options: &Options) -> Result<Policy, InputError> {
     let script = json::script(path, &text)?;
     let src = parse::Sources::from_json(path, text, script.text, script.origins);
     finish(src, Format::NftJson, script.notes, options)

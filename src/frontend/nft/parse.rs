@@ -5,7 +5,7 @@
 
 use super::lex::{self, Kind, Token};
 use crate::diag::InputError;
-use crate::model::SourceFile;
+use crate::model::{SourceFile, Text};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -105,12 +105,7 @@ pub struct Sources {
 
 impl Sources {
     /// A JSON document (file 0) and the script written from it (file 1).
-    pub fn from_json(
-        path: &str,
-        json: String,
-        script: String,
-        origins: Vec<(usize, usize)>,
-    ) -> Self {
+    pub fn from_json(path: &str, json: Text, script: String, origins: Vec<(usize, usize)>) -> Self {
         let script_path = format!("{path} (as nft commands)");
         Sources {
             files: vec![
@@ -120,7 +115,7 @@ impl Sources {
                 },
                 SourceFile {
                     path: script_path,
-                    text: script,
+                    text: script.into(),
                 },
             ],
             includes: HashMap::new(),
@@ -188,7 +183,7 @@ type Res<T> = Result<T, InputError>;
 /// Reads the file and every file it includes, relative to the including
 /// file; a glob pattern includes its matches in name order (none is not an
 /// error, as for nft), a plain name that cannot be read is.
-pub fn load_all(path: &str, text: String) -> Res<Sources> {
+pub fn load_all(path: &str, text: Text) -> Res<Sources> {
     let mut files = vec![SourceFile {
         path: path.to_string(),
         text,
@@ -248,7 +243,7 @@ pub fn load_all(path: &str, text: String) -> Res<Sources> {
                 indexes.push(files.len());
                 files.push(SourceFile {
                     path: shown,
-                    text: body,
+                    text: body.into(),
                 });
             }
             includes.insert((i, at), indexes);
