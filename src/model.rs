@@ -106,7 +106,9 @@ impl std::fmt::Debug for Text {
 /// Where a rule came from: a whole line of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
-    pub file: usize,
+    /// The file's place in [`Policy::files`]; 32 bits, beside the line's,
+    /// keep a span (one per rule) at 24 bytes.
+    pub file: u32,
     /// 1-based line number.
     pub line: u32,
     /// Byte range of the rule's text within the file.
@@ -419,12 +421,13 @@ pub struct Rule {
     pub matches: PacketSet,
     /// The constructs that also take part in matching but are not modelled; the
     /// rule may or may not match any packet of `matches`.
-    pub opaque: Option<String>,
+    pub opaque: Option<Box<str>>,
     pub action: Action,
     pub span: Span,
     /// Where the input is a translation (`nft -j` JSON, read as the nft
-    /// commands it stands for), the rule as written in that translation.
-    pub written: Option<Span>,
+    /// commands it stands for), the rule as written in that translation
+    /// (boxed: most inputs are not, and a rule is kept small).
+    pub written: Option<Box<Span>>,
     /// The rule's own number where the format numbers rules (Cisco ACL
     /// sequence numbers), so that a fix can name its place.
     pub number: Option<u32>,
@@ -624,13 +627,18 @@ impl Policy {
         })
     }
 
+    /// The file a span is in.
+    pub fn file(&self, s: Span) -> &SourceFile {
+        &self.files[s.file as usize]
+    }
+
     /// The text of a span's line(s).
     pub fn text(&self, s: Span) -> &str {
-        &self.files[s.file].text[s.start..s.end]
+        &self.file(s).text[s.start..s.end]
     }
 
     pub fn file_path(&self, s: Span) -> &str {
-        &self.files[s.file].path
+        &self.file(s).path
     }
 
     /// The DNS names some rule matches by (ASA `fqdn` objects), in order, once each.
@@ -700,7 +708,7 @@ impl Policy {
                 }
                 exact = exact.intersect(&allowed);
             }
-            rule.opaque = (!unknown.is_empty()).then(|| unknown.join(", "));
+            rule.opaque = (!unknown.is_empty()).then(|| unknown.join(", ").into());
             rule.matches = exact;
         }
         Some(bound)

@@ -597,7 +597,10 @@ pub fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
         text: policy.text(rule.span).trim().to_string(),
         role,
         chain: [chain.table.as_str(), &chain.name].join(" "),
-        written: rule.written.map(|w| policy.text(w).trim().to_string()),
+        written: rule
+            .written
+            .as_deref()
+            .map(|&w| policy.text(w).trim().to_string()),
     }
 }
 

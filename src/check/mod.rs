@@ -420,7 +420,7 @@ const CHECK_PIECES: usize = 200_000;
 /// The error of a check that ran out of work: where it stopped.
 fn too_complex(policy: &Policy, r: crate::model::RuleRef) -> crate::diag::Error {
     let rule = policy.rule(r);
-    let f = &policy.files[rule.span.file];
+    let f = policy.file(rule.span);
     crate::diag::InputError::at(
         &f.path,
         &f.text,

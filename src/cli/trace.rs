@@ -36,7 +36,7 @@ pub(super) fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
         .iter()
         .map(|s| {
             let rule = policy.rule(s.rule);
-            let text = policy.text(rule.written.unwrap_or(rule.span));
+            let text = policy.text(rule.written.as_deref().copied().unwrap_or(rule.span));
             text.lines().next().unwrap_or("").trim()
         })
         .collect();

@@ -253,7 +253,7 @@ impl<'a> Cx<'_, 'a> {
     ) -> Rule {
         Rule {
             matches,
-            opaque,
+            opaque: opaque.map(Into::into),
             action,
             span: self.src.span(line),
             written: None,

@@ -282,7 +282,7 @@ impl<'a> Cx<'_, 'a> {
     ) -> Res<Option<Rule>> {
         let make = |matches: PacketSet, opaque: Option<String>, action: Action| Rule {
             matches,
-            opaque,
+            opaque: opaque.map(Into::into),
             action,
             span: self.src.span(line),
             written: None,

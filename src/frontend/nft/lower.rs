@@ -47,7 +47,7 @@ pub fn lower(
     let span = |file: usize, start: usize, end: usize| -> Located {
         let line = lines[file].partition_point(|&s| s <= start) as u32;
         let here = Span {
-            file,
+            file: u32::try_from(file).expect("fewer than 2^32 files"),
             line,
             start,
             end,
@@ -215,7 +215,7 @@ pub fn lower(
                                     Action::Accept
                                 },
                                 span: at.span,
-                                written: at.written,
+                                written: at.written.map(Box::new),
                                 number: None,
                                 kind: RuleKind::Policy,
                                 by_name: None,
@@ -572,14 +572,12 @@ impl<'s, 'a> RuleCx<'s, 'a> {
         });
         let make = |matches: PacketSet, action: Action, unsure: bool| Rule {
             matches,
-            opaque: if unsure {
-                th_why.clone()
-            } else {
-                opaque.clone()
-            },
+            opaque: if unsure { &th_why } else { &opaque }
+                .as_deref()
+                .map(Into::into),
             action,
             span: at.span,
-            written: at.written,
+            written: at.written.map(Box::new),
             number: None,
             kind: RuleKind::Rule,
             by_name: by_name.clone(),

@@ -69,7 +69,7 @@ fn finish(
     };
     if let Some(flaw) = crate::graph::flaw(&policy) {
         let rule = policy.rule(flaw.rule);
-        let f = &policy.files[rule.span.file];
+        let f = policy.file(rule.span);
         return Err(InputError::at(
             &f.path,
             &f.text,
