@@ -16,28 +16,13 @@ type Range = (u128, u128);
 /// A set of `u128` values, stored as sorted, disjoint, non-adjacent `[lo, hi]` ranges.
 #[derive(Clone, Default)]
 pub struct IntervalSet {
-    ranges: Store,
-}
-
-/// Most sets are one range (a prefix, a port range, a protocol), kept
-/// inline. Longer ones (an address list, what is left of the internet once
-/// a ban list is cut out of it) are shared: a cube is copied for every rule
-/// that meets it, and copying a long list each time cost time and memory in
-/// proportion to the rules times the list.
-#[derive(Clone, Default)]
-enum Store {
-    #[default]
-    Empty,
-    One(Range),
-    Many(std::sync::Arc<[Range]>),
+    ranges: store::Store,
 }
 
 impl PartialEq for IntervalSet {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.ranges, &other.ranges) {
-            (Store::Many(a), Store::Many(b)) if std::sync::Arc::ptr_eq(a, b) => true,
-            _ => self.r() == other.r(),
-        }
+        // Alike stores hold alike sets (one range, or the same shared list).
+        self.ranges.same(&other.ranges) || self.r() == other.r()
     }
 }
 
@@ -60,7 +45,7 @@ impl fmt::Debug for IntervalSet {
 impl IntervalSet {
     pub const fn empty() -> Self {
         IntervalSet {
-            ranges: Store::Empty,
+            ranges: store::Store::EMPTY,
         }
     }
 
@@ -70,7 +55,7 @@ impl IntervalSet {
             Self::empty()
         } else {
             IntervalSet {
-                ranges: Store::One((lo, hi)),
+                ranges: store::Store::one((lo, hi)),
             }
         }
     }
@@ -98,19 +83,15 @@ impl IntervalSet {
     }
 
     fn r(&self) -> &[Range] {
-        match &self.ranges {
-            Store::Empty => &[],
-            Store::One(r) => std::slice::from_ref(r),
-            Store::Many(v) => v,
-        }
+        self.ranges.ranges()
     }
 
     /// A set of ranges already sorted, disjoint and apart.
     fn build(ranges: Ranges) -> Self {
         let ranges = match ranges.as_slice() {
-            [] => Store::Empty,
-            [one] => Store::One(*one),
-            many => Store::Many(many.into()),
+            [] => store::Store::EMPTY,
+            &[one] => store::Store::one(one),
+            many => store::Store::shared(many.into()),
         };
         IntervalSet { ranges }
     }
@@ -312,6 +293,101 @@ impl IntervalSet {
     /// The complement within `[0, max]`.
     pub fn complement(&self, max: u128) -> Self {
         Self::range(0, max).difference(self)
+    }
+}
+
+/// How a set's ranges are kept: most sets are one range (a prefix, a port
+/// range, a protocol), kept inline. Longer ones (an address list, what is
+/// left of the internet once a ban list is cut out of it) are shared: a cube
+/// is copied for every rule that meets it, and copying a long list each time
+/// cost time and memory in proportion to the rules times the list.
+///
+/// The three kinds share one pair of bounds, so that a set takes 32 bytes
+/// where an enum of them took 48 (a cube holds three sets inline, and a
+/// large ruleset a cube per rule): `lo <= hi` is the one range `[lo, hi]`;
+/// `(1, 0)` holds nothing; `(SHARED, hi)` holds a shared list, `hi` its
+/// address (low 64 bits) and length (high 64 bits). No range is `(SHARED,
+/// hi)` with `hi < SHARED`, as `SHARED` is the largest value, and no list's
+/// length reaches 2^64 - 1, so the kinds never meet.
+mod store {
+    use super::Range;
+    use std::sync::Arc;
+
+    const SHARED: u128 = u128::MAX;
+
+    pub struct Store {
+        pair: Range,
+    }
+
+    impl Store {
+        pub const EMPTY: Store = Store { pair: (1, 0) };
+
+        /// `[lo, hi]`, which the caller guarantees is not empty.
+        pub const fn one(r: Range) -> Store {
+            debug_assert!(r.0 <= r.1);
+            Store { pair: r }
+        }
+
+        pub fn shared(list: Arc<[Range]>) -> Store {
+            let len = list.len() as u128;
+            let ptr = Arc::into_raw(list) as *const Range as usize as u128;
+            Store {
+                pair: (SHARED, len << 64 | ptr),
+            }
+        }
+
+        /// The shared list's pointer, if the store holds one.
+        fn list(&self) -> Option<*const [Range]> {
+            let (lo, hi) = self.pair;
+            (lo == SHARED && hi < SHARED).then(|| {
+                let ptr = hi as u64 as usize as *const Range;
+                std::ptr::slice_from_raw_parts(ptr, (hi >> 64) as usize)
+            })
+        }
+
+        pub fn ranges(&self) -> &[Range] {
+            match self.list() {
+                // SAFETY: the pointer came from `Arc::into_raw` in `shared`,
+                // and this store holds one of the list's strong counts, so
+                // the list lives at least as long as `self`.
+                Some(list) => unsafe { &*list },
+                None if self.pair.0 <= self.pair.1 => std::slice::from_ref(&self.pair),
+                None => &[],
+            }
+        }
+
+        /// Whether the two stores are alike: one range each, the same; or
+        /// the same shared list.
+        pub fn same(&self, other: &Store) -> bool {
+            self.pair == other.pair
+        }
+    }
+
+    impl Default for Store {
+        fn default() -> Store {
+            Store::EMPTY
+        }
+    }
+
+    impl Clone for Store {
+        fn clone(&self) -> Store {
+            if let Some(list) = self.list() {
+                // SAFETY: as in `ranges`: the list is alive, and the new
+                // store takes a strong count of its own.
+                unsafe { Arc::increment_strong_count(list) };
+            }
+            Store { pair: self.pair }
+        }
+    }
+
+    impl Drop for Store {
+        fn drop(&mut self) {
+            if let Some(list) = self.list() {
+                // SAFETY: this store's strong count, taken in `shared` or
+                // `clone`, is given back once.
+                drop(unsafe { Arc::from_raw(list) });
+            }
+        }
     }
 }
 
