@@ -440,4 +440,26 @@ mod tests {
         let top = IntervalSet::point(u128::MAX);
         assert_eq!(all.difference(&top), IntervalSet::range(0, u128::MAX - 1));
     }
+
+    #[test]
+    fn the_kinds_of_store_hold_what_was_put_in() {
+        // The largest value as a range of its own is not taken for a list.
+        let top = IntervalSet::point(u128::MAX);
+        assert_eq!(top.ranges(), [(u128::MAX, u128::MAX)]);
+        let ends = IntervalSet::from_ranges(vec![(0, 0), (u128::MAX, u128::MAX)]);
+        assert_eq!(ends.ranges(), [(0, 0), (u128::MAX, u128::MAX)]);
+        assert!(IntervalSet::empty().ranges().is_empty());
+        // A shared list outlives the set it was built for, and two lists
+        // built apart are equal by their ranges.
+        let copy = {
+            let list = IntervalSet::from_ranges(vec![(1, 2), (5, 9), (20, 20)]);
+            let copy = list.clone();
+            assert_eq!(copy, list);
+            copy
+        };
+        let again = IntervalSet::from_ranges(vec![(20, 20), (5, 9), (1, 2)]);
+        assert_eq!(copy, again);
+        assert_ne!(copy, ends);
+        assert_eq!(copy.ranges(), [(1, 2), (5, 9), (20, 20)]);
+    }
 }
