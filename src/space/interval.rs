@@ -21,8 +21,7 @@ pub struct IntervalSet {
 
 impl PartialEq for IntervalSet {
     fn eq(&self, other: &Self) -> bool {
-        // Alike stores hold alike sets (one range, or the same shared list).
-        self.ranges.same(&other.ranges) || self.r() == other.r()
+        self.kept_alike(other) || self.r() == other.r()
     }
 }
 
@@ -76,6 +75,13 @@ impl IntervalSet {
             }
         }
         IntervalSet::build(out)
+    }
+
+    /// Whether the two sets are kept alike: as one and the same range, as
+    /// nothing, or as one shared list. Alike sets are equal, and equal sets
+    /// of one range are alike.
+    pub fn kept_alike(&self, other: &IntervalSet) -> bool {
+        self.ranges.same(&other.ranges)
     }
 
     pub fn ranges(&self) -> &[(u128, u128)] {
@@ -356,7 +362,7 @@ mod store {
             }
         }
 
-        /// Whether the two stores are alike: one range each, the same; or
+        /// Whether the two stores are alike: the same range, nothing, or
         /// the same shared list.
         pub fn same(&self, other: &Store) -> bool {
             self.pair == other.pair

@@ -88,10 +88,14 @@ const fn common(d: Dim) -> [IntervalSet; 4] {
 /// The code of a dimension that holds every value.
 const EVERY: u32 = 1;
 
-/// The code of `s` among dimension `i`'s common sets, if it is one.
+/// The code of `s` (not empty) among dimension `i`'s common sets, if it is
+/// one. Each common set is one range (or none, which `s` is not), so
+/// comparing how the sets are kept is enough: this runs for every set a
+/// cube is built from.
 fn common_code(i: usize, s: &IntervalSet) -> Option<u32> {
+    debug_assert!(!s.is_empty());
     (1..4)
-        .find(|&k| !COMMON[i][k].is_empty() && COMMON[i][k] == *s)
+        .find(|&k| COMMON[i][k].kept_alike(s))
         .map(|k| k as u32)
 }
 
