@@ -170,11 +170,15 @@ pub fn reachable(policy: &Policy) -> Vec<bool> {
     seen
 }
 
+/// The base chains a chain is reached from: most chains of a large ruleset
+/// have one or two, kept inline rather than in a block each.
+pub type Roots = smallvec::SmallVec<[ChainId; 2]>;
+
 /// For every chain, the base chains from which it is reached (itself, for
 /// a base chain): one walk from each base chain, not one per question.
-pub fn roots(policy: &Policy) -> Vec<Vec<ChainId>> {
+pub fn roots(policy: &Policy) -> Vec<Roots> {
     let g = build(policy);
-    let mut out = vec![Vec::new(); policy.chains.len()];
+    let mut out = vec![Roots::new(); policy.chains.len()];
     for (id, chain) in policy.chains.iter().enumerate() {
         if chain.base.is_some() {
             let mut dfs = Dfs::new(&g, NodeIndex::new(id));

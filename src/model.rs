@@ -527,7 +527,7 @@ pub struct Policy {
     /// nft sets the site says hold them.
     pub dns_addresses: std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
     /// Built on first use by [`Policy::roots`].
-    pub roots: OnceLock<Vec<Vec<ChainId>>>,
+    pub roots: OnceLock<Vec<crate::graph::Roots>>,
 }
 
 /// Interfaces with their subnets, and routes: what a router's configuration

@@ -9,7 +9,7 @@
 
 use crate::model::{Action, BaseChain, CONNTRACK_PRIORITY, ChainId, Hook, Policy};
 use crate::space::{Dim, IntervalSet, PacketSet, State};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// What a chain's matches cannot see yet where it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,7 +127,7 @@ pub fn settle(policy: &mut Policy) {
                 .min()
         })
         .collect();
-    let mut instance: HashMap<(ChainId, Stage), ChainId> = HashMap::new();
+    let mut instance: FxHashMap<(ChainId, Stage), ChainId> = FxHashMap::default();
     let mut stage_of: Vec<Option<Stage>> = home.clone();
     let mut work: Vec<ChainId> = (0..n).filter(|&id| home[id].is_some()).collect();
     for (id, &s) in home.iter().enumerate() {
