@@ -298,9 +298,15 @@ fn shadowed(
             ),
         );
     }
-    // Which earlier rules take the packets it matches.
+    // Which earlier rules take the packets it matches: of those whose
+    // matches meet them, which the chain's index finds without a pass over
+    // every earlier rule (a rule takes only packets it matches).
     let index = r.index.expect("rules, not policies");
-    let mut parts: Vec<(RuleRef, PacketSet)> = (0..index)
+    let mut parts: Vec<(RuleRef, PacketSet)> = policy
+        .rule_index(r.chain)
+        .candidates(&reaching, 0)
+        .into_iter()
+        .take_while(|&i| i < index)
         .map(|i| RuleRef {
             chain: r.chain,
             index: Some(i),

@@ -11,6 +11,7 @@
 //! nodes whose box overlaps its own.
 
 use super::dim::Dim;
+use super::interval::IntervalSet;
 use super::set::Cube;
 
 /// The dimensions an index may be keyed on, most telling first.
@@ -27,6 +28,11 @@ const KEYS: [Dim; 8] = [
 
 /// How many dimensions a box has.
 const SIDES: usize = 3;
+/// A cube whose set in the first key holds from two to this many ranges
+/// is indexed by each of them, not by their hull: an object group's
+/// scattered hosts have a hull as wide as every other group's, and only
+/// the ranges tell the groups apart.
+const SPLIT: usize = 32;
 /// Children per node.
 const FANOUT: usize = 8;
 
@@ -34,6 +40,8 @@ type Box3 = [(u128, u128); SIDES];
 
 pub struct CubeIndex {
     dims: [Dim; SIDES],
+    /// Whether a cube has several items (by the ranges of its first key).
+    split: bool,
     /// Each cube's box, in leaf order, and its position in the indexed slice.
     items: Vec<(Box3, u32)>,
     /// The boxes of the nodes, bottom level first: node `k` of level 0 holds
@@ -60,13 +68,11 @@ impl CubeIndex {
     /// An index of `cubes`, keyed on the dimensions that tell them apart best.
     pub fn new(cubes: &[&Cube]) -> CubeIndex {
         let dims = best_keys(cubes);
-        let hull =
-            |c: &Cube| dims.map(|d| c.get(d).hull().expect("cube dimensions are never empty"));
-        let mut items: Vec<(Box3, u32)> = cubes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (hull(c), i as u32))
-            .collect();
+        let mut items: Vec<(Box3, u32)> = Vec::with_capacity(cubes.len());
+        for (i, c) in cubes.iter().enumerate() {
+            boxes(c, dims, |b| items.push((b, i as u32)));
+        }
+        let split = items.len() > cubes.len();
         // Sort-tile packing: slabs along the first dimension, each sorted
         // along the second, cut into leaves.
         let centre = |b: &Box3, k: usize| b[k].0 / 2 + b[k].1 / 2;
@@ -90,6 +96,7 @@ impl CubeIndex {
         levels.push(below);
         CubeIndex {
             dims,
+            split,
             items,
             levels,
         }
@@ -103,28 +110,45 @@ impl CubeIndex {
         found.sort_unstable();
     }
 
-    /// Calls `f` with the position of every indexed cube whose hulls overlap
-    /// those of `q` (a superset of the cubes meeting `q`).
-    pub fn overlapping(&self, q: &Cube, mut f: impl FnMut(usize)) {
+    /// Calls `f`, once each, with the position of every indexed cube that
+    /// overlaps `q` in the key dimensions (in their hulls, or in the ranges
+    /// of the first): a superset of the cubes meeting `q`.
+    pub fn overlapping(&self, q: &Cube, f: impl FnMut(usize)) {
+        let mut queries: smallvec::SmallVec<[Box3; 1]> = smallvec::SmallVec::new();
+        boxes(q, self.dims, |b| queries.push(b));
+        if !self.split && queries.len() == 1 {
+            return self.search(&queries[0], f);
+        }
+        // A cube may be found through several of its ranges, or by several
+        // of the query's.
+        let mut found = Vec::new();
+        for qb in &queries {
+            self.search(qb, |j| found.push(j));
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.into_iter().for_each(f);
+    }
+
+    /// Calls `f` with the position of the cube of every item whose box
+    /// overlaps `qb`.
+    fn search(&self, qb: &Box3, mut f: impl FnMut(usize)) {
         let Some(top) = self.levels.last() else {
             return;
         };
-        let qb = self
-            .dims
-            .map(|d| q.get(d).hull().expect("cube dimensions are never empty"));
         // Depth first, so the stack holds at most a node's children per
         // level: inline, as queries are many and each is small.
         let mut stack: smallvec::SmallVec<[(usize, usize); 64]> =
             (0..top.len()).map(|k| (self.levels.len() - 1, k)).collect();
         while let Some((level, k)) = stack.pop() {
-            if !overlaps(&self.levels[level][k], &qb) {
+            if !overlaps(&self.levels[level][k], qb) {
                 continue;
             }
             let from = k * FANOUT;
             if level == 0 {
                 let to = (from + FANOUT).min(self.items.len());
                 for (b, i) in &self.items[from..to] {
-                    if overlaps(b, &qb) {
+                    if overlaps(b, qb) {
                         f(*i as usize);
                     }
                 }
@@ -133,6 +157,22 @@ impl CubeIndex {
                 stack.extend((from..to).rev().map(|c| (level - 1, c)));
             }
         }
+    }
+}
+
+/// The boxes a cube is indexed (or looked up) by: its hulls in the keys,
+/// or, where its first key holds a few ranges, one box per range.
+fn boxes(c: &Cube, dims: [Dim; SIDES], mut f: impl FnMut(Box3)) {
+    let hull = dims.map(|d| c.get(d).hull().expect("cube dimensions are never empty"));
+    let first = c.get(dims[0]).ranges();
+    if (2..=SPLIT).contains(&first.len()) {
+        for &r in first {
+            let mut b = hull;
+            b[0] = r;
+            f(b);
+        }
+    } else {
+        f(hull);
     }
 }
 
@@ -145,13 +185,23 @@ fn best_keys(cubes: &[&Cube]) -> [Dim; SIDES] {
     let sample: Vec<&Cube> = cubes.iter().step_by(step).take(SAMPLE).copied().collect();
     let mut scored: Vec<(usize, usize, Dim)> = Vec::new();
     for (rank, d) in KEYS.into_iter().enumerate() {
-        let hulls: Vec<(u128, u128)> = sample.iter().filter_map(|c| c.get(d).hull()).collect();
+        // What a query compares in the dimension as the first key: its
+        // few ranges, or its hull.
+        let keys: Vec<IntervalSet> = sample
+            .iter()
+            .map(|c| {
+                let s = c.get(d);
+                if s.ranges().len() <= SPLIT {
+                    s.clone()
+                } else {
+                    s.hull()
+                        .map_or_else(IntervalSet::empty, |(a, b)| IntervalSet::range(a, b))
+                }
+            })
+            .collect();
         let mut overlaps = 0;
-        for (i, a) in hulls.iter().enumerate() {
-            overlaps += hulls[i + 1..]
-                .iter()
-                .filter(|b| a.0 <= b.1 && b.0 <= a.1)
-                .count();
+        for (i, a) in keys.iter().enumerate() {
+            overlaps += keys[i + 1..].iter().filter(|b| a.intersects(b)).count();
         }
         scored.push((overlaps, rank, d));
     }
@@ -192,6 +242,40 @@ mod tests {
                 .map(|(i, _)| i)
                 .collect();
             prop_assert_eq!(found, expected);
+        }
+
+        /// Cubes of a few scattered ranges (indexed by each range) are
+        /// found, once each, whenever they meet the query.
+        #[test]
+        fn finds_every_cube_of_ranges_that_meets(
+            sets in prop::collection::vec(
+                (prop::collection::vec((0u128..200, 0u128..6), 1..5), 0u128..100, 0u128..40),
+                0..80,
+            ),
+            q in (prop::collection::vec((0u128..200, 0u128..6), 1..5), 0u128..100, 0u128..40),
+        ) {
+            let make = |(dst, src, len): &(Vec<(u128, u128)>, u128, u128)| {
+                let dst = IntervalSet::from_ranges(dst.iter().map(|&(a, l)| (a, a + l)).collect());
+                Cube::family(Family::Ipv4)
+                    .with(Dim::Dst, dst)
+                    .and_then(|c| c.with(Dim::Src, IntervalSet::range(*src, src + len)))
+                    .unwrap()
+            };
+            let cubes: Vec<Cube> = sets.iter().map(make).collect();
+            let refs: Vec<&Cube> = cubes.iter().collect();
+            let index = CubeIndex::new(&refs);
+            let query = make(&q);
+            let mut found = Vec::new();
+            index.overlapping(&query, |i| found.push(i));
+            let mut once = found.clone();
+            once.sort_unstable();
+            once.dedup();
+            prop_assert_eq!(once.len(), found.len());
+            for (i, c) in cubes.iter().enumerate() {
+                if c.intersects(&query) {
+                    prop_assert!(found.contains(&i), "cube {} meets the query", i);
+                }
+            }
         }
     }
 }
