@@ -49,15 +49,21 @@ impl Text {
     }
 
     /// Gives the pages of a mapped text's `bytes` back to the page cache;
-    /// reading them again maps them in again, with the same bytes.
+    /// reading them again maps them in again, with the same bytes. Panics
+    /// when the range is not inside the text (advice outside the map would
+    /// reach other memory).
     pub fn release(&self, bytes: std::ops::Range<usize>) {
+        assert!(
+            bytes.start <= bytes.end && bytes.end <= self.len(),
+            "a range of the text"
+        );
         #[cfg(target_os = "linux")]
         if let TextRepr::Mapped { map, start } = &self.0 {
             // SAFETY: the mapping is a read-only map of the file, so after
             // MADV_DONTNEED each page reads the file's bytes again when
             // touched: text borrowed from it stays what it was (on the
             // assumption, made by the mapping itself, that the file does not
-            // change). The range is inside the map.
+            // change). The range is inside the map, as asserted above.
             let _ = unsafe {
                 map.unchecked_advise_range(
                     memmap2::UncheckedAdvice::DontNeed,

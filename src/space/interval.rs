@@ -328,9 +328,10 @@ mod store {
     impl Store {
         pub const EMPTY: Store = Store { pair: (1, 0) };
 
-        /// `[lo, hi]`, which the caller guarantees is not empty.
+        /// `[lo, hi]`, not empty (checked: a pair with `lo > hi` would be
+        /// taken for nothing, or for a list).
         pub const fn one(r: Range) -> Store {
-            debug_assert!(r.0 <= r.1);
+            assert!(r.0 <= r.1, "a range holds a value");
             Store { pair: r }
         }
 
