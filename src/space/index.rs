@@ -8,7 +8,9 @@
 //! three dimensions that tell the cubes apart best): cubes are sorted into
 //! leaves by the best dimension, then within slabs by the second, and each
 //! node keeps the box around its children, so a query descends only into
-//! nodes whose box overlaps its own.
+//! nodes whose box overlaps its own. A cube whose set in the first key is a
+//! few scattered ranges gets a box per range, so that those ranges, not
+//! their hull, decide which queries find it.
 
 use super::dim::Dim;
 use super::set::Cube;
