@@ -39,9 +39,15 @@ enum TextRepr {
 }
 
 impl Text {
-    /// The bytes of `map` from `start` on, if they are UTF-8.
-    pub fn mapped(map: memmap2::Mmap, start: usize) -> Result<Text, std::str::Utf8Error> {
-        std::str::from_utf8(&map[start..])?;
+    /// The bytes of `map` from `start` on, if they are UTF-8; else why
+    /// not, and the map back.
+    pub fn mapped(
+        map: memmap2::Mmap,
+        start: usize,
+    ) -> Result<Text, (std::str::Utf8Error, memmap2::Mmap)> {
+        if let Err(e) = std::str::from_utf8(&map[start..]) {
+            return Err((e, map));
+        }
         Ok(Text(TextRepr::Mapped {
             map: Arc::new(map),
             start,
@@ -94,12 +100,6 @@ impl std::ops::Deref for Text {
 impl From<String> for Text {
     fn from(s: String) -> Text {
         Text(TextRepr::Owned(s))
-    }
-}
-
-impl From<&str> for Text {
-    fn from(s: &str) -> Text {
-        Text(TextRepr::Owned(s.to_string()))
     }
 }
 

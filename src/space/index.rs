@@ -13,6 +13,7 @@
 //! their hull, decide which queries find it.
 
 use super::dim::Dim;
+use super::interval::IntervalSet;
 use super::set::Cube;
 
 /// The dimensions an index may be keyed on, most telling first.
@@ -177,21 +178,6 @@ fn boxes(c: &Cube, dims: [Dim; SIDES], mut f: impl FnMut(Box3)) {
     }
 }
 
-/// Whether two sorted lists of disjoint ranges share a value.
-fn meet(a: &[(u128, u128)], b: &[(u128, u128)]) -> bool {
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i].1 < b[j].0 {
-            i += 1;
-        } else if b[j].1 < a[i].0 {
-            j += 1;
-        } else {
-            return true;
-        }
-    }
-    false
-}
-
 /// The dimensions in which the fewest pairs of a sample of the cubes
 /// overlap: those a query narrows down best (a few wide cubes in a
 /// dimension make every query find them), best first.
@@ -203,19 +189,19 @@ fn best_keys(cubes: &[&Cube]) -> [Dim; SIDES] {
     for (rank, d) in KEYS.into_iter().enumerate() {
         // What a query compares in the dimension as the first key: its
         // few ranges, or its hull.
-        let keys: Vec<smallvec::SmallVec<[(u128, u128); 1]>> = sample
+        let keys: Vec<IntervalSet> = sample
             .iter()
             .map(|c| {
                 let s = c.get(d);
-                match s.ranges() {
-                    r if r.len() <= SPLIT => r.into(),
-                    _ => s.hull().into_iter().collect(),
+                match s.hull() {
+                    Some((a, b)) if s.ranges().len() > SPLIT => IntervalSet::range(a, b),
+                    _ => s.clone(),
                 }
             })
             .collect();
         let mut overlaps = 0;
         for (i, a) in keys.iter().enumerate() {
-            overlaps += keys[i + 1..].iter().filter(|b| meet(a, b)).count();
+            overlaps += keys[i + 1..].iter().filter(|b| a.intersects(b)).count();
         }
         scored.push((overlaps, rank, d));
     }
