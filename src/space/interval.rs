@@ -309,8 +309,8 @@ impl IntervalSet {
 /// cost time and memory in proportion to the rules times the list.
 ///
 /// The three kinds share one pair of bounds, so that a set takes 32 bytes
-/// where an enum of them took 48 (a cube holds three sets inline, and a
-/// large ruleset a cube per rule): `lo <= hi` is the one range `[lo, hi]`;
+/// where an enum of them took 48 (a large ruleset stores a set or two per
+/// rule): `lo <= hi` is the one range `[lo, hi]`;
 /// `(1, 0)` holds nothing; `(SHARED, hi)` holds a shared list, `hi` its
 /// address (low 64 bits) and length (high 64 bits). No range is `(SHARED,
 /// hi)` with `hi < SHARED`, as `SHARED` is the largest value, and no list's

@@ -11,21 +11,23 @@ use super::index::CubeIndex;
 use super::interval::IntervalSet;
 use super::packet::Packet;
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// A product of one value set per dimension; never empty once built.
 ///
 /// Most dimensions of most cubes hold one of a few common sets (every
 /// value; IPv4's addresses; one family; TCP or UDP; …), so those are kept as a two-bit
-/// code and only the others stored, three of them inline: a rule's cube
-/// takes 160 bytes instead of eleven sets' 528, and copying it (for every
-/// rule that meets it) costs as much less.
+/// code and only the others stored, in one shared block: a cube takes 24
+/// bytes (a kube-proxy dump's typical rule, all of whose sets are common,
+/// nothing more), and copying it (for every rule that meets it) costs a
+/// count, not a copy of its sets.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Cube {
     /// Two bits per dimension: which of its [`COMMON`] sets it holds, or 0
     /// when its set is in `stored`. Canonical: a common set is always coded.
     codes: u32,
-    /// The sets of the dimensions coded 0, in dimension order.
-    stored: SmallVec<[IntervalSet; 3]>,
+    /// The sets of the dimensions coded 0, in dimension order; `None` for none.
+    stored: Option<Arc<[IntervalSet]>>,
 }
 
 /// The common sets of each dimension by code (code 0, and the codes a
@@ -35,8 +37,7 @@ pub struct Cube {
 /// port but 0, and the state and TCP flags of a connection's first packet
 /// and of its reply are common because the walks of requirements narrow
 /// their packets to them: coded, what a walk keeps of a typical rule (a
-/// port, two addresses) fits inline, where a kube-proxy dump's quarter
-/// million decisions once took a heap block each.
+/// port, two addresses) stores three sets, not eight.
 static COMMON: [[IntervalSet; 4]; DIMS] = [
     common(Dim::Family),
     common(Dim::Proto),
@@ -85,6 +86,11 @@ const fn common(d: Dim) -> [IntervalSet; 4] {
     }
 }
 
+/// Sets to store, shared: `None` when there are none.
+fn shared(stored: SmallVec<[IntervalSet; DIMS]>) -> Option<Arc<[IntervalSet]>> {
+    (!stored.is_empty()).then(|| Arc::from(&stored[..]))
+}
+
 /// The code of a dimension that holds every value.
 const EVERY: u32 = 1;
 
@@ -113,7 +119,7 @@ impl Cube {
     pub fn full() -> Cube {
         Cube {
             codes: (0..DIMS).fold(0, |c, i| c | EVERY << (2 * i)),
-            stored: SmallVec::new(),
+            stored: None,
         }
     }
 
@@ -134,18 +140,24 @@ impl Cube {
 
     /// The cube of the given sets, none empty, one per dimension in order.
     fn build(mut set: impl FnMut(usize) -> IntervalSet) -> Cube {
-        let mut c = Cube {
-            codes: 0,
-            stored: SmallVec::new(),
-        };
+        let mut codes = 0;
+        let mut stored: SmallVec<[IntervalSet; DIMS]> = SmallVec::new();
         for i in 0..DIMS {
             let s = set(i);
             match common_code(i, &s) {
-                Some(k) => c.codes |= k << (2 * i),
-                None => c.stored.push(s),
+                Some(k) => codes |= k << (2 * i),
+                None => stored.push(s),
             }
         }
-        c
+        Cube {
+            codes,
+            stored: shared(stored),
+        }
+    }
+
+    /// The stored sets, in dimension order.
+    fn stored(&self) -> &[IntervalSet] {
+        self.stored.as_deref().unwrap_or_default()
     }
 
     pub fn get(&self, d: Dim) -> &IntervalSet {
@@ -166,7 +178,7 @@ impl Cube {
 
     fn at(&self, i: usize) -> &IntervalSet {
         match self.code(i) {
-            0 => &self.stored[self.rank(i)],
+            0 => &self.stored()[self.rank(i)],
             k => &COMMON[i][k as usize],
         }
     }
@@ -176,18 +188,23 @@ impl Cube {
         let r = self.rank(i);
         let was_stored = self.code(i) == 0;
         let cleared = self.codes & !(3 << (2 * i));
+        let mut stored: SmallVec<[IntervalSet; DIMS]> = self.stored().iter().cloned().collect();
         match (common_code(i, &s), was_stored) {
             (Some(k), true) => {
-                self.stored.remove(r);
+                stored.remove(r);
                 self.codes = cleared | k << (2 * i);
             }
-            (Some(k), false) => self.codes = cleared | k << (2 * i),
-            (None, true) => self.stored[r] = s,
+            (Some(k), false) => {
+                self.codes = cleared | k << (2 * i);
+                return;
+            }
+            (None, true) => stored[r] = s,
             (None, false) => {
-                self.stored.insert(r, s);
+                stored.insert(r, s);
                 self.codes = cleared;
             }
         }
+        self.stored = shared(stored);
     }
 
     /// Whether dimension `i` holds the same set in both cubes, known from
