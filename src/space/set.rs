@@ -371,32 +371,40 @@ fn preferred(d: Dim, s: &IntervalSet) -> u128 {
     }
 }
 
-/// A set of packets: a union of pairwise-disjoint cubes.
+/// A set of packets: a union of pairwise-disjoint cubes. One cube (what
+/// most rules match) is kept inline: a rule's set takes no block of its own.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
 pub struct PacketSet {
-    cubes: Vec<Cube>,
+    cubes: SmallVec<[Cube; 1]>,
 }
 
 impl From<Cube> for PacketSet {
     fn from(c: Cube) -> Self {
-        PacketSet { cubes: vec![c] }
+        PacketSet {
+            cubes: smallvec::smallvec![c],
+        }
     }
 }
 
 impl PacketSet {
     pub fn empty() -> Self {
-        PacketSet { cubes: Vec::new() }
+        PacketSet {
+            cubes: SmallVec::new(),
+        }
     }
 
     /// Every well-formed packet: IPv4 with 32-bit addresses, and IPv6.
     pub fn universe() -> Self {
-        PacketSet {
-            cubes: vec![Cube::family(Family::Ipv4), Cube::family(Family::Ipv6)],
-        }
+        PacketSet::from_disjoint(vec![Cube::family(Family::Ipv4), Cube::family(Family::Ipv6)])
     }
 
     /// A set from cubes that the caller guarantees pairwise disjoint.
     pub fn from_disjoint(cubes: Vec<Cube>) -> Self {
+        let cubes = if cubes.len() > 1 {
+            SmallVec::from_vec(cubes)
+        } else {
+            cubes.into_iter().collect()
+        };
         PacketSet { cubes }
     }
 
@@ -412,7 +420,7 @@ impl PacketSet {
     }
 
     pub fn into_cubes(self) -> Vec<Cube> {
-        self.cubes
+        self.cubes.into_vec()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -470,7 +478,7 @@ impl PacketSet {
                 cubes.extend(found.iter().filter_map(|&j| a.intersect(refs[j])));
             }
         }
-        PacketSet { cubes }.merged()
+        PacketSet::from_disjoint(cubes).merged()
     }
 
     pub fn difference(&self, other: &PacketSet) -> PacketSet {
@@ -480,7 +488,7 @@ impl PacketSet {
 
     /// A set from disjoint cubes, joined where they differ in one dimension.
     pub fn from_pieces(cubes: Vec<Cube>) -> PacketSet {
-        PacketSet { cubes }.merged()
+        PacketSet::from_disjoint(cubes).merged()
     }
 
     /// The set minus every packet of many cubes that may overlap, most of
@@ -509,10 +517,7 @@ impl PacketSet {
 
     /// The set minus every packet of `minus`, cubes that may overlap.
     pub fn without_cubes(&self, minus: &[&Cube]) -> PacketSet {
-        PacketSet {
-            cubes: minus_all(&self.cubes, minus),
-        }
-        .merged()
+        PacketSet::from_disjoint(minus_all(&self.cubes, minus)).merged()
     }
 
     pub fn union(&self, other: &PacketSet) -> PacketSet {
@@ -529,7 +534,7 @@ impl PacketSet {
         for piece in ordered_pieces(&sets, |_| true) {
             cubes.extend(piece.cubes);
         }
-        PacketSet { cubes }.merged()
+        PacketSet::from_disjoint(cubes).merged()
     }
 
     /// Every well-formed packet not in the set.
