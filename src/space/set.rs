@@ -187,22 +187,18 @@ impl Cube {
     fn put(&mut self, i: usize, s: IntervalSet) {
         let r = self.rank(i);
         let was_stored = self.code(i) == 0;
-        let cleared = self.codes & !(3 << (2 * i));
+        let code = common_code(i, &s);
+        self.codes = self.codes & !(3 << (2 * i)) | code.unwrap_or(0) << (2 * i);
+        if code.is_some() && !was_stored {
+            return; // one common set for another: the stored block stays
+        }
         let mut stored: SmallVec<[IntervalSet; DIMS]> = self.stored().iter().cloned().collect();
-        match (common_code(i, &s), was_stored) {
-            (Some(k), true) => {
+        match code {
+            Some(_) => {
                 stored.remove(r);
-                self.codes = cleared | k << (2 * i);
             }
-            (Some(k), false) => {
-                self.codes = cleared | k << (2 * i);
-                return;
-            }
-            (None, true) => stored[r] = s,
-            (None, false) => {
-                stored.insert(r, s);
-                self.codes = cleared;
-            }
+            None if was_stored => stored[r] = s,
+            None => stored.insert(r, s),
         }
         self.stored = shared(stored);
     }
