@@ -290,7 +290,7 @@ impl Run {
                 Action::Drop | Action::Reject => true,
                 _ => return None,
             };
-            let certain = r.opaque.is_none() && r.by_name.is_none() && r.kind == RuleKind::Rule;
+            let certain = r.opaque().is_none() && r.by_name().is_none() && r.kind == RuleKind::Rule;
             match r.matches.cubes() {
                 [c] if certain => Some((c, drops)),
                 _ => None,
@@ -421,23 +421,32 @@ pub enum RuleKind {
     Policy,
 }
 
+/// A rule as the engine meets it: the packets it matches and what it does
+/// with them. What only some rules carry sits in [`RuleNotes`], boxed, so
+/// that the rule of a million-rule dump takes 96 bytes rather than 128.
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// The packets the rule's modelled matches accept.
     pub matches: PacketSet,
+    pub action: Action,
+    pub span: Span,
+    pub kind: RuleKind,
+    /// `None` when every note is empty.
+    notes: Option<Box<RuleNotes>>,
+}
+
+/// What few rules carry beyond their matches and action.
+#[derive(Debug, Clone, Default)]
+pub struct RuleNotes {
     /// The constructs that also take part in matching but are not modelled; the
     /// rule may or may not match any packet of `matches`.
     pub opaque: Option<Box<str>>,
-    pub action: Action,
-    pub span: Span,
     /// Where the input is a translation (`nft -j` JSON, read as the nft
-    /// commands it stands for), the rule as written in that translation
-    /// (boxed: most inputs are not, and a rule is kept small).
-    pub written: Option<Box<Span>>,
+    /// commands it stands for), the rule as written in that translation.
+    pub written: Option<Span>,
     /// The rule's own number where the format numbers rules (Cisco ACL
     /// sequence numbers), so that a fix can name its place.
     pub number: Option<u32>,
-    pub kind: RuleKind,
     /// Where the rule matches the addresses of DNS names the firewall looks
     /// up itself, which the export does not hold (see [`Policy::bind_names`]).
     pub by_name: Option<Box<ByName>>,
@@ -481,9 +490,65 @@ pub struct NameBinding<'a> {
 }
 
 impl Rule {
+    pub fn new(matches: PacketSet, action: Action, span: Span, kind: RuleKind) -> Rule {
+        Rule {
+            matches,
+            action,
+            span,
+            kind,
+            notes: None,
+        }
+    }
+
+    /// The rule with these notes.
+    pub fn with(mut self, notes: RuleNotes) -> Rule {
+        self.set_notes(notes);
+        self
+    }
+
+    /// Changes the rule's notes through `f`.
+    pub fn edit_notes(&mut self, f: impl FnOnce(&mut RuleNotes)) {
+        let mut notes = self.notes.take().map(|b| *b).unwrap_or_default();
+        f(&mut notes);
+        self.set_notes(notes);
+    }
+
+    /// Keeps the notes, boxed, unless all are empty.
+    fn set_notes(&mut self, notes: RuleNotes) {
+        let empty = notes.opaque.is_none()
+            && notes.written.is_none()
+            && notes.number.is_none()
+            && notes.by_name.is_none();
+        self.notes = (!empty).then(|| Box::new(notes));
+    }
+
+    fn notes(&self) -> Option<&RuleNotes> {
+        self.notes.as_deref()
+    }
+
+    /// The constructs that also take part in matching but are not modelled.
+    pub fn opaque(&self) -> Option<&str> {
+        self.notes()?.opaque.as_deref()
+    }
+
+    /// The rule as written in the translation the input is (`nft -j`).
+    pub fn written(&self) -> Option<Span> {
+        self.notes()?.written
+    }
+
+    /// The rule's own number (Cisco sequence numbers).
+    pub fn number(&self) -> Option<u32> {
+        self.notes()?.number
+    }
+
+    /// The DNS names the rule matches by.
+    pub fn by_name(&self) -> Option<&ByName> {
+        self.notes()?.by_name.as_deref()
+    }
+
     /// Whether any packet's verdict here depends on something unmodelled.
     pub fn unknown_reason(&self) -> Option<&str> {
-        match (&self.opaque, &self.action) {
+        match (self.opaque(), &self.action) {
             (Some(o), _) => Some(o),
             (None, Action::Unknown(r)) => Some(r.as_ref()),
             _ => None,
@@ -651,7 +716,7 @@ impl Policy {
     pub fn dns_names(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         let rules = self.chains.iter().flat_map(|c| &c.rules);
-        for side in rules.flat_map(|r| r.by_name.iter().flat_map(|b| &b.sides)) {
+        for side in rules.flat_map(|r| r.by_name().into_iter().flat_map(|b| &b.sides)) {
             for n in &side.names {
                 if !out.contains(&n.as_str()) {
                     out.push(n);
@@ -671,7 +736,7 @@ impl Policy {
         if !self
             .chains
             .iter()
-            .any(|c| c.rules.iter().any(|r| r.by_name.is_some()))
+            .any(|c| c.rules.iter().any(|r| r.by_name().is_some()))
         {
             return None;
         }
@@ -682,7 +747,7 @@ impl Policy {
             c.runs = OnceLock::new();
         }
         for rule in bound.chains.iter_mut().flat_map(|c| &mut c.rules) {
-            let Some(n) = &rule.by_name else {
+            let Some(n) = rule.by_name() else {
                 continue;
             };
             let mut exact = rule.matches.clone();
@@ -714,7 +779,8 @@ impl Policy {
                 }
                 exact = exact.intersect(&allowed);
             }
-            rule.opaque = (!unknown.is_empty()).then(|| unknown.join(", ").into());
+            let opaque = (!unknown.is_empty()).then(|| unknown.join(", ").into());
+            rule.edit_notes(|x| x.opaque = opaque);
             rule.matches = exact;
         }
         Some(bound)

@@ -320,7 +320,7 @@ proptest! {
                 for c in &p.chains {
                     for r in &c.rules {
                         prop_assert_eq!(r.span.file, 0);
-                        prop_assert!(r.written.as_ref().is_some_and(|w| w.file == 1));
+                        prop_assert!(r.written().is_some_and(|w| w.file == 1));
                     }
                 }
             }

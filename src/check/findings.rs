@@ -461,8 +461,7 @@ impl Checker<'_> {
         rules.retain(|&r| {
             self.policy
                 .rule(r)
-                .by_name
-                .as_ref()
+                .by_name()
                 .is_none_or(|b| b.sides.iter().all(|s| s.dim != Dim::Dst))
         });
         rules
@@ -597,10 +596,7 @@ pub fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
         text: policy.text(rule.span).trim().to_string(),
         role,
         chain: [chain.table.as_str(), &chain.name].join(" "),
-        written: rule
-            .written
-            .as_deref()
-            .map(|&w| policy.text(w).trim().to_string()),
+        written: rule.written().map(|w| policy.text(w).trim().to_string()),
     }
 }
 

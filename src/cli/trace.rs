@@ -36,7 +36,7 @@ pub(super) fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
         .iter()
         .map(|s| {
             let rule = policy.rule(s.rule);
-            let text = policy.text(rule.written.as_deref().copied().unwrap_or(rule.span));
+            let text = policy.text(rule.written().unwrap_or(rule.span));
             text.lines().next().unwrap_or("").trim()
         })
         .collect();
@@ -48,10 +48,7 @@ pub(super) fn run_trace(a: &TraceArgs) -> Result<RunResult, Error> {
             let chain = &policy.chains[s.rule.chain];
             let mut action = action_word(&policy, &rule.action, s.rule.index.is_none());
             if s.effect == Effect::MayMatch {
-                action = format!(
-                    "may {action} (unmodelled: {})",
-                    rule.opaque.as_deref().unwrap_or("")
-                );
+                action = format!("may {action} (unmodelled: {})", rule.opaque().unwrap_or(""));
             }
             TraceStep {
                 file: policy.file_path(rule.span).to_string(),

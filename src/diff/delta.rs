@@ -191,7 +191,7 @@ fn rule_keys<'p>(c: &'p Chain, keys: &[ChainKey<'p>]) -> Vec<RuleKey<'p>> {
         .iter()
         .map(|r| RuleKey {
             matches: &r.matches,
-            opaque: r.opaque.as_deref(),
+            opaque: r.opaque(),
             action: match &r.action {
                 Action::Jump(t) => ActionKey::Jump(keys[*t]),
                 Action::Goto(t) => ActionKey::Goto(keys[*t]),
@@ -199,7 +199,7 @@ fn rule_keys<'p>(c: &'p Chain, keys: &[ChainKey<'p>]) -> Vec<RuleKey<'p>> {
                 Action::Unknown(why) => ActionKey::Unknown(why),
                 a => ActionKey::Plain(std::mem::discriminant(a)),
             },
-            by_name: r.by_name.as_deref(),
+            by_name: r.by_name(),
         })
         .collect()
 }

@@ -163,7 +163,7 @@ impl ChainRun<'_, '_> {
             if !rule.matches.contains(self.packet) {
                 continue;
             }
-            let certain = rule.opaque.is_none();
+            let certain = rule.opaque().is_none();
             let effect = if certain {
                 Effect::Matched
             } else {

@@ -836,7 +836,7 @@ impl<'p> Evaluator<'p> {
             chain: id,
             index: Some(i),
         };
-        let certain = rule.opaque.is_none();
+        let certain = rule.opaque().is_none();
         let unknown = matches!(rule.action, Action::Unknown(_));
         if !certain || unknown {
             out.uncertain = true;
@@ -928,7 +928,7 @@ fn address_ranges(c: &Cube) -> usize {
 /// match (unmodelled conditions) and a statement that does not decide leave
 /// its packets going on as well.
 fn takes_rule(rule: &crate::model::Rule) -> bool {
-    rule.opaque.is_none() && !matches!(rule.action, Action::Continue | Action::Unknown(_))
+    rule.opaque().is_none() && !matches!(rule.action, Action::Continue | Action::Unknown(_))
 }
 
 /// A set about to meet many rules: with an index of its cubes when it has

@@ -28,7 +28,10 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
         out.push(format!("access-group {acl} in interface {ifname}"));
         return out.join("\n");
     }
-    let line = chain.rules.get(s.position).and_then(|r| r.number);
+    let line = chain
+        .rules
+        .get(s.position)
+        .and_then(crate::model::Rule::number);
     entries
         .iter()
         .map(|e| match line {

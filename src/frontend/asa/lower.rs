@@ -10,7 +10,7 @@ use super::parse::{Acl, Config, Line, Object, Word};
 use crate::diag::InputError;
 use crate::frontend::cisco::{self, Cursor, Lowered, Source, short_name};
 use crate::model::{
-    Action, BaseChain, Chain, ChainKind, Hook, Interface, Rule, RuleKind, Span, Topology,
+    Action, BaseChain, Chain, ChainKind, Hook, Interface, Rule, RuleKind, RuleNotes, Span, Topology,
 };
 use crate::space::dim::{State, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
@@ -243,24 +243,8 @@ impl<'a> Cx<'_, 'a> {
         )
     }
 
-    fn rule(
-        &self,
-        matches: PacketSet,
-        opaque: Option<String>,
-        action: Action,
-        line: &Line<'_>,
-        kind: RuleKind,
-    ) -> Rule {
-        Rule {
-            matches,
-            opaque: opaque.map(Into::into),
-            action,
-            span: self.src.span(line),
-            written: None,
-            number: None,
-            kind,
-            by_name: None,
-        }
+    fn rule(&self, matches: PacketSet, action: Action, line: &Line<'_>) -> Rule {
+        Rule::new(matches, action, self.src.span(line), RuleKind::Rule)
     }
 
     fn base(
@@ -275,16 +259,12 @@ impl<'a> Cx<'_, 'a> {
             priority: 0,
             kind: ChainKind::Filter,
             family: None,
-            policy: Some(Rule {
-                matches: PacketSet::universe(),
-                opaque: None,
-                action: Action::Drop,
-                span: deny,
-                written: None,
-                number: None,
-                kind: RuleKind::Policy,
-                by_name: None,
-            }),
+            policy: Some(Rule::new(
+                PacketSet::universe(),
+                Action::Drop,
+                deny,
+                RuleKind::Policy,
+            )),
             devices,
             scope: Some(scope),
         }
@@ -292,13 +272,7 @@ impl<'a> Cx<'_, 'a> {
 
     /// The step from an interface's list into the global one.
     fn jump(&self, global: usize, b: &super::parse::Binding<'_>) -> Rule {
-        self.rule(
-            PacketSet::universe(),
-            None,
-            Action::Jump(global),
-            &b.line,
-            RuleKind::Rule,
-        )
+        self.rule(PacketSet::universe(), Action::Jump(global), &b.line)
     }
 
     /// An interface without a list: packets may go to interfaces of a lower
@@ -331,7 +305,7 @@ impl<'a> Cx<'_, 'a> {
             if allowed {
                 let to = PacketSet::universe()
                     .restrict(Dim::Out, &IntervalSet::point(iface::encode(other)));
-                rules.push(self.rule(to, None, Action::Accept, &line, RuleKind::Rule));
+                rules.push(self.rule(to, Action::Accept, &line));
             }
         }
         Chain {
@@ -408,12 +382,12 @@ impl<'a> Cx<'_, 'a> {
                     other,
                 })
             });
-            let rule = self.rule(set, joined(&opaque), action, line, RuleKind::Rule);
-            out.push(Rule {
+            out.push(self.rule(set, action, line).with(RuleNotes {
+                opaque: joined(&opaque).map(Into::into),
                 number: Some(k as u32 + 1),
                 by_name,
-                ..rule
-            });
+                ..RuleNotes::default()
+            }));
         }
         Ok(out)
     }

@@ -66,7 +66,7 @@ fn bounds(rules: &[crate::model::Rule], position: usize, renumbered: bool) -> (u
         if renumbered {
             (i < rules.len()).then(|| 10 * (i as u32 + 1))
         } else {
-            rules.get(i).and_then(|r| r.number)
+            rules.get(i).and_then(crate::model::Rule::number)
         }
     };
     let lo = position.checked_sub(1).and_then(number).unwrap_or(0);

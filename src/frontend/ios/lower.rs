@@ -10,7 +10,7 @@ use super::parse::{Acl, AclKind, Config, GroupKind, Line, Word};
 use crate::diag::InputError;
 use crate::frontend::cisco::{self, Cursor, Lowered, Source, short_name};
 use crate::model::{
-    Action, BaseChain, Chain, ChainKind, Hook, Interface, Rule, RuleKind, Span, Topology,
+    Action, BaseChain, Chain, ChainKind, Hook, Interface, Rule, RuleKind, RuleNotes, Span, Topology,
 };
 use crate::space::dim::{TcpFlag, addr, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
@@ -68,10 +68,12 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             // Source NAT on this interface rewrites what its ACLs see.
             if !cfg.nat.is_empty() && nat_outside.contains(&i.name.text) {
                 for r in &mut rules {
-                    r.opaque = Some(
-                        "source NAT (ip nat) translates addresses on this interface before or after its ACL"
-                            .into(),
-                    );
+                    r.edit_notes(|n| {
+                        n.opaque = Some(
+                            "source NAT (ip nat) translates addresses on this interface before or after its ACL"
+                                .into(),
+                        )
+                    });
                 }
             }
             let dir = if b.inbound { "in" } else { "out" };
@@ -184,16 +186,12 @@ impl<'a> Cx<'_, 'a> {
                 priority: base.priority,
                 kind: base.kind,
                 family: Some(family),
-                policy: Some(Rule {
-                    matches: PacketSet::from(Cube::family(family)),
-                    opaque: None,
-                    action: Action::Drop,
-                    span: self.src.span(&acl.header),
-                    written: None,
-                    number: None,
-                    kind: RuleKind::Policy,
-                    by_name: None,
-                }),
+                policy: Some(Rule::new(
+                    PacketSet::from(Cube::family(family)),
+                    Action::Drop,
+                    self.src.span(&acl.header),
+                    RuleKind::Policy,
+                )),
                 devices: base.devices,
                 scope: None,
             })),
@@ -227,7 +225,7 @@ impl<'a> Cx<'_, 'a> {
                 seen.clear();
                 for (k, (n, r)) in numbered.iter_mut().enumerate() {
                     *n = start + k as u32 * step;
-                    r.number = Some(*n);
+                    r.edit_notes(|x| x.number = Some(*n));
                     seen.insert(*n, w[0]);
                 }
                 top = numbered.last().map_or(0, |(n, _)| *n);
@@ -247,7 +245,7 @@ impl<'a> Cx<'_, 'a> {
                 seq = Some(n);
                 body = &body[..k];
             }
-            let Some(rule) = self.entry(acl, family, body, line)? else {
+            let Some(mut rule) = self.entry(acl, family, body, line)? else {
                 continue;
             };
             let n = seq.unwrap_or(top + 10);
@@ -260,13 +258,8 @@ impl<'a> Cx<'_, 'a> {
                 ));
             }
             top = top.max(n);
-            numbered.push((
-                n,
-                Rule {
-                    number: Some(n),
-                    ..rule
-                },
-            ));
+            rule.edit_notes(|x| x.number = Some(n));
+            numbered.push((n, rule));
         }
         numbered.sort_by_key(|(n, _)| *n);
         Ok(numbered.into_iter().map(|(_, r)| r).collect())
@@ -280,15 +273,11 @@ impl<'a> Cx<'_, 'a> {
         w: &[Word<'a>],
         line: &Line<'_>,
     ) -> Res<Option<Rule>> {
-        let make = |matches: PacketSet, opaque: Option<String>, action: Action| Rule {
-            matches,
-            opaque: opaque.map(Into::into),
-            action,
-            span: self.src.span(line),
-            written: None,
-            number: None,
-            kind: RuleKind::Rule,
-            by_name: None,
+        let make = |matches: PacketSet, opaque: Option<String>, action: Action| {
+            Rule::new(matches, action, self.src.span(line), RuleKind::Rule).with(RuleNotes {
+                opaque: opaque.map(Into::into),
+                ..RuleNotes::default()
+            })
         };
         let all: PacketSet = Cube::family(family).into();
         let action = match w[0].text {

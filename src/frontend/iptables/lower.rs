@@ -5,7 +5,8 @@ use super::ast::*;
 use crate::diag::InputError;
 use crate::frontend::UNTRACKED;
 use crate::model::{
-    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, Span, Text,
+    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, RuleNotes, Span,
+    Text,
 };
 use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
@@ -588,16 +589,12 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             family: Some(t.family),
                             devices: None,
                             scope: None,
-                            policy: Some(Rule {
-                                matches: PacketSet::from(Cube::family(t.family)),
-                                opaque: None,
-                                action: if accept { Action::Accept } else { Action::Drop },
+                            policy: Some(Rule::new(
+                                PacketSet::from(Cube::family(t.family)),
+                                if accept { Action::Accept } else { Action::Drop },
                                 span,
-                                written: None,
-                                number: None,
-                                kind: RuleKind::Policy,
-                                by_name: None,
-                            }),
+                                RuleKind::Policy,
+                            )),
                         })
                     }
                 } else {
@@ -816,16 +813,12 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 }
             },
         };
-        Ok(Rule {
-            matches,
-            opaque,
-            action,
-            span,
-            written: None,
-            number: None,
-            kind: RuleKind::Rule,
-            by_name: None,
-        })
+        Ok(
+            Rule::new(matches, action, span, RuleKind::Rule).with(RuleNotes {
+                opaque,
+                ..RuleNotes::default()
+            }),
+        )
     }
 
     fn check_family(&self, a: IpAddr, at: Located<'_>, family: Family) -> Result<(), InputError> {

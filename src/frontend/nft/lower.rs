@@ -7,7 +7,7 @@ use super::lex::{Kind, Token};
 use super::parse::{RuleDef, SetDef, Sources, Table, TableFamily};
 use crate::diag::InputError;
 use crate::model::{
-    Action, BaseChain, ByName, Chain, ChainKind, Hook, NamedSide, Rule, RuleKind, Span,
+    Action, BaseChain, ByName, Chain, ChainKind, Hook, NamedSide, Rule, RuleKind, RuleNotes, Span,
 };
 use crate::space::dim::{State, TcpFlag, addr, icmp, iface, proto};
 use crate::space::{Cube, Dim, Family, IntervalSet, PacketSet};
@@ -206,20 +206,22 @@ pub fn lower(
                             priority: b.priority,
                             kind,
                             family,
-                            policy: Some(Rule {
-                                matches: cx.everything(),
-                                opaque: None,
-                                action: if b.policy_drop {
-                                    Action::Drop
-                                } else {
-                                    Action::Accept
-                                },
-                                span: at.span,
-                                written: at.written.map(Box::new),
-                                number: None,
-                                kind: RuleKind::Policy,
-                                by_name: None,
-                            }),
+                            policy: Some(
+                                Rule::new(
+                                    cx.everything(),
+                                    if b.policy_drop {
+                                        Action::Drop
+                                    } else {
+                                        Action::Accept
+                                    },
+                                    at.span,
+                                    RuleKind::Policy,
+                                )
+                                .with(RuleNotes {
+                                    written: at.written,
+                                    ..RuleNotes::default()
+                                }),
+                            ),
                         }
                     })
                 }
@@ -570,17 +572,15 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                 &format!("{what} on a protocol without ports (th reads other header bytes there)");
             why
         });
-        let make = |matches: PacketSet, action: Action, unsure: bool| Rule {
-            matches,
-            opaque: if unsure { &th_why } else { &opaque }
-                .as_deref()
-                .map(Into::into),
-            action,
-            span: at.span,
-            written: at.written.map(Box::new),
-            number: None,
-            kind: RuleKind::Rule,
-            by_name: by_name.clone(),
+        let make = |matches: PacketSet, action: Action, unsure: bool| {
+            Rule::new(matches, action, at.span, RuleKind::Rule).with(RuleNotes {
+                opaque: if unsure { &th_why } else { &opaque }
+                    .as_deref()
+                    .map(Into::into),
+                written: at.written,
+                number: None,
+                by_name: by_name.clone(),
+            })
         };
         // The part of each rule a `th` match makes uncertain is a rule of its
         // own, with the same place: disjoint from the certain part, so the
