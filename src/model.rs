@@ -110,16 +110,40 @@ impl std::fmt::Debug for Text {
 }
 
 /// Where a rule came from: a whole line of one file.
+///
+/// Offsets are 32-bit, as a text is at most [`MAX_TEXT`] bytes: a span (one
+/// per rule) takes 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
-    /// The file's place in [`Policy::files`]; 32 bits, beside the line's,
-    /// keep a span (one per rule) at 24 bytes.
+    /// The file's place in [`Policy::files`].
     pub file: u32,
     /// 1-based line number.
     pub line: u32,
     /// Byte range of the rule's text within the file.
-    pub start: usize,
-    pub end: usize,
+    pub start: u32,
+    pub end: u32,
+}
+
+/// The largest text read, in bytes (4 GiB), so that a byte offset fits a
+/// [`Span`]'s 32 bits.
+pub const MAX_TEXT: usize = u32::MAX as usize;
+
+impl Span {
+    /// The span of `bytes` (of a text up to [`MAX_TEXT`]) at `line` of file `file`.
+    pub fn new(file: usize, line: u32, bytes: std::ops::Range<usize>) -> Span {
+        let offset = |b: usize| u32::try_from(b).expect("a text of at most MAX_TEXT bytes");
+        Span {
+            file: u32::try_from(file).expect("fewer than 2^32 files"),
+            line,
+            start: offset(bytes.start),
+            end: offset(bytes.end),
+        }
+    }
+
+    /// The byte range of the span's text.
+    pub fn bytes(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 /// Connection tracking looks packets up at this priority of prerouting and
@@ -423,7 +447,7 @@ pub enum RuleKind {
 
 /// A rule as the engine meets it: the packets it matches and what it does
 /// with them. What only some rules carry sits in [`RuleNotes`], boxed, so
-/// that the rule of a million-rule dump takes 96 bytes rather than 128.
+/// that the rule of a million-rule dump takes 88 bytes rather than 128.
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// The packets the rule's modelled matches accept.
@@ -705,7 +729,19 @@ impl Policy {
 
     /// The text of a span's line(s).
     pub fn text(&self, s: Span) -> &str {
-        &self.file(s).text[s.start..s.end]
+        &self.file(s).text[s.bytes()]
+    }
+
+    /// An error pointing at the text of a span.
+    pub fn error_at(
+        &self,
+        s: Span,
+        message: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> crate::diag::InputError {
+        let f = self.file(s);
+        let at = s.bytes();
+        crate::diag::InputError::at(&f.path, &f.text, at.start, at.len(), message, expected)
     }
 
     pub fn file_path(&self, s: Span) -> &str {

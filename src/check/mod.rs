@@ -413,23 +413,19 @@ impl Evaluated {
 /// cut the packet space into ever more pieces, stops it, in seconds.
 const CHECK_WORK: usize = 30_000_000;
 
-/// The most pieces a set the check walks may be in (a cube is 160 bytes and
-/// more): what keeps its memory bounded where few rules cut very finely.
+/// The most pieces a set the check walks may be in (a cube is 24 bytes and
+/// its stored sets more): what keeps its memory bounded where few rules cut very finely.
 const CHECK_PIECES: usize = 200_000;
 
 /// The error of a check that ran out of work: where it stopped.
 fn too_complex(policy: &Policy, r: crate::model::RuleRef) -> crate::diag::Error {
-    let rule = policy.rule(r);
-    let f = policy.file(rule.span);
-    crate::diag::InputError::at(
-        &f.path,
-        &f.text,
-        rule.span.start,
-        rule.span.end - rule.span.start,
-        format!("too complex: the rules up to here cut the packet space into more pieces than a check follows ({CHECK_WORK} units of work)"),
-        "expected rules that cut the packet space less finely",
-    )
-    .into()
+    policy
+        .error_at(
+            policy.rule(r).span,
+            format!("too complex: the rules up to here cut the packet space into more pieces than a check follows ({CHECK_WORK} units of work)"),
+            "expected rules that cut the packet space less finely",
+        )
+        .into()
 }
 
 #[derive(Clone, Copy)]

@@ -165,12 +165,7 @@ impl<'s> Source<'s> {
     }
 
     pub fn span(&self, l: &Line<'_>) -> Span {
-        Span {
-            file: 0,
-            line: self.line_of(l.start),
-            start: l.start,
-            end: l.end,
-        }
+        Span::new(0, self.line_of(l.start), l.start..l.end)
     }
 }
 

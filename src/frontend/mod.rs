@@ -83,6 +83,7 @@ pub fn load_with(
 /// The text of an export's bytes, without a byte-order mark (an editor's,
 /// on Windows, is no part of the export); an error where they are not text.
 fn text(path: &str, bytes: Bytes) -> Result<Text, Error> {
+    too_large(path, bytes.len())?;
     let start = if bytes.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
@@ -108,6 +109,16 @@ fn text(path: &str, bytes: Bytes) -> Result<Text, Error> {
         return Err(not_text(path, text.as_bytes(), None));
     }
     Ok(text)
+}
+
+/// The error of a file longer than a span can point into.
+fn too_large(path: &str, len: usize) -> Result<(), Error> {
+    if len <= crate::model::MAX_TEXT {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{path}: {len} bytes is more than the 4 GiB octaverify reads in one file"
+    )))
 }
 
 /// The error of bytes that are not text: a NUL byte, or bytes that are not
@@ -199,5 +210,19 @@ pub fn write_fixes(policy: &Policy, suggestions: &[&Suggestion]) -> Vec<String> 
             .iter()
             .map(|s| asa::fix::write(policy, s))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_longer_than_a_span_reaches_is_refused() {
+        assert!(too_large("big.txt", crate::model::MAX_TEXT).is_ok());
+        let Err(Error::Usage(m)) = too_large("big.txt", crate::model::MAX_TEXT + 1) else {
+            panic!("a usage error");
+        };
+        assert!(m.starts_with("big.txt: 4294967296 bytes"), "{m}");
     }
 }

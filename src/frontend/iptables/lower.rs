@@ -268,12 +268,7 @@ fn detect_family(path: &str, text: &str) -> Family {
 
 impl<'s, 'a> Lowerer<'s, 'a> {
     fn span(line: &Line<'_>) -> Span {
-        Span {
-            file: 0,
-            line: line.number,
-            start: line.start,
-            end: line.end,
-        }
+        Span::new(0, line.number, line.start..line.end)
     }
 
     /// Replays the commands of each table block, as iptables-restore does.
@@ -337,7 +332,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             })
                             .collect();
                         // The dump this table is in gives the family of its rules.
-                        let family = self.family_at(span.start);
+                        let family = self.family_at(span.bytes().start);
                         let mut table = DraftTable::new(name.text, family, span);
                         chains.into_iter().for_each(|c| table.add(c));
                         open = Some(table);
@@ -633,11 +628,11 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         };
         if let Some(flaw) = crate::graph::flaw(&policy) {
             let rule = policy.rule(flaw.rule);
-            let line = &self.src.text[rule.span.start..rule.span.end];
+            let line = &self.src.text[rule.span.bytes()];
             let target = &policy.chains[flaw.target].name;
             let col = line.find(&format!(" {target}")).map_or(0, |i| i + 1);
             return Err(self.src.err(
-                rule.span.start + col,
+                rule.span.bytes().start + col,
                 target.len(),
                 flaw.message,
                 flaw.expected,

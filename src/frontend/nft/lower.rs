@@ -46,27 +46,23 @@ pub fn lower(
     // keep the script's line as how the rule is written.
     let span = |file: usize, start: usize, end: usize| -> Located {
         let line = lines[file].partition_point(|&s| s <= start) as u32;
-        let here = Span {
-            file: u32::try_from(file).expect("fewer than 2^32 files"),
-            line,
-            start,
-            end,
-        };
+        let here = Span::new(file, line, start..end);
         match src.origin(file, line) {
             // The script's line to its end, with the `# handle N` it may carry.
             Some((start, end)) => Located {
-                span: Span {
-                    file: 0,
-                    line: lines[0].partition_point(|&s| s <= start) as u32,
-                    start,
-                    end,
-                },
-                written: Some(Span {
-                    end: lines[file]
-                        .get(line as usize)
-                        .map_or(src.files[file].text.len(), |next| next - 1),
-                    ..here
-                }),
+                span: Span::new(
+                    0,
+                    lines[0].partition_point(|&s| s <= start) as u32,
+                    start..end,
+                ),
+                written: Some(Span::new(
+                    file,
+                    line,
+                    here.bytes().start
+                        ..lines[file]
+                            .get(line as usize)
+                            .map_or(src.files[file].text.len(), |next| next - 1),
+                )),
             },
             None => Located {
                 span: here,

@@ -68,16 +68,8 @@ fn finish(
         roots: Default::default(),
     };
     if let Some(flaw) = crate::graph::flaw(&policy) {
-        let rule = policy.rule(flaw.rule);
-        let f = policy.file(rule.span);
-        return Err(InputError::at(
-            &f.path,
-            &f.text,
-            rule.span.start,
-            rule.span.end - rule.span.start,
-            flaw.message,
-            flaw.expected,
-        ));
+        let span = policy.rule(flaw.rule).span;
+        return Err(policy.error_at(span, flaw.message, flaw.expected));
     }
     crate::stages::settle(&mut policy);
     Ok(policy)

@@ -240,6 +240,15 @@ pub fn load_all(path: &str, text: Text) -> Res<Sources> {
                 }
                 let body = std::fs::read_to_string(&p)
                     .map_err(|e| err(&files, format!("cannot read included file {shown}: {e}")))?;
+                if body.len() > crate::model::MAX_TEXT {
+                    let n = body.len();
+                    return Err(err(
+                        &files,
+                        format!(
+                            "included file {shown} has {n} bytes, more than the 4 GiB octaverify reads in one file"
+                        ),
+                    ));
+                }
                 indexes.push(files.len());
                 files.push(SourceFile {
                     path: shown,
