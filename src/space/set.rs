@@ -185,6 +185,9 @@ impl Cube {
 
     /// Sets dimension `i` to `s` (not empty), coded where it is common.
     fn put(&mut self, i: usize, s: IntervalSet) {
+        if s.kept_alike(self.at(i)) {
+            return; // the set it holds: the block stays shared
+        }
         let r = self.rank(i);
         let was_stored = self.code(i) == 0;
         let code = common_code(i, &s);
@@ -251,19 +254,37 @@ impl Cube {
         })
     }
 
+    /// The meet of two cubes. Where it is one of them (a rule's cube inside
+    /// the set a walk brings it, most often), it is a copy of that one,
+    /// sharing its stored block rather than storing its sets again.
     pub fn intersect(&self, other: &Cube) -> Option<Cube> {
         if !self.intersects(other) {
             return None;
         }
-        Some(Cube::build(|i| {
-            if other.code(i) == EVERY || self.same(other, i) {
-                self.at(i).clone()
-            } else if self.code(i) == EVERY {
-                other.at(i).clone()
-            } else {
-                self.at(i).intersect(other.at(i))
+        let (mut is_self, mut is_other) = (true, true);
+        let sets: SmallVec<[IntervalSet; DIMS]> = (0..DIMS)
+            .map(|i| {
+                let (a, b) = (self.at(i), other.at(i));
+                let s = if other.code(i) == EVERY || self.same(other, i) {
+                    a.clone()
+                } else if self.code(i) == EVERY {
+                    b.clone()
+                } else {
+                    a.intersect(b)
+                };
+                is_self &= s.kept_alike(a);
+                is_other &= s.kept_alike(b);
+                s
+            })
+            .collect();
+        Some(match (is_self, is_other) {
+            (true, _) => self.clone(),
+            (_, true) => other.clone(),
+            _ => {
+                let mut sets = sets.into_iter();
+                Cube::build(|_| sets.next().expect("a set per dimension"))
             }
-        }))
+        })
     }
 
     pub fn is_subset(&self, other: &Cube) -> bool {
