@@ -22,7 +22,7 @@ impl Loop {
         let names: Vec<&str> = self
             .chains
             .iter()
-            .map(|&c| policy.chains[c].name.as_str())
+            .map(|&c| &*policy.chains[c].name)
             .collect();
         format!(
             "jump loop between chains: {} → {}",

@@ -214,7 +214,7 @@ pub type ChainId = usize;
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub table: String,
-    pub name: String,
+    pub name: Box<str>,
     pub base: Option<Box<BaseChain>>,
     pub rules: Vec<Rule>,
     /// Where the chain was declared.
@@ -224,8 +224,9 @@ pub struct Chain {
     pub family: Option<Family>,
     /// Built on first use by [`Policy::rule_index`].
     pub index: OnceLock<Arc<RuleIndex>>,
-    /// Found on first use by [`Policy::runs`].
-    pub runs: OnceLock<Arc<[Run]>>,
+    /// Found on first use by [`Policy::runs`] (behind one pointer, not the two
+    /// of an `Arc<[Run]>`: a large dump has a chain per few rules).
+    pub runs: OnceLock<Arc<Vec<Run>>>,
     /// The chain this one copies, for the base chains of another stage
     /// ([`crate::stages::settle`]): findings on its rules are the original's.
     pub copy_of: Option<ChainId>,
@@ -700,7 +701,7 @@ impl Policy {
     pub fn runs(&self, chain: ChainId) -> &[Run] {
         self.chains[chain]
             .runs
-            .get_or_init(|| Run::find(&self.chains[chain].rules).into())
+            .get_or_init(|| Arc::new(Run::find(&self.chains[chain].rules)))
     }
 
     /// The index of a chain's rules (built on first use).

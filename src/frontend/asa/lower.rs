@@ -111,7 +111,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                 bound.push(acl.name);
                 chains.push(Chain {
                     table: "global".into(),
-                    name: acl.name.to_string(),
+                    name: acl.name.into(),
                     base: None,
                     rules: rules.clone(),
                     span: Some(cx.src.span(&b.line)),
@@ -144,7 +144,7 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
                 "{} {name}",
                 if hook == Hook::Ingress { "in" } else { "out" }
             ),
-            name: acl.name.to_string(),
+            name: acl.name.into(),
             base: Some(Box::new(cx.base(
                 hook,
                 devices.clone(),
@@ -310,7 +310,7 @@ impl<'a> Cx<'_, 'a> {
         }
         Chain {
             table: format!("in {name}"),
-            name: format!("security-level {mine}"),
+            name: format!("security-level {mine}").into(),
             base: Some(Box::new(self.base(
                 Hook::Ingress,
                 devices,

@@ -180,7 +180,7 @@ impl<'a> Cx<'_, 'a> {
         let family = acl_family(acl);
         Chain {
             table,
-            name: acl.name.to_string(),
+            name: acl.name.into(),
             base: Some(Box::new(BaseChain {
                 hook: base.hook,
                 priority: base.priority,

@@ -603,7 +603,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 }
                 chains.push(Chain {
                     table: t.name.to_string(),
-                    name: c.name.to_string(),
+                    name: c.name.into(),
                     base: base.map(Box::new),
                     rules,
                     span: Some(c.span),
@@ -848,7 +848,7 @@ mod tests {
     }
 
     fn rules_of(p: &Policy, name: &str) -> Vec<Action> {
-        let c = p.chains.iter().find(|c| c.name == name).expect("chain");
+        let c = p.chains.iter().find(|c| &*c.name == name).expect("chain");
         c.rules.iter().map(|r| r.action.clone()).collect()
     }
 
@@ -876,7 +876,7 @@ mod tests {
         let p = filter("-N X\n-A X -j DROP\n-F X\n-X X\n-N X\n-A X -j ACCEPT\n-A FORWARD -j X\n")
             .unwrap();
         assert_eq!(rules_of(&p, "X"), [Action::Accept]);
-        let x = p.chains.iter().position(|c| c.name == "X").unwrap();
+        let x = p.chains.iter().position(|c| &*c.name == "X").unwrap();
         assert_eq!(rules_of(&p, "FORWARD"), [Action::Jump(x)]);
     }
 

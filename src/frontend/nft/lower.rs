@@ -229,7 +229,7 @@ pub fn lower(
             }
             chains.push(Chain {
                 table: format!("{} {}", t.family.name(), t.name),
-                name: c.name.to_string(),
+                name: c.name.into(),
                 base: base.map(Box::new),
                 rules,
                 span: Some(line_span(src, &span, &c.decl).span),
