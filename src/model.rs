@@ -213,7 +213,8 @@ pub type ChainId = usize;
 
 #[derive(Debug, Clone)]
 pub struct Chain {
-    pub table: String,
+    /// Shared by the chains of a table (a large dump has hundreds of thousands).
+    pub table: Arc<str>,
     pub name: Box<str>,
     pub base: Option<Box<BaseChain>>,
     pub rules: Vec<Rule>,

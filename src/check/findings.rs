@@ -595,7 +595,7 @@ pub fn cite(policy: &Policy, r: RuleRef, role: Role) -> RuleCite {
         line: rule.span.line,
         text: policy.text(rule.span).trim().to_string(),
         role,
-        chain: [chain.table.as_str(), &chain.name].join(" "),
+        chain: [&*chain.table, &chain.name].join(" "),
         written: rule.written().map(|w| policy.text(w).trim().to_string()),
     }
 }

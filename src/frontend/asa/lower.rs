@@ -143,7 +143,8 @@ pub fn lower(path: &str, text: &str, cfg: &Config<'_>) -> Res<Lowered> {
             table: format!(
                 "{} {name}",
                 if hook == Hook::Ingress { "in" } else { "out" }
-            ),
+            )
+            .into(),
             name: acl.name.into(),
             base: Some(Box::new(cx.base(
                 hook,
@@ -309,7 +310,7 @@ impl<'a> Cx<'_, 'a> {
             }
         }
         Chain {
-            table: format!("in {name}"),
+            table: format!("in {name}").into(),
             name: format!("security-level {mine}").into(),
             base: Some(Box::new(self.base(
                 Hook::Ingress,

@@ -179,7 +179,7 @@ impl<'a> Cx<'_, 'a> {
     ) -> Chain {
         let family = acl_family(acl);
         Chain {
-            table,
+            table: table.into(),
             name: acl.name.into(),
             base: Some(Box::new(BaseChain {
                 hook: base.hook,

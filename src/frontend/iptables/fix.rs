@@ -16,7 +16,7 @@ pub fn write(policy: &Policy, s: &Suggestion) -> String {
             _ => "iptables ",
         });
     }
-    if chain.table != "filter" {
+    if &*chain.table != "filter" {
         out.push_str(&format!("-t {} ", chain.table));
     }
     if s.position >= chain.rules.len() {

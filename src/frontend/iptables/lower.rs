@@ -561,6 +561,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         // Tables are consumed chain by chain, so a chain's syntax is freed once
         // it is lowered and a large file's two forms are not all held at once.
         for (t, ids) in tables.into_iter().zip(&ids) {
+            let table: std::sync::Arc<str> = t.name.into();
             for c in t.chains.into_iter().flatten() {
                 let base = if c.builtin {
                     let &(_, hook, priority, kind) = builtins(t.name)
@@ -602,7 +603,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     }
                 }
                 chains.push(Chain {
-                    table: t.name.to_string(),
+                    table: table.clone(),
                     name: c.name.into(),
                     base: base.map(Box::new),
                     rules,

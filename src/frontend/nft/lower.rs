@@ -132,6 +132,7 @@ pub fn lower(
                 .collect(),
             dns_addresses: RefCell::default(),
         };
+        let table: std::sync::Arc<str> = format!("{} {}", t.family.name(), t.name).into();
         for c in &t.chains {
             let base = match &c.base {
                 Some(b) => {
@@ -228,7 +229,7 @@ pub fn lower(
                 rules.extend(cx.rule(r, span(r.file, r.start, r.end))?);
             }
             chains.push(Chain {
-                table: format!("{} {}", t.family.name(), t.name),
+                table: table.clone(),
                 name: c.name.into(),
                 base: base.map(Box::new),
                 rules,
