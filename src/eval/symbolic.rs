@@ -4,6 +4,7 @@
 use super::{Verdict, base_chain_scope};
 use crate::model::{Action, ChainId, ChainKind, Policy, RuleRef};
 use crate::space::{Cube, CubeIndex, Dim, IntervalSet, Packet, PacketSet};
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -580,28 +581,37 @@ impl<'p> Evaluator<'p> {
                 .map_or(order.len(), |r| order.partition_point(|&i| i < r.first));
             let end = (at + block).min(stop);
             block *= 2;
+            // A set in many pieces meets a block's rules, and its pieces are
+            // cut, on every core (in order, so that the result is the same).
+            let parallel = remaining.cubes().len() >= PARALLEL_PIECES;
             // What each rule matches of each cube of `remaining`, by the
             // cube it came from.
             let mut met: Vec<(usize, Vec<(usize, Cube)>)> = Vec::new();
             {
                 let reach = Reach::new(&remaining);
-                for &i in &order[at..end] {
-                    let Some((r, matches)) = self.rule_met(id, i) else {
-                        continue;
-                    };
-                    let parts = reach.meet(matches);
-                    let cubes = parts.iter().map(|(_, c)| c);
-                    if !self.spend(r, matches.cubes(), cubes, remaining.cubes().len()) {
-                        cut = true;
-                        break;
+                // In steps, each rule's cost charged in order after the
+                // step: a walk that runs out does at most a step too much.
+                for step in order[at..end].chunks(BUDGET_STEP) {
+                    let step: Vec<(RuleRef, &PacketSet)> =
+                        step.iter().filter_map(|&i| self.rule_met(id, i)).collect();
+                    let parts = in_order(step.clone(), parallel, |(_, m)| reach.meet(m));
+                    for ((r, matches), parts) in step.into_iter().zip(parts) {
+                        let cubes = parts.iter().map(|(_, c)| c);
+                        if !self.spend(r, matches.cubes(), cubes, remaining.cubes().len()) {
+                            cut = true;
+                            break;
+                        }
+                        if !parts.is_empty() {
+                            met.push((r.index.expect("a chain's rule"), parts));
+                        }
                     }
-                    if !parts.is_empty() {
-                        met.push((i, parts));
+                    if cut {
+                        break;
                     }
                 }
             }
             at = end;
-            let takes = |k: usize| self.takes(&rules[met[k].0]);
+            let taking: Vec<bool> = met.iter().map(|(i, _)| self.takes(&rules[*i])).collect();
             // Parts of different cubes are disjoint: a rule's hit is what it
             // matched of each cube minus what earlier taking rules matched of
             // the same cube, and each cube loses what the taking rules matched.
@@ -611,29 +621,34 @@ impl<'p> Evaluator<'p> {
                     by_cube[*cube].push((k, p));
                 }
             }
-            let mut hit_cubes: Vec<Vec<Cube>> = vec![Vec::new(); met.len()];
-            let mut kept = Vec::with_capacity(remaining.cubes().len());
-            for (cube, group) in std::mem::take(&mut remaining)
+            let cubes: Vec<(Cube, &Vec<(usize, usize)>)> = std::mem::take(&mut remaining)
                 .into_cubes()
                 .into_iter()
                 .zip(&by_cube)
-            {
+                .collect();
+            // Each cube's pieces: what each rule of its group hit of it, and
+            // what is left of it.
+            let cut_cubes = in_order(cubes, parallel, |(cube, group)| {
                 if group.is_empty() {
-                    kept.push(cube);
-                    continue;
+                    return (Vec::new(), vec![cube]);
                 }
                 let parts: Vec<&Cube> = group.iter().map(|&(k, p)| &met[k].1[p].1).collect();
-                let pieces = crate::space::set::ordered_cube_pieces(&parts, |g| takes(group[g].0));
-                for (&(k, _), piece) in group.iter().zip(pieces) {
-                    hit_cubes[k].extend(piece);
-                }
+                let pieces = crate::space::set::ordered_cube_pieces(&parts, |g| taking[group[g].0]);
                 let taken: Vec<&Cube> = group
                     .iter()
                     .zip(&parts)
-                    .filter(|((k, _), _)| takes(*k))
+                    .filter(|((k, _), _)| taking[*k])
                     .map(|(_, c)| *c)
                     .collect();
-                kept.extend(crate::space::set::minus_parts(&cube, &taken));
+                (pieces, crate::space::set::minus_parts(&cube, &taken))
+            });
+            let mut hit_cubes: Vec<Vec<Cube>> = vec![Vec::new(); met.len()];
+            let mut kept = Vec::with_capacity(cut_cubes.len());
+            for ((pieces, left), group) in cut_cubes.into_iter().zip(&by_cube) {
+                for (&(k, _), piece) in group.iter().zip(pieces) {
+                    hit_cubes[k].extend(piece);
+                }
+                kept.extend(left);
             }
             remaining = PacketSet::from_pieces(kept);
             let hits: Vec<PacketSet> = hit_cubes.into_iter().map(PacketSet::from_pieces).collect();
@@ -933,6 +948,25 @@ fn takes_rule(rule: &crate::model::Rule) -> bool {
 
 /// A set about to meet many rules: with an index of its cubes when it has
 /// many, so that each rule finds the cubes it meets.
+/// The pieces from which a walk's set meets rules and is cut on every core.
+const PARALLEL_PIECES: usize = 64;
+
+/// The rules a walk meets before it charges their cost to its budget.
+const BUDGET_STEP: usize = 64;
+
+/// `f` of each item, in order; on the thread pool if `parallel`.
+fn in_order<T: Send, U: Send>(
+    items: Vec<T>,
+    parallel: bool,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> Vec<U> {
+    if parallel {
+        items.into_par_iter().map(f).collect()
+    } else {
+        items.into_iter().map(f).collect()
+    }
+}
+
 struct Reach<'s> {
     cubes: Vec<&'s Cube>,
     index: Option<CubeIndex>,
