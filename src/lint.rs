@@ -4,7 +4,7 @@
 //! on unmodelled matches. Works on the policy model, per chain and across
 //! jumps: every base chain is evaluated over every packet it sees.
 
-use crate::eval::symbolic::{Budget, Evaluator, Watch, joined};
+use crate::eval::symbolic::{Budget, Evaluator, Took, Watch, joined};
 use crate::model::{Action, ChainId, Policy, RuleKind, RuleRef};
 use crate::space::{Cube, Dim, PacketSet};
 use rayon::prelude::*;
@@ -245,14 +245,17 @@ fn jumps_to(policy: &Policy, target: ChainId) -> Vec<RuleRef> {
 /// What each rule took in the walk, joined once a shadowed rule asks (on
 /// whichever thread asks first).
 struct Taken<'w> {
-    pieces: &'w FxHashMap<RuleRef, Vec<PacketSet>>,
+    pieces: &'w FxHashMap<RuleRef, Vec<Took>>,
     joined: FxHashMap<RuleRef, OnceLock<PacketSet>>,
 }
 
 impl Taken<'_> {
     fn of(&self, r: RuleRef) -> Option<&PacketSet> {
         let pieces = self.pieces.get(&r)?;
-        Some(self.joined[&r].get_or_init(|| joined(pieces)))
+        Some(
+            self.joined[&r]
+                .get_or_init(|| joined(&pieces.iter().map(Took::set).collect::<Vec<_>>())),
+        )
     }
 }
 
@@ -469,7 +472,7 @@ fn redundant(policy: &Policy, r: RuleRef, pieces: &[PacketSet]) -> Option<Lint> 
         .filter(|e| {
             taken
                 .get(e)
-                .is_some_and(|t| t.iter().any(|p| p.intersects(hit)))
+                .is_some_and(|t| t.iter().any(|p| p.set().intersects(hit)))
         })
         .collect();
     if !fell.is_empty() {

@@ -284,13 +284,33 @@ impl Budget {
 pub struct Watch {
     pub entered: FxHashMap<ChainId, Vec<PacketSet>>,
     pub hit: FxHashMap<RuleRef, Vec<PacketSet>>,
-    pub taken: FxHashMap<RuleRef, Vec<PacketSet>>,
-    /// Whether to note `taken` too (it costs a set difference per rule).
+    pub taken: FxHashMap<RuleRef, Vec<Took>>,
+    /// Whether to note `taken` too.
     pub takes: bool,
     /// The chains a visit of which sent on parts that may overlap (an
     /// unmodelled match or action of theirs, or of a chain they jump to):
     /// in every other chain, what one rule took no other rule took.
     pub uncertain: rustc_hash::FxHashSet<ChainId>,
+}
+
+/// What a rule took at one visit: what it hit less what came back of it
+/// (from a jump), worked out when asked. A jump to a chain that returns
+/// its packets in many pieces would cost a difference at every visit,
+/// which few lints need.
+#[derive(Debug, Clone)]
+pub struct Took {
+    hit: PacketSet,
+    back: PacketSet,
+}
+
+impl Took {
+    pub fn set(&self) -> PacketSet {
+        if self.back.is_empty() {
+            self.hit.clone()
+        } else {
+            self.hit.difference(&self.back)
+        }
+    }
 }
 
 fn note<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<PacketSet>>, key: K, set: &PacketSet) {
@@ -925,9 +945,12 @@ impl<'p> Evaluator<'p> {
                 }
             }
         }
-        if let Some(w) = watched.filter(|w| w.borrow().takes) {
-            let kept = if self.takes(rule) { &rejoin } else { &hit };
-            note(&mut w.borrow_mut().taken, r, &hit.difference(kept));
+        if let Some(w) = watched.filter(|w| w.borrow().takes && self.takes(rule)) {
+            let took = Took {
+                hit,
+                back: rejoin.clone(),
+            };
+            w.borrow_mut().taken.entry(r).or_default().push(took);
         }
         rejoin
     }
