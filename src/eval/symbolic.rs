@@ -612,17 +612,20 @@ impl<'p> Evaluator<'p> {
                 // In steps, each rule's cost charged in order after the
                 // step: a walk that runs out does at most a step too much.
                 for step in order[at..end].chunks(BUDGET_STEP) {
-                    let step: Vec<(RuleRef, &PacketSet)> =
-                        step.iter().filter_map(|&i| self.rule_met(id, i)).collect();
-                    let parts = in_order(step.clone(), parallel, |(_, m)| reach.meet(m));
-                    for ((r, matches), parts) in step.into_iter().zip(parts) {
+                    let step: Vec<(usize, RuleRef, &PacketSet)> = step
+                        .iter()
+                        .filter_map(|&i| self.rule_met(id, i).map(|(r, m)| (i, r, m)))
+                        .collect();
+                    let matches: Vec<&PacketSet> = step.iter().map(|&(.., m)| m).collect();
+                    let parts = in_order(matches, parallel, |m| reach.meet(m));
+                    for ((i, r, matches), parts) in step.into_iter().zip(parts) {
                         let cubes = parts.iter().map(|(_, c)| c);
                         if !self.spend(r, matches.cubes(), cubes, remaining.cubes().len()) {
                             cut = true;
                             break;
                         }
                         if !parts.is_empty() {
-                            met.push((r.index.expect("a chain's rule"), parts));
+                            met.push((i, parts));
                         }
                     }
                     if cut {
@@ -969,8 +972,6 @@ fn takes_rule(rule: &crate::model::Rule) -> bool {
     rule.opaque().is_none() && !matches!(rule.action, Action::Continue | Action::Unknown(_))
 }
 
-/// A set about to meet many rules: with an index of its cubes when it has
-/// many, so that each rule finds the cubes it meets.
 /// The pieces from which a walk's set meets rules and is cut on every core.
 const PARALLEL_PIECES: usize = 64;
 
@@ -990,6 +991,8 @@ fn in_order<T: Send, U: Send>(
     }
 }
 
+/// A set about to meet many rules: with an index of its cubes when it has
+/// many, so that each rule finds the cubes it meets.
 struct Reach<'s> {
     cubes: Vec<&'s Cube>,
     index: Option<CubeIndex>,
