@@ -450,7 +450,7 @@ fn redundant(policy: &Policy, r: RuleRef, pieces: &[PacketSet]) -> Option<Lint> 
             accepted.is_empty()
                 && outcome.decisions.iter().all(|d| {
                     d.verdict != crate::eval::Verdict::Accept
-                        && same_action(&policy.rule(d.rule).action, action)
+                        && same_action(&policy.rule(d.rule()).action, action)
                 })
         }
     };

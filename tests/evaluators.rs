@@ -117,12 +117,12 @@ fn agree_on(
         }
         let steps = concrete.trace(&p).steps;
         for d in by_runs.decisions.iter().filter(|d| d.set.contains(&p)) {
-            let (Some(last), Some(first)) = (d.through, d.rule.index) else {
+            let (Some(last), Some(first)) = (d.through(), d.rule().index) else {
                 continue;
             };
             let matched: Vec<_> = steps
                 .iter()
-                .filter(|s| s.effect == concrete::Effect::Matched && s.rule.chain == d.rule.chain)
+                .filter(|s| s.effect == concrete::Effect::Matched && s.rule.chain == d.rule().chain)
                 .map(|s| s.rule)
                 .filter(|r| r.index.is_some_and(|i| (first..=last).contains(&i)))
                 .collect();

@@ -107,11 +107,11 @@ impl Checker<'_> {
             }
             let seen_dst = translated
                 .iter()
-                .find(|(r, _)| *r == d.rule)
+                .find(|(r, _)| *r == d.rule())
                 .map(|(_, d)| d);
             let group = blocked
                 .iter_mut()
-                .find(|(dst, _, rules)| rules[0].chain == d.rule.chain && *dst == seen_dst);
+                .find(|(dst, _, rules)| rules[0].chain == d.rule().chain && *dst == seen_dst);
             let rules = d.rules(self.policy);
             match group {
                 Some((_, cubes, all)) => {
@@ -184,14 +184,14 @@ impl Checker<'_> {
                     .within(self.budget)
                     .path(&translated, &early);
                 out.uncertain |= e.uncertain;
-                seen_translated
-                    .extend(e.decisions.iter().map(|d| (d.rule, translated_dst.clone())));
+                seen_translated.extend(
+                    e.decisions
+                        .iter()
+                        .map(|d| (d.rule(), translated_dst.clone())),
+                );
                 let passed = if translated_dst.is_single().is_some() {
                     for d in &e.decisions {
-                        out.decisions.push(Decision {
-                            set: back(&d.set),
-                            ..*d
-                        });
+                        out.decisions.push(d.with_set(back(&d.set)));
                     }
                     back(&e.reached_end)
                 } else {
@@ -210,10 +210,7 @@ impl Checker<'_> {
                         let whole = PacketSet::from_disjoint(whole);
                         if !whole.is_empty() {
                             certain = certain.union(&whole);
-                            out.decisions.push(Decision {
-                                set: back(&whole),
-                                ..d
-                            });
+                            out.decisions.push(d.with_set(back(&whole)));
                         }
                     }
                     let doubtful = back(&failing.difference(&certain)).difference(&back(&certain));
@@ -335,7 +332,7 @@ impl Checker<'_> {
     /// one accepted packet is proof enough that an accepting rule is shadowed.
     fn later_accept(&self, d: &Decision) -> Option<RuleRef> {
         const PROBES: usize = 16;
-        d.rule.index?;
+        d.rule().index?;
         let probe = PacketSet::from_cubes(
             d.set
                 .cubes()
@@ -348,8 +345,8 @@ impl Checker<'_> {
             .forward(&probe);
         let accepted = without.accepted();
         without.decisions.iter().find_map(|d| {
-            let explicit = d.verdict == Verdict::Accept && d.rule.index.is_some();
-            (explicit && d.set.intersects(&accepted)).then_some(d.rule)
+            let explicit = d.verdict == Verdict::Accept && d.rule().index.is_some();
+            (explicit && d.set.intersects(&accepted)).then_some(d.rule())
         })
     }
 
@@ -379,14 +376,14 @@ impl Checker<'_> {
         let mut out = Vec::new();
         // Replies are mapped back to their requests only where a rule's
         // unmodelled part decides them (a ban list drops many).
-        let why = |d: &Decision| self.policy.rule(d.rule).unknown_reason();
+        let why = |d: &Decision| self.policy.rule(d.rule()).unknown_reason();
         let forward = fwd.decisions.iter().filter_map(|d| {
             let reason = why(d)?;
-            Some((d.set.clone(), d.rule, reason.to_string()))
+            Some((d.set.clone(), d.rule(), reason.to_string()))
         });
         let backward = rep.decisions.iter().filter_map(|d| {
             let reason = why(d)?;
-            Some((flow::requests(&d.set), d.rule, reason.to_string()))
+            Some((flow::requests(&d.set), d.rule(), reason.to_string()))
         });
         let mut candidates: Vec<(PacketSet, RuleRef, String)> = forward.chain(backward).collect();
         candidates.extend(loose.into_iter().map(|l| (l.set, l.rule, l.reason)));

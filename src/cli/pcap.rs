@@ -218,12 +218,12 @@ fn through(policy: &Policy, f: &Flow, site: &Site) -> RulesetOut {
     let replies = flow::replies(&first);
     for (context, o) in [(&first, &out), (&replies, &answer)] {
         for d in o.dropped() {
-            add(d.rule, Role::Blocking);
+            add(d.rule(), Role::Blocking);
             dropped.push(render_within(&d.set, context, &names));
         }
         for d in &o.decisions {
-            if policy.rule(d.rule).unknown_reason().is_some() {
-                add(d.rule, Role::Unmodelled);
+            if policy.rule(d.rule()).unknown_reason().is_some() {
+                add(d.rule(), Role::Unmodelled);
             }
         }
     }

@@ -75,13 +75,16 @@ pub fn changes(old: &Policy, new: &Policy) -> Option<Changes> {
     // ones by the accepting decisions of the new version.
     let drops: Vec<(PacketSet, Option<RuleRef>)> = nd_parts
         .into_iter()
-        .map(|d| (d.set, Some(d.rule)))
+        .map(|d| {
+            let rule = d.rule();
+            (d.set, Some(rule))
+        })
         .collect();
     let accepts: Vec<(PacketSet, Option<RuleRef>)> = n
         .decisions
         .iter()
         .filter(|d| d.verdict == crate::eval::Verdict::Accept)
-        .map(|d| (d.set.clone(), Some(d.rule)))
+        .map(|d| (d.set.clone(), Some(d.rule())))
         .collect();
     let (accepted, more_accepted) = pieces(&newly_accepted, &accepts, old, new);
     let (dropped, more_dropped) = pieces(&newly_dropped, &drops, old, new);

@@ -10,22 +10,67 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A part of the input set and the rule that decided it.
+/// A part of the input set and the rule that decided it. The rule is kept
+/// in 32-bit parts (a text of at most [`crate::model::MAX_TEXT`] bytes holds
+/// fewer chains and rules than that): a 1M-rule dump's walk makes about
+/// 300k decisions, and 40 bytes each rather than 72 is 17 MB of its peak.
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub set: PacketSet,
     pub verdict: Verdict,
-    pub rule: RuleRef,
+    chain: u32,
+    /// The rule's index, [`NONE`] for the chain's policy.
+    first: u32,
     /// Where a run of rules decided the part together (see
-    /// [`Evaluator::by_runs`]): the last rule of the run, `rule` its first.
-    pub through: Option<usize>,
+    /// [`Evaluator::by_runs`]): the last rule of the run; else [`NONE`].
+    last: u32,
+}
+
+/// The absent index of a [`Decision`]'s rule parts.
+const NONE: u32 = u32::MAX;
+
+/// An index of a rule or chain as a [`Decision`] keeps it.
+fn narrow(i: usize) -> u32 {
+    u32::try_from(i)
+        .ok()
+        .filter(|&i| i != NONE)
+        .expect("fewer chains and rules than a text of MAX_TEXT bytes can hold")
 }
 
 impl Decision {
+    /// `rule` deciding `set` (alone, or from a run's first rule to its `last`).
+    pub fn new(set: PacketSet, verdict: Verdict, rule: RuleRef, last: Option<usize>) -> Self {
+        Decision {
+            set,
+            verdict,
+            chain: narrow(rule.chain),
+            first: rule.index.map_or(NONE, narrow),
+            last: last.map_or(NONE, narrow),
+        }
+    }
+
+    /// The same decision of another part.
+    pub fn with_set(&self, set: PacketSet) -> Self {
+        Decision { set, ..*self }
+    }
+
+    /// The rule that decided the part (the first of its run).
+    pub fn rule(&self) -> RuleRef {
+        RuleRef {
+            chain: self.chain as usize,
+            index: (self.first != NONE).then_some(self.first as usize),
+        }
+    }
+
+    /// The last rule of the run that decided the part, if a run did.
+    pub fn through(&self) -> Option<usize> {
+        (self.last != NONE).then_some(self.last as usize)
+    }
+
     /// Each rule that decided some of the part, with what it decided.
     pub fn parts(&self, policy: &Policy) -> Vec<(RuleRef, PacketSet)> {
-        if self.through.is_none() {
-            return vec![(self.rule, self.set.clone())];
+        if self.through().is_none() {
+            return vec![(self.rule(), self.set.clone())];
         }
         self.rules(policy)
             .into_iter()
@@ -36,16 +81,17 @@ impl Decision {
     /// The rules that decided some of the part: its rule, or those of its
     /// run whose match meets it.
     pub fn rules(&self, policy: &Policy) -> Vec<RuleRef> {
-        let (Some(last), Some(first)) = (self.through, self.rule.index) else {
-            return vec![self.rule];
+        let rule = self.rule();
+        let (Some(last), Some(first)) = (self.through(), rule.index) else {
+            return vec![rule];
         };
-        let runs = policy.runs(self.rule.chain);
+        let runs = policy.runs(rule.chain);
         let run = &runs[runs.partition_point(|r| r.first < first)];
         debug_assert!(run.first == first && run.last == last);
         run.rules_meeting(&self.set)
             .into_iter()
             .map(|i| RuleRef {
-                chain: self.rule.chain,
+                chain: rule.chain,
                 index: Some(i),
             })
             .collect()
@@ -132,10 +178,7 @@ impl Outcome {
         crate::space::set::ordered_pieces(&sets, |_| true)
             .into_iter()
             .zip(drops)
-            .map(|(part, d)| Decision {
-                set: part.difference(&unknown),
-                ..*d
-            })
+            .map(|(part, d)| d.with_set(part.difference(&unknown)))
             .filter(|d| !d.set.is_empty())
             .collect()
     }
@@ -349,13 +392,13 @@ impl<'p> Evaluator<'p> {
     /// The same policy without the rules that made a decision: its rule,
     /// or all of its run.
     pub fn without_decider(policy: &'p Policy, d: &Decision) -> Self {
-        let skip = d
-            .rule
+        let rule = d.rule();
+        let skip = rule
             .index
-            .map(|i| (d.rule.chain, i, d.through.unwrap_or(i)));
+            .map(|i| (rule.chain, i, d.through().unwrap_or(i)));
         Evaluator {
             skip,
-            ..Evaluator::without(policy, d.rule)
+            ..Evaluator::without(policy, rule)
         }
     }
 
@@ -450,7 +493,7 @@ impl<'p> Evaluator<'p> {
                     let others = out.decisions[decided..]
                         .iter()
                         .filter(|d| {
-                            !matches!(self.policy.rule(d.rule).action, Action::SourceNat(_))
+                            !matches!(self.policy.rule(d.rule()).action, Action::SourceNat(_))
                         })
                         .map(|d| &d.set);
                     other_fates = PacketSet::union_all(others.chain([&returned]));
@@ -489,12 +532,8 @@ impl<'p> Evaluator<'p> {
         };
         match policy.map(|p| &p.action) {
             Some(Action::Drop | Action::Reject) => {
-                out.decisions.push(Decision {
-                    set,
-                    verdict: Verdict::Drop,
-                    rule,
-                    through: None,
-                });
+                out.decisions
+                    .push(Decision::new(set, Verdict::Drop, rule, None));
                 PacketSet::empty()
             }
             _ => set,
@@ -848,12 +887,8 @@ impl<'p> Evaluator<'p> {
                 }
                 _ => Verdict::Drop,
             };
-            out.decisions.push(Decision {
-                set: hit,
-                verdict,
-                rule: r,
-                through: Some(run.last),
-            });
+            out.decisions
+                .push(Decision::new(hit, verdict, r, Some(run.last)));
         }
         true
     }
@@ -892,12 +927,8 @@ impl<'p> Evaluator<'p> {
         match &rule.action {
             Action::Accept => {
                 res.accept(hit.clone());
-                out.decisions.push(Decision {
-                    set: hit.clone(),
-                    verdict: Verdict::Accept,
-                    rule: r,
-                    through: None,
-                });
+                out.decisions
+                    .push(Decision::new(hit.clone(), Verdict::Accept, r, None));
             }
             Action::SourceNat(to) => {
                 res.accept(hit.clone());
@@ -906,20 +937,12 @@ impl<'p> Evaluator<'p> {
                     to: to.as_deref().cloned(),
                     rule: r,
                 });
-                out.decisions.push(Decision {
-                    set: hit.clone(),
-                    verdict: Verdict::Accept,
-                    rule: r,
-                    through: None,
-                });
+                out.decisions
+                    .push(Decision::new(hit.clone(), Verdict::Accept, r, None));
             }
             Action::Drop | Action::Reject => {
-                out.decisions.push(Decision {
-                    set: hit.clone(),
-                    verdict: Verdict::Drop,
-                    rule: r,
-                    through: None,
-                });
+                out.decisions
+                    .push(Decision::new(hit.clone(), Verdict::Drop, r, None));
             }
             Action::Return => res.give_back(hit.clone()),
             Action::Continue => return PacketSet::empty(),
@@ -936,12 +959,8 @@ impl<'p> Evaluator<'p> {
                 res.give_back(sub.returned());
             }
             Action::Unknown(_) => {
-                out.decisions.push(Decision {
-                    set: hit.clone(),
-                    verdict: Verdict::Unknown,
-                    rule: r,
-                    through: None,
-                });
+                out.decisions
+                    .push(Decision::new(hit.clone(), Verdict::Unknown, r, None));
                 // Whatever it does, a watched packet may also go on.
                 if self.watch.is_some() {
                     res.accept(hit.clone());
