@@ -4,7 +4,7 @@
 
 use crate::model::{Action, ChainId, Policy, RuleRef};
 use petgraph::algo::tarjan_scc;
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::graph::{DiGraph, EdgeReference, NodeIndex};
 use petgraph::visit::{Dfs, EdgeRef};
 
 /// Chains that jump into each other in a circle, and one jump of the circle.
@@ -33,27 +33,40 @@ impl Loop {
 }
 
 /// The graph with one node per chain (node index = chain id) and one edge per
-/// jump or goto, weighted by the rule.
-fn build(policy: &Policy) -> DiGraph<(), RuleRef> {
-    let mut g = DiGraph::with_capacity(policy.chains.len(), 0);
+/// jump or goto, weighted by the rule's place in its chain (the edge's
+/// source). An edge takes 20 bytes, and the edges are counted before they are
+/// added: a large dump jumps from most of its hundreds of thousands of chains,
+/// and this graph is built beside the whole policy.
+type Jumps = DiGraph<(), u32>;
+
+fn build(policy: &Policy) -> Jumps {
+    let is_jump = |r: &&crate::model::Rule| matches!(r.action, Action::Jump(_) | Action::Goto(_));
+    let edges = policy
+        .chains
+        .iter()
+        .map(|c| c.rules.iter().filter(is_jump).count())
+        .sum();
+    let mut g = DiGraph::with_capacity(policy.chains.len(), edges);
     for _ in &policy.chains {
         g.add_node(());
     }
     for (id, chain) in policy.chains.iter().enumerate() {
         for (i, rule) in chain.rules.iter().enumerate() {
             if let Action::Jump(t) | Action::Goto(t) = rule.action {
-                g.add_edge(
-                    NodeIndex::new(id),
-                    NodeIndex::new(t),
-                    RuleRef {
-                        chain: id,
-                        index: Some(i),
-                    },
-                );
+                let i = u32::try_from(i).expect("a text of at most MAX_TEXT bytes");
+                g.add_edge(NodeIndex::new(id), NodeIndex::new(t), i);
             }
         }
     }
     g
+}
+
+/// The rule of a jump.
+fn rule(e: EdgeReference<'_, u32>) -> RuleRef {
+    RuleRef {
+        chain: e.source().index(),
+        index: Some(*e.weight() as usize),
+    }
 }
 
 /// The most chains nested jumps may pass a packet through (a base chain
@@ -77,21 +90,24 @@ pub struct Flaw {
 /// The first jump loop, else the first jump too deep, if there is one.
 pub fn flaw(policy: &Policy) -> Option<Flaw> {
     let g = build(policy);
-    if let Some(cycle) = find_loop(&g) {
+    // The order exists unless there is a loop; only then are the graph's
+    // components found (their bookkeeping is a dozen bytes a chain).
+    let Ok(order) = petgraph::algo::toposort(&g, None) else {
+        let cycle = find_loop(&g).expect("a graph with no order has a loop");
         return Some(Flaw {
             rule: cycle.rule,
             target: cycle.chains[1 % cycle.chains.len()],
             message: cycle.message(policy),
             expected: "expected chains that never jump back into themselves".into(),
         });
-    }
-    too_deep(policy, &g)
+    };
+    too_deep(policy, &g, &order)
 }
 
 /// The jump at depth [`MAX_DEPTH`] on the deepest nesting from a base
-/// chain, if any goes deeper (the graph has no loops).
-fn too_deep(policy: &Policy, g: &DiGraph<(), RuleRef>) -> Option<Flaw> {
-    let order = petgraph::algo::toposort(g, None).expect("loops are found first");
+/// chain, if any goes deeper, given the chains in an `order` where each
+/// comes before the chains it jumps to.
+fn too_deep(policy: &Policy, g: &Jumps, order: &[NodeIndex]) -> Option<Flaw> {
     // The most chains on a path of jumps from each chain.
     let mut depth = vec![1usize; policy.chains.len()];
     for &n in order.iter().rev() {
@@ -113,7 +129,7 @@ fn too_deep(policy: &Policy, g: &DiGraph<(), RuleRef>) -> Option<Flaw> {
     }
     let edge = deepest(here);
     Some(Flaw {
-        rule: *edge.weight(),
+        rule: rule(edge),
         target: edge.target().index(),
         message: format!(
             "too complex: jumps nest {} chains deep from {}, and octaverify follows at most {MAX_DEPTH} (the walk of a packet goes one level deeper per nested jump)",
@@ -124,7 +140,7 @@ fn too_deep(policy: &Policy, g: &DiGraph<(), RuleRef>) -> Option<Flaw> {
 }
 
 /// The first jump loop, if there is one.
-fn find_loop(g: &DiGraph<(), RuleRef>) -> Option<Loop> {
+fn find_loop(g: &Jumps) -> Option<Loop> {
     for scc in tarjan_scc(g) {
         let self_loop = scc.len() == 1 && g.contains_edge(scc[0], scc[0]);
         if scc.len() < 2 && !self_loop {
@@ -142,11 +158,12 @@ fn find_loop(g: &DiGraph<(), RuleRef>) -> Option<Loop> {
                 let cycle: Vec<NodeIndex> = path[pos..].to_vec();
                 let second = cycle.get(1).copied().unwrap_or(cycle[0]);
                 let edge = g
-                    .find_edge(cycle[0], second)
+                    .edges_connecting(cycle[0], second)
+                    .next()
                     .expect("consecutive chains are joined");
                 return Some(Loop {
                     chains: cycle.iter().map(|n| n.index()).collect(),
-                    rule: g[edge],
+                    rule: rule(edge),
                 });
             }
             path.push(next);
@@ -196,7 +213,7 @@ pub fn callers(policy: &Policy) -> Vec<Vec<RuleRef>> {
     g.node_indices()
         .map(|n| {
             g.edges_directed(n, petgraph::Direction::Incoming)
-                .map(|e| *e.weight())
+                .map(rule)
                 .collect()
         })
         .collect()
