@@ -118,31 +118,36 @@ pub fn settle(policy: &mut Policy) {
     // The stage each original serves: the least of those that reach it,
     // which is the routed one where that reaches it (so that most chains
     // keep their matches as written).
-    let home: Vec<Option<Stage>> = (0..n)
-        .map(|id| {
-            policy
-                .roots(id)
-                .iter()
-                .filter_map(|&r| policy.chains[r].base.as_deref().map(Stage::of))
-                .min()
-        })
-        .collect();
-    let mut instance: FxHashMap<(ChainId, Stage), ChainId> = FxHashMap::default();
-    let mut stage_of: Vec<Option<Stage>> = home.clone();
-    let mut work: Vec<ChainId> = (0..n).filter(|&id| home[id].is_some()).collect();
-    for (id, &s) in home.iter().enumerate() {
-        if let Some(s) = s {
-            instance.insert((id, s), id);
+    let mut home: Vec<Option<Stage>> = vec![None; n];
+    for (b, chain) in policy.chains.iter().enumerate() {
+        let Some(s) = chain.base.as_deref().map(Stage::of) else {
+            continue;
+        };
+        for c in crate::graph::reached(policy, b) {
+            home[c] = Some(home[c].map_or(s, |h| h.min(s)));
         }
     }
+    // The copy of each original for each other stage it serves (an original
+    // serves its home itself: a large ruleset's chains need no entry).
+    let mut copies: FxHashMap<(ChainId, Stage), ChainId> = FxHashMap::default();
+    let mut stage_of: Vec<Option<Stage>> = home.clone();
+    let mut work: Vec<ChainId> = (0..n).filter(|&id| home[id].is_some()).collect();
     while let Some(id) = work.pop() {
         let stage = stage_of[id].expect("queued chains have a stage");
         for i in 0..policy.chains[id].rules.len() {
             let (Action::Jump(t) | Action::Goto(t)) = policy.chains[id].rules[i].action else {
                 continue;
             };
-            let target = match instance.get(&(t, stage)) {
-                Some(&c) => c,
+            // A copy made of a chain already settled jumps to the instances
+            // of the original's stage: its targets are taken back to theirs.
+            let t = policy.chains[t].copy_of.unwrap_or(t);
+            let found = if home[t] == Some(stage) {
+                Some(t)
+            } else {
+                copies.get(&(t, stage)).copied()
+            };
+            let target = match found {
+                Some(c) => c,
                 None if free[t] => t,
                 None => {
                     let mut copy = policy.chains[t].clone();
@@ -151,7 +156,7 @@ pub fn settle(policy: &mut Policy) {
                     let c = policy.chains.len();
                     policy.chains.push(copy);
                     stage_of.push(Some(stage));
-                    instance.insert((t, stage), c);
+                    copies.insert((t, stage), c);
                     work.push(c);
                     c
                 }

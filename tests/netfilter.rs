@@ -222,3 +222,39 @@ fn trace_takes_the_tcp_flags_of_an_answer() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_chain_copied_after_it_was_settled_jumps_to_the_copies_of_its_own_stage() {
+    // x is settled first (for prerouting at filter priority, where t,
+    // whose home is input, gets a copy), then copied for the raw
+    // prerouting chain, which runs before connection tracking: that copy
+    // must reach a copy of t for its own stage, not the first copy.
+    let rules = "table inet t {
+  chain t {
+    ct state established drop
+  }
+  chain pre_raw {
+    type filter hook prerouting priority -300; policy accept;
+    jump x
+  }
+  chain pre {
+    type filter hook prerouting priority 0; policy accept;
+    jump x
+  }
+  chain inp {
+    type filter hook input priority 0; policy accept;
+    jump t
+  }
+  chain x {
+    jump t
+  }
+}
+";
+    let packet =
+        "--in eth1 --out eth0 --src 10.0.0.6 --dst 10.0.0.1 --proto udp --sport 1 --dport 2";
+    assert_eq!(verdict(rules, &format!("{packet} --state new")), "accept");
+    assert_eq!(
+        verdict(rules, &format!("{packet} --state established")),
+        "drop"
+    );
+}

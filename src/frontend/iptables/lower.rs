@@ -49,43 +49,45 @@ fn builtins(table: &str) -> &'static [(&'static str, Hook, i32, ChainKind)] {
     }
 }
 
-struct DraftChain<'a> {
-    name: &'a str,
-    builtin: bool,
-    /// ACCEPT or DROP, and the line that set it.
-    policy: Option<(bool, Span)>,
-    /// The rules as they go into the policy, so that a large dump's rules
-    /// are not copied once the table is complete; a jump's target is its
-    /// slot in the table until the chains have their ids.
-    rules: Vec<Rule>,
-    /// Whether a rule makes the kernel track connections.
-    tracks: bool,
-    span: Span,
-}
-
-impl DraftChain<'_> {
-    /// The slots of the chains the rules jump to.
-    fn targets(&self) -> impl Iterator<Item = usize> + '_ {
-        self.rules.iter().filter_map(|r| match r.action {
-            Action::Jump(slot) | Action::Goto(slot) => Some(slot),
-            _ => None,
-        })
-    }
-}
-
 /// A rule's conditions as lowered: the packets they accept and the
 /// unmodelled ones, or why they cannot be.
 type Lowered<'r> = Result<(PacketSet, Vec<&'r str>), InputError>;
 
+/// A chain's bookkeeping while the file is replayed, beside the chain itself.
+#[derive(Clone, Copy)]
+struct Mark {
+    /// How many rules jump to the chain: as iptables-restore, a chain
+    /// cannot be deleted while one does.
+    refs: u32,
+    /// Whether a rule makes the kernel track connections.
+    tracks: bool,
+    /// False once the chain is deleted, or its table replaced.
+    live: bool,
+}
+
+/// The chains of every table, as the replay declares them: built in their
+/// final form from the start, in one vector in the order the tables come,
+/// so that building the policy only drops the deleted ones and renumbers
+/// jumps in place. A large dump's hundreds of thousands of chains are never
+/// held twice, as drafts and as chains.
+///
+/// A chain's slot is its place here; a jump's target is the slot until the
+/// policy is built. Slots are never reused, so a jump keeps naming the chain
+/// it was written for. A built-in chain is the one with a base, which holds
+/// its policy.
+#[derive(Default)]
+struct Drafts {
+    chains: Vec<Chain>,
+    marks: Vec<Mark>,
+}
+
+/// A table being replayed; its chains are the slots from `start` on.
 struct DraftTable<'a> {
     name: &'a str,
+    /// Shared by the table's chains.
+    shared: std::sync::Arc<str>,
     family: Family,
-    /// Every chain declared, by slot; `None` once deleted. Slots are never
-    /// reused, so a jump keeps naming the chain it was written for.
-    chains: Vec<Option<DraftChain<'a>>>,
-    /// How many rules jump to each slot's chain: as iptables-restore, a
-    /// chain cannot be deleted while one does.
-    refs: Vec<u32>,
+    start: usize,
     /// The slot of each chain there is, by name.
     index: FxHashMap<&'a str, usize>,
     /// The slot last looked up: a dump lists each chain's rules together,
@@ -94,85 +96,113 @@ struct DraftTable<'a> {
     opened: Span,
 }
 
+/// The policy rule of a built-in chain.
+fn policy(family: Family, accept: bool, span: Span) -> Rule {
+    Rule::new(
+        PacketSet::from(Cube::family(family)),
+        if accept { Action::Accept } else { Action::Drop },
+        span,
+        RuleKind::Policy,
+    )
+}
+
+/// A table replayed to its COMMIT: its chains are the slots `chains`.
+struct DoneTable<'a> {
+    name: &'a str,
+    family: Family,
+    chains: std::ops::Range<usize>,
+}
+
 impl<'a> DraftTable<'a> {
-    fn new(name: &'a str, family: Family, opened: Span) -> Self {
+    fn new(name: &'a str, family: Family, opened: Span, start: usize) -> Self {
         DraftTable {
             name,
+            shared: name.into(),
             family,
-            chains: Vec::new(),
-            refs: Vec::new(),
+            start,
             index: FxHashMap::default(),
             last: None,
             opened,
         }
     }
 
-    fn slot(&mut self, name: &str) -> Option<usize> {
+    fn slot(&mut self, d: &Drafts, name: &str) -> Option<usize> {
         let last = self
             .last
-            .filter(|&s| self.chains[s].as_ref().is_some_and(|c| c.name == name));
+            .filter(|&s| d.marks[s].live && *d.chains[s].name == *name);
         let slot = last.or_else(|| self.index.get(name).copied())?;
         self.last = Some(slot);
         Some(slot)
     }
 
-    fn get_mut(&mut self, name: &str) -> Option<&mut DraftChain<'a>> {
-        let slot = self.slot(name)?;
-        self.chains[slot].as_mut()
-    }
-
-    fn add(&mut self, c: DraftChain<'a>) {
-        self.index.insert(c.name, self.chains.len());
-        self.chains.push(Some(c));
-        self.refs.push(0);
+    /// Declares chain `name`, built-in when `base` says where it attaches.
+    fn add(&mut self, d: &mut Drafts, name: &'a str, base: Option<BaseChain>, span: Span) {
+        self.index.insert(name, d.chains.len());
+        d.chains.push(Chain {
+            table: self.shared.clone(),
+            name: name.into(),
+            base: base.map(Box::new),
+            rules: Vec::new(),
+            span: Some(span),
+            family: Some(self.family),
+            index: Default::default(),
+            runs: Default::default(),
+            copy_of: None,
+        });
+        d.marks.push(Mark {
+            refs: 0,
+            tracks: false,
+            live: true,
+        });
     }
 
     /// Adds a rule to the chain at `slot`, at `pos` (the end when `None`).
-    fn insert(&mut self, slot: usize, pos: Option<usize>, rule: Rule, tracks: bool) {
+    fn insert(d: &mut Drafts, slot: usize, pos: Option<usize>, rule: Rule, tracks: bool) {
         if let Action::Jump(t) | Action::Goto(t) = rule.action {
-            self.refs[t] += 1;
+            d.marks[t].refs += 1;
         }
-        let c = self.chains[slot].as_mut().expect("a chain there is");
-        c.tracks |= tracks;
+        d.marks[slot].tracks |= tracks;
+        let rules = &mut d.chains[slot].rules;
         // Grown by half, not doubled: most chains of a large dump hold one
         // to three rules, which doubling from four would leave a quarter to
         // three quarters empty (120 MB of a 1M-rule dump's 290).
-        if c.rules.len() == c.rules.capacity() {
-            c.rules.reserve_exact((c.rules.len() / 2).max(1));
+        if rules.len() == rules.capacity() {
+            rules.reserve_exact((rules.len() / 2).max(1));
         }
         match pos {
-            Some(p) => c.rules.insert(p, rule),
-            None => c.rules.push(rule),
+            Some(p) => rules.insert(p, rule),
+            None => rules.push(rule),
         }
     }
 
-    /// Empties the chain at `slot`.
-    fn flush(&mut self, slot: usize) {
-        let Some(c) = self.chains[slot].as_mut() else {
+    /// Empties the chain at `slot`, if it is there.
+    fn flush(d: &mut Drafts, slot: usize) {
+        if !d.marks[slot].live {
             return;
-        };
-        for t in c.targets() {
-            self.refs[t] -= 1;
         }
-        c.rules.clear();
-        c.tracks = false;
+        for r in std::mem::take(&mut d.chains[slot].rules) {
+            if let Action::Jump(t) | Action::Goto(t) = r.action {
+                d.marks[t].refs -= 1;
+            }
+        }
+        d.marks[slot].tracks = false;
     }
 
     /// Deletes the chains `keep` says not to keep, unless a rule of a
     /// chain that stays jumps to one of them: then the name of one.
-    fn retain(&mut self, keep: impl Fn(&DraftChain<'a>) -> bool) -> Result<(), &'a str> {
-        let gone: Vec<usize> = (0..self.chains.len())
-            .filter(|&s| self.chains[s].as_ref().is_some_and(|c| !keep(c)))
+    fn retain(&mut self, d: &mut Drafts, keep: impl Fn(&Chain) -> bool) -> Result<(), String> {
+        let gone: Vec<usize> = (self.start..d.chains.len())
+            .filter(|&s| d.marks[s].live && !keep(&d.chains[s]))
             .collect();
         for &s in &gone {
-            self.flush(s);
+            Self::flush(d, s);
         }
-        if let Some(&s) = gone.iter().find(|&&s| self.refs[s] > 0) {
-            return Err(self.chains[s].as_ref().expect("not yet deleted").name);
+        if let Some(&s) = gone.iter().find(|&&s| d.marks[s].refs > 0) {
+            return Err(d.chains[s].name.to_string());
         }
         for s in gone {
-            let c = self.chains[s].take().expect("not yet deleted");
-            self.index.remove(c.name);
+            d.marks[s].live = false;
+            self.index.remove(&*d.chains[s].name);
         }
         Ok(())
     }
@@ -204,8 +234,8 @@ pub fn lower(path: &str, file: &Text) -> Result<Policy, InputError> {
         file,
         dumps,
     };
-    let tables = l.replay()?;
-    l.build(tables)
+    let (drafts, tables) = l.replay()?;
+    l.build(drafts, tables)
 }
 
 /// The dumps of a file: each `# Generated by ip6tables-save` (or
@@ -272,8 +302,9 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     }
 
     /// Replays the commands of each table block, as iptables-restore does.
-    fn replay(&self) -> Result<Vec<DraftTable<'a>>, InputError> {
-        let mut done: Vec<DraftTable<'a>> = Vec::new();
+    fn replay(&self) -> Result<(Drafts, Vec<DoneTable<'a>>), InputError> {
+        let mut d = Drafts::default();
+        let mut done: Vec<DoneTable<'a>> = Vec::new();
         let mut open: Option<DraftTable<'a>> = None;
         let mut released = 0;
         let prepare = |line: &Line<'a>| match &line.kind {
@@ -320,34 +351,47 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                 "expected COMMIT before the next table",
                             ));
                         }
-                        let chains: Vec<DraftChain> = builtins(name.text)
-                            .iter()
-                            .map(|&(n, ..)| DraftChain {
-                                name: n,
-                                builtin: true,
-                                policy: Some((true, span)),
-                                rules: Vec::new(),
-                                tracks: false,
-                                span,
-                            })
-                            .collect();
                         // The dump this table is in gives the family of its rules.
                         let family = self.family_at(span.bytes().start);
-                        let mut table = DraftTable::new(name.text, family, span);
-                        chains.into_iter().for_each(|c| table.add(c));
+                        let mut table = DraftTable::new(name.text, family, span, d.chains.len());
+                        for &(n, hook, priority, kind) in builtins(name.text) {
+                            let base = BaseChain {
+                                hook,
+                                priority,
+                                kind,
+                                family: Some(family),
+                                devices: None,
+                                scope: None,
+                                policy: Some(policy(family, true, span)),
+                            };
+                            table.add(&mut d, n, Some(base), span);
+                        }
                         open = Some(table);
                     }
                     LineKind::Commit => {
                         need_table(&mut open)?;
                         let t = open.take().expect("checked above");
-                        done.retain(|d| (d.name, d.family) != (t.name, t.family));
-                        done.push(t);
+                        // A later block of a table replaces the earlier one.
+                        if let Some(i) = done
+                            .iter()
+                            .position(|o| (o.name, o.family) == (t.name, t.family))
+                        {
+                            for s in done.remove(i).chains {
+                                d.marks[s].live = false;
+                                d.chains[s].rules = Vec::new();
+                            }
+                        }
+                        done.push(DoneTable {
+                            name: t.name,
+                            family: t.family,
+                            chains: t.start..d.chains.len(),
+                        });
                     }
-                    LineKind::Chain { name, policy } => {
+                    LineKind::Chain { name, policy: p } => {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
                         let builtin = builtins(t.name).iter().any(|&(n, ..)| n == name.text);
-                        match (builtin, policy) {
+                        match (builtin, p) {
                             (true, None) => {
                                 return Err(self.src.err_at(
                                     name,
@@ -367,20 +411,15 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             }
                             _ => {}
                         }
-                        let policy = policy.map(|p| (p.text == "ACCEPT", span));
-                        match t.get_mut(name.text) {
-                            Some(c) => {
-                                c.policy = policy.or(c.policy);
-                                c.span = span;
+                        match t.slot(&d, name.text) {
+                            Some(s) => {
+                                let c = &mut d.chains[s];
+                                if let (Some(base), Some(p)) = (&mut c.base, p) {
+                                    base.policy = Some(policy(t.family, p.text == "ACCEPT", span));
+                                }
+                                c.span = Some(span);
                             }
-                            None => t.add(DraftChain {
-                                name: name.text,
-                                builtin,
-                                policy,
-                                rules: Vec::new(),
-                                tracks: false,
-                                span,
-                            }),
+                            None => t.add(&mut d, name.text, None, span),
                         }
                     }
                     LineKind::NewChain(name) => {
@@ -393,20 +432,14 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                 "expected a new chain name",
                             ));
                         }
-                        t.add(DraftChain {
-                            name: name.text,
-                            builtin: false,
-                            policy: None,
-                            rules: Vec::new(),
-                            tracks: false,
-                            span,
-                        });
+                        t.add(&mut d, name.text, None, span);
                     }
-                    LineKind::SetPolicy { chain, policy } => {
+                    LineKind::SetPolicy { chain, policy: p } => {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
-                        let c = self.find_chain(t, chain)?;
-                        if !c.builtin {
+                        let family = t.family;
+                        let slot = self.find_slot(t, &d, chain)?;
+                        let Some(base) = &mut d.chains[slot].base else {
                             return Err(self.src.err_at(
                                 chain,
                                 format!(
@@ -415,18 +448,20 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                                 ),
                                 "expected a built-in chain",
                             ));
-                        }
-                        c.policy = Some((policy.text == "ACCEPT", span));
+                        };
+                        base.policy = Some(policy(family, p.text == "ACCEPT", span));
                     }
                     LineKind::Flush(chain) => {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
                         match chain {
                             Some(c) => {
-                                let slot = self.find_slot(t, c)?;
-                                t.flush(slot);
+                                let slot = self.find_slot(t, &d, c)?;
+                                DraftTable::flush(&mut d, slot);
                             }
-                            None => (0..t.chains.len()).for_each(|s| t.flush(s)),
+                            None => {
+                                (t.start..d.chains.len()).for_each(|s| DraftTable::flush(&mut d, s))
+                            }
                         }
                     }
                     LineKind::DeleteChain(chain) => {
@@ -434,16 +469,17 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         let t = open.as_mut().expect("checked above");
                         let deleted = match chain {
                             Some(c) => {
-                                if self.find_chain(t, c)?.builtin {
+                                let slot = self.find_slot(t, &d, c)?;
+                                if d.chains[slot].base.is_some() {
                                     return Err(self.src.err_at(
                                         c,
                                         format!("built-in chain `{}` cannot be deleted", c.text),
                                         "expected a user-defined chain",
                                     ));
                                 }
-                                t.retain(|x| x.name != c.text)
+                                t.retain(&mut d, |x| *x.name != *c.text)
                             }
-                            None => t.retain(|c| c.builtin),
+                            None => t.retain(&mut d, |c| c.base.is_some()),
                         };
                         if let Err(name) = deleted {
                             let at = chain.unwrap_or(line_tok);
@@ -465,18 +501,18 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
                         let rule = self.rule(&spec, span, t, lowered)?;
-                        let slot = self.find_slot(t, chain)?;
+                        let slot = self.find_slot(t, &d, chain)?;
                         let pos = if append {
                             None
                         } else {
                             let pos = insert_at.unwrap_or(1) as usize;
-                            let len = t.chains[slot].as_ref().expect("found").rules.len();
+                            let len = d.chains[slot].rules.len();
                             if pos > len + 1 {
                                 return Err(self.src.err_at(chain, format!("insert position {pos} is past the end of chain `{}` ({len} rules)", chain.text), "expected a position from 1 to one past the last rule"));
                             }
                             Some(pos - 1)
                         };
-                        t.insert(slot, pos, rule, spec.tracks);
+                        DraftTable::insert(&mut d, slot, pos, rule, spec.tracks);
                     }
                 }
                 Ok(true)
@@ -502,46 +538,26 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 "expected an iptables-save export: *filter, chains, rules, COMMIT",
             ));
         }
-        Ok(done)
+        Ok((d, done))
     }
 
-    fn find_chain<'t>(
+    fn find_slot(
         &self,
-        t: &'t mut DraftTable<'a>,
+        t: &mut DraftTable<'a>,
+        d: &Drafts,
         name: Located<'_>,
-    ) -> Result<&'t mut DraftChain<'a>, InputError> {
-        let slot = self.find_slot(t, name)?;
-        Ok(t.chains[slot].as_mut().expect("a slot found holds a chain"))
-    }
-
-    fn find_slot(&self, t: &mut DraftTable<'a>, name: Located<'_>) -> Result<usize, InputError> {
-        let table = t.name;
-        t.slot(name.text).ok_or_else(|| {
+    ) -> Result<usize, InputError> {
+        t.slot(d, name.text).ok_or_else(|| {
             self.src.err_at(
                 name,
-                format!("no chain `{}` in table {table}", name.text),
+                format!("no chain `{}` in table {}", name.text, t.name),
                 "expected a built-in chain or one declared with :NAME - or -N NAME",
             )
         })
     }
 
-    fn build(&self, tables: Vec<DraftTable<'a>>) -> Result<Policy, InputError> {
-        // Chain ids are assigned up front, by slot, so that jumps can refer forward.
-        let mut next = 0;
-        let ids: Vec<Vec<Option<crate::model::ChainId>>> = tables
-            .iter()
-            .map(|t| {
-                let id = |c: &Option<DraftChain>| {
-                    c.as_ref().map(|_| {
-                        next += 1;
-                        next - 1
-                    })
-                };
-                t.chains.iter().map(id).collect()
-            })
-            .collect();
-        // Grown by doubling, a dump's 360k chains took half as much again.
-        let mut chains = Vec::with_capacity(next);
+    fn build(&self, d: Drafts, tables: Vec<DoneTable<'a>>) -> Result<Policy, InputError> {
+        let Drafts { mut chains, marks } = d;
         let mut families: Vec<Family> = tables.iter().map(|t| t.family).collect();
         families.sort();
         families.dedup();
@@ -554,65 +570,41 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 tables
                     .iter()
                     .filter(|t| t.family == f)
-                    .any(|t| t.chains.iter().flatten().any(|c| c.tracks))
+                    .any(|t| t.chains.clone().any(|s| marks[s].live && marks[s].tracks))
             })
             .collect();
         let mut notes = Vec::new();
-        // Tables are consumed chain by chain, so a chain's syntax is freed once
-        // it is lowered and a large file's two forms are not all held at once.
-        for (t, ids) in tables.into_iter().zip(&ids) {
-            let table: std::sync::Arc<str> = t.name.into();
-            for c in t.chains.into_iter().flatten() {
-                let base = if c.builtin {
-                    let &(_, hook, priority, kind) = builtins(t.name)
-                        .iter()
-                        .find(|b| b.0 == c.name)
-                        .expect("built-in");
-                    let (accept, span) = c.policy.expect("built-in chains have a policy");
-                    if kind == ChainKind::Opening && !tracking.contains(&t.family) {
-                        if !accept || !c.rules.is_empty() {
-                            notes.push(format!(
-                                "chain {} of table {} is not evaluated: {UNTRACKED}",
-                                c.name, t.name
-                            ));
-                        }
-                        None
-                    } else {
-                        Some(BaseChain {
-                            hook,
-                            priority,
-                            kind,
-                            family: Some(t.family),
-                            devices: None,
-                            scope: None,
-                            policy: Some(Rule::new(
-                                PacketSet::from(Cube::family(t.family)),
-                                if accept { Action::Accept } else { Action::Drop },
-                                span,
-                                RuleKind::Policy,
-                            )),
-                        })
+        for t in &tables {
+            for c in &mut chains[t.chains.clone()] {
+                let Some(base) = &c.base else { continue };
+                if base.kind == ChainKind::Opening && !tracking.contains(&t.family) {
+                    let accept = base.policy.as_ref().map(|p| &p.action);
+                    if !matches!(accept, Some(Action::Accept)) || !c.rules.is_empty() {
+                        notes.push(format!(
+                            "chain {} of table {} is not evaluated: {UNTRACKED}",
+                            c.name, t.name
+                        ));
                     }
-                } else {
-                    None
-                };
-                let mut rules = c.rules;
-                for r in &mut rules {
-                    if let Action::Jump(to) | Action::Goto(to) = &mut r.action {
-                        *to = ids[*to].expect("a chain a rule jumps to is not deleted");
-                    }
+                    c.base = None;
                 }
-                chains.push(Chain {
-                    table: table.clone(),
-                    name: c.name.into(),
-                    base: base.map(Box::new),
-                    rules,
-                    span: Some(c.span),
-                    family: Some(t.family),
-                    index: Default::default(),
-                    runs: Default::default(),
-                    copy_of: None,
-                });
+            }
+        }
+        // The chains there are, numbered in order; jumps renumbered to match.
+        let mut ids = vec![u32::MAX; chains.len()];
+        let mut next = 0;
+        for (id, m) in ids.iter_mut().zip(&marks) {
+            if m.live {
+                *id = next;
+                next += 1;
+            }
+        }
+        let mut slot = 0..;
+        chains.retain(|_| marks[slot.next().expect("endless")].live);
+        for r in chains.iter_mut().flat_map(|c| &mut c.rules) {
+            if let Action::Jump(to) | Action::Goto(to) = &mut r.action {
+                let id = ids[*to];
+                assert!(id != u32::MAX, "a chain a rule jumps to is not deleted");
+                *to = id as usize;
             }
         }
         // The caller adds the file itself: moved, not copied.
