@@ -465,8 +465,10 @@ pub struct Rule {
 #[derive(Debug, Clone, Default)]
 pub struct RuleNotes {
     /// The constructs that also take part in matching but are not modelled; the
-    /// rule may or may not match any packet of `matches`.
-    pub opaque: Option<Box<str>>,
+    /// rule may or may not match any packet of `matches`. Shared: a large
+    /// dump repeats the same few (kube-proxy's `-m statistic` probabilities
+    /// on a third of its rules), and a front-end may give each once.
+    pub opaque: Option<Arc<str>>,
     /// Where the input is a translation (`nft -j` JSON, read as the nft
     /// commands it stands for), the rule as written in that translation.
     pub written: Option<Span>,

@@ -106,6 +106,22 @@ fn policy(family: Family, accept: bool, span: Span) -> Rule {
     )
 }
 
+/// The rules' unmodelled conditions, each text once: a large dump repeats
+/// a few (kube-proxy's `-m statistic` probabilities) on many rules.
+#[derive(Default)]
+struct Shared(rustc_hash::FxHashSet<std::sync::Arc<str>>);
+
+impl Shared {
+    fn get(&mut self, text: String) -> std::sync::Arc<str> {
+        if let Some(t) = self.0.get(text.as_str()) {
+            return t.clone();
+        }
+        let t: std::sync::Arc<str> = text.into();
+        self.0.insert(t.clone());
+        t
+    }
+}
+
 /// A table replayed to its COMMIT: its chains are the slots `chains`.
 struct DoneTable<'a> {
     name: &'a str,
@@ -304,6 +320,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     /// Replays the commands of each table block, as iptables-restore does.
     fn replay(&self) -> Result<(Drafts, Vec<DoneTable<'a>>), InputError> {
         let mut d = Drafts::default();
+        let mut shared = Shared::default();
         let mut done: Vec<DoneTable<'a>> = Vec::new();
         let mut open: Option<DraftTable<'a>> = None;
         let mut released = 0;
@@ -500,7 +517,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     } => {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
-                        let rule = self.rule(&spec, span, t, lowered)?;
+                        let rule = self.rule(&spec, span, t, lowered, &mut shared)?;
                         let slot = self.find_slot(t, &d, chain)?;
                         let pos = if append {
                             None
@@ -764,12 +781,13 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         span: Span,
         table: &DraftTable<'a>,
         lowered: Option<(Family, Lowered<'a>)>,
+        shared: &mut Shared,
     ) -> Result<Rule, InputError> {
         let (matches, opaque) = match lowered {
             Some((f, l)) if f == table.family => l,
             _ => self.conditions(spec, table.family),
         }?;
-        let opaque = (!opaque.is_empty()).then(|| opaque.join(" ").into());
+        let opaque = (!opaque.is_empty()).then(|| shared.get(opaque.join(" ")));
         let action = match &spec.target {
             None => Action::Continue,
             Some(t) => match &t.kind {
