@@ -140,7 +140,7 @@ pub fn lint(policy: &Policy) -> Linted {
                 chain: id,
                 index: Some(i),
             };
-            if rule.kind != RuleKind::Rule || !checked(r) {
+            if rule.kind() != RuleKind::Rule || !checked(r) {
                 continue;
             }
             match seen.hit.get(&r) {
@@ -516,7 +516,7 @@ pub fn report(policy: &Policy, linted: &Linted) -> crate::report::lint::LintRepo
             .iter()
             .filter(|c| c.copy_of.is_none())
             .flat_map(|c| &c.rules)
-            .filter(|r| r.kind == RuleKind::Rule)
+            .filter(|r| r.kind() == RuleKind::Rule)
             .count(),
         ..LintSummary::default()
     };

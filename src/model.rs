@@ -316,7 +316,8 @@ impl Run {
                 Action::Drop | Action::Reject => true,
                 _ => return None,
             };
-            let certain = r.opaque().is_none() && r.by_name().is_none() && r.kind == RuleKind::Rule;
+            let certain =
+                r.opaque().is_none() && r.by_name().is_none() && r.kind() == RuleKind::Rule;
             match r.matches.cubes() {
                 [c] if certain => Some((c, drops)),
                 _ => None,
@@ -437,27 +438,41 @@ pub enum Action {
     /// packet is accepted by this chain and its replies come back to the new address.
     SourceNat(Option<Box<IntervalSet>>),
     /// An action whose effect is not modelled (DNAT, queue, …): any verdict may follow.
-    Unknown(std::borrow::Cow<'static, str>),
+    Unknown(Reason),
+}
+
+/// Why an action is not modelled. Behind one pointer, so that an action
+/// takes 16 bytes rather than 24 (a million-rule dump has a million), and
+/// shared where a front-end gives the same reason to many rules
+/// (kube-proxy's DNAT to every endpoint).
+pub type Reason = Arc<std::borrow::Cow<'static, str>>;
+
+impl Action {
+    /// An action not modelled, for `why`.
+    pub fn unknown(why: impl Into<std::borrow::Cow<'static, str>>) -> Action {
+        Action::Unknown(Arc::new(why.into()))
+    }
 }
 
 /// Whether a rule was written as such or stands for a chain's default policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RuleKind {
+    #[default]
     Rule,
     Policy,
 }
 
 /// A rule as the engine meets it: the packets it matches and what it does
-/// with them. What only some rules carry sits in [`RuleNotes`], boxed, so
-/// that the rule of a million-rule dump takes 88 bytes rather than 128.
+/// with them. What only some rules carry sits in [`RuleNotes`], boxed (a
+/// policy's kind among it), and an unmodelled action's reason behind one
+/// pointer, so that the rule of a million-rule dump takes 64 bytes.
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// The packets the rule's modelled matches accept.
     pub matches: PacketSet,
     pub action: Action,
     pub span: Span,
-    pub kind: RuleKind,
-    /// `None` when every note is empty.
+    /// `None` when every note is empty (and the rule is not a policy).
     notes: Option<Box<RuleNotes>>,
 }
 
@@ -478,6 +493,9 @@ pub struct RuleNotes {
     /// Where the rule matches the addresses of DNS names the firewall looks
     /// up itself, which the export does not hold (see [`Policy::bind_names`]).
     pub by_name: Option<Box<ByName>>,
+    /// Set by [`Rule::new`] and kept by the notes' changes: here rather than
+    /// in every rule, as only a chain's policy is not a plain rule.
+    pub(crate) kind: RuleKind,
 }
 
 /// A match on the addresses of DNS names (ASA `fqdn` objects). Unbound, the
@@ -519,35 +537,44 @@ pub struct NameBinding<'a> {
 
 impl Rule {
     pub fn new(matches: PacketSet, action: Action, span: Span, kind: RuleKind) -> Rule {
-        Rule {
+        let mut rule = Rule {
             matches,
             action,
             span,
-            kind,
             notes: None,
-        }
+        };
+        rule.set_notes(RuleNotes::default(), kind);
+        rule
+    }
+
+    /// Whether the rule was written as such or stands for a chain's policy.
+    pub fn kind(&self) -> RuleKind {
+        self.notes().map_or(RuleKind::Rule, |n| n.kind)
     }
 
     /// The rule with these notes.
     pub fn with(mut self, notes: RuleNotes) -> Rule {
-        self.set_notes(notes);
+        let kind = self.kind();
+        self.set_notes(notes, kind);
         self
     }
 
     /// Changes the rule's notes through `f`.
     pub fn edit_notes(&mut self, f: impl FnOnce(&mut RuleNotes)) {
+        let kind = self.kind();
         let mut notes = self.notes.take().map(|b| *b).unwrap_or_default();
         f(&mut notes);
-        self.set_notes(notes);
+        self.set_notes(notes, kind);
     }
 
-    /// Keeps the notes, boxed, unless all are empty.
-    fn set_notes(&mut self, notes: RuleNotes) {
+    /// Keeps the notes (of a rule of `kind`), boxed, unless all are empty.
+    fn set_notes(&mut self, notes: RuleNotes, kind: RuleKind) {
         let empty = notes.opaque.is_none()
             && notes.written.is_none()
             && notes.number.is_none()
-            && notes.by_name.is_none();
-        self.notes = (!empty).then(|| Box::new(notes));
+            && notes.by_name.is_none()
+            && kind == RuleKind::Rule;
+        self.notes = (!empty).then(|| Box::new(RuleNotes { kind, ..notes }));
     }
 
     fn notes(&self) -> Option<&RuleNotes> {
@@ -578,7 +605,7 @@ impl Rule {
     pub fn unknown_reason(&self) -> Option<&str> {
         match (self.opaque(), &self.action) {
             (Some(o), _) => Some(o),
-            (None, Action::Unknown(r)) => Some(r.as_ref()),
+            (None, Action::Unknown(r)) => Some(r),
             _ => None,
         }
     }

@@ -424,7 +424,7 @@ impl Checker<'_> {
             .flat_map(|d| d.parts(self.policy))
             .filter(|(rule, set)| {
                 let r = self.policy.rule(*rule);
-                r.kind == RuleKind::Rule
+                r.kind() == RuleKind::Rule
                     && r.action == Action::Accept
                     && set.intersects(works)
                     && r.matches.cubes().iter().any(|c| {

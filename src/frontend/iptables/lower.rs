@@ -5,8 +5,8 @@ use super::ast::*;
 use crate::diag::InputError;
 use crate::frontend::UNTRACKED;
 use crate::model::{
-    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Rule, RuleKind, RuleNotes, Span,
-    Text,
+    Action, BaseChain, Chain, ChainKind, Format, Hook, Policy, Reason, Rule, RuleKind, RuleNotes,
+    Span, Text,
 };
 use crate::space::dim::{Dim, Family, addr, iface};
 use crate::space::{Cube, IntervalSet, PacketSet};
@@ -106,19 +106,35 @@ fn policy(family: Family, accept: bool, span: Span) -> Rule {
     )
 }
 
-/// The rules' unmodelled conditions, each text once: a large dump repeats
-/// a few (kube-proxy's `-m statistic` probabilities) on many rules.
+/// The rules' unmodelled conditions and actions, each text once: a large
+/// dump repeats a few on many rules (kube-proxy's `-m statistic`
+/// probabilities, its DNAT to every endpoint).
 #[derive(Default)]
-struct Shared(rustc_hash::FxHashSet<std::sync::Arc<str>>);
+struct Shared {
+    opaque: rustc_hash::FxHashSet<std::sync::Arc<str>>,
+    /// By reason: the targets not modelled are a handful.
+    reasons: Vec<(&'static str, Reason)>,
+}
 
 impl Shared {
-    fn get(&mut self, text: String) -> std::sync::Arc<str> {
-        if let Some(t) = self.0.get(text.as_str()) {
+    fn opaque(&mut self, text: String) -> std::sync::Arc<str> {
+        if let Some(t) = self.opaque.get(text.as_str()) {
             return t.clone();
         }
         let t: std::sync::Arc<str> = text.into();
-        self.0.insert(t.clone());
+        self.opaque.insert(t.clone());
         t
+    }
+
+    fn unknown(&mut self, why: &'static str) -> Action {
+        if let Some((_, r)) = self.reasons.iter().find(|(w, _)| *w == why) {
+            return Action::Unknown(r.clone());
+        }
+        let action = Action::unknown(why);
+        if let Action::Unknown(r) = &action {
+            self.reasons.push((why, r.clone()));
+        }
+        action
     }
 }
 
@@ -787,7 +803,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
             Some((f, l)) if f == table.family => l,
             _ => self.conditions(spec, table.family),
         }?;
-        let opaque = (!opaque.is_empty()).then(|| shared.get(opaque.join(" ")));
+        let opaque = (!opaque.is_empty()).then(|| shared.opaque(opaque.join(" ")));
         let action = match &spec.target {
             None => Action::Continue,
             Some(t) => match &t.kind {
@@ -796,7 +812,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 TargetKind::Reject => Action::Reject,
                 TargetKind::Return => Action::Return,
                 TargetKind::Continue => Action::Continue,
-                TargetKind::Unknown(why) => Action::Unknown((*why).into()),
+                TargetKind::Unknown(why) => shared.unknown(why),
                 TargetKind::SourceNat(r) => Action::SourceNat(match r {
                     Some(r) => {
                         self.check_family(r.lo, t.name, table.family)?;

@@ -450,9 +450,10 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                         .iter()
                         .any(|f| f.is_some_and(|f| f != Field::CtState))
                     {
-                        action = Action::Unknown(
-                            format!("`{}` rewrites a field of the packet", join(&t[i..end])).into(),
-                        );
+                        action = Action::unknown(format!(
+                            "`{}` rewrites a field of the packet",
+                            join(&t[i..end])
+                        ));
                     }
                     i = end;
                 }
@@ -460,9 +461,10 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                 Some("map") => i = skip_value(t, next + 1),
                 Some("vmap") if self.looks_up_dynamic(t, next + 1) => {
                     let after = skip_value(t, next + 1);
-                    action = Action::Unknown(
-                        format!("verdict map @{} changes at run time", t[next + 2].text).into(),
-                    );
+                    action = Action::unknown(format!(
+                        "verdict map @{} changes at run time",
+                        t[next + 2].text
+                    ));
                     i = after;
                 }
                 Some("vmap") => {
@@ -471,7 +473,7 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                         None => {
                             let after = skip_value(t, next + 1);
                             let what = join(&t[i..after]);
-                            action = Action::Unknown(format!("a verdict map on {what}").into());
+                            action = Action::unknown(format!("a verdict map on {what}"));
                             (Vec::new(), after)
                         }
                     };
@@ -575,8 +577,8 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                     .as_deref()
                     .map(Into::into),
                 written: at.written,
-                number: None,
                 by_name: by_name.clone(),
+                ..RuleNotes::default()
             })
         };
         // The part of each rule a `th` match makes uncertain is a rule of its
@@ -1311,11 +1313,11 @@ impl<'s, 'a> RuleCx<'s, 'a> {
             "return" => (Action::Return, i + 1),
             "continue" => (Action::Continue, i + 1),
             "queue" => (
-                Action::Unknown("queue hands the verdict to a userspace program".into()),
+                Action::unknown("queue hands the verdict to a userspace program"),
                 self.expression_end(t, i + 1),
             ),
             "jump" | "goto" if t.get(i + 1).is_some_and(|x| x.is("{")) => (
-                Action::Unknown("an anonymous chain (jump { … }) is not modelled".into()),
+                Action::unknown("an anonymous chain (jump { … }) is not modelled"),
                 t.len(),
             ),
             "jump" | "goto" => {
@@ -1389,25 +1391,19 @@ impl<'s, 'a> RuleCx<'s, 'a> {
                     .and_then(|x| snat_addresses(x.unquoted()));
                 *action = Action::SourceNat(to.map(Box::new));
             }
-            "dnat" => *action = Action::Unknown("dnat rewrites the destination address".into()),
+            "dnat" => *action = Action::unknown("dnat rewrites the destination address"),
             "redirect" => {
-                *action = Action::Unknown(
-                    "redirect rewrites the destination to the firewall itself".into(),
-                )
+                *action =
+                    Action::unknown("redirect rewrites the destination to the firewall itself")
             }
             "notrack" => {
-                *action =
-                    Action::Unknown("notrack takes the packet out of connection tracking".into())
+                *action = Action::unknown("notrack takes the packet out of connection tracking")
             }
-            "tproxy" => {
-                *action = Action::Unknown("tproxy diverts the packet to a local socket".into())
-            }
-            "synproxy" => *action = Action::Unknown("synproxy answers the handshake itself".into()),
-            "flow" => {
-                *action = Action::Unknown("flow offload lets later packets bypass the rules".into())
-            }
+            "tproxy" => *action = Action::unknown("tproxy diverts the packet to a local socket"),
+            "synproxy" => *action = Action::unknown("synproxy answers the handshake itself"),
+            "flow" => *action = Action::unknown("flow offload lets later packets bypass the rules"),
             "dup" | "fwd" => {
-                *action = Action::Unknown(format!("{} sends the packet elsewhere", w.text).into())
+                *action = Action::unknown(format!("{} sends the packet elsewhere", w.text))
             }
             _ => opaque.push(join(&t[i..end])),
         }
