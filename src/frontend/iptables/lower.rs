@@ -81,6 +81,40 @@ struct Drafts {
     marks: Vec<Mark>,
 }
 
+impl Drafts {
+    /// Adds a rule to the chain at `slot`, at `pos` (the end when `None`).
+    fn insert(&mut self, slot: usize, pos: Option<usize>, rule: Rule, tracks: bool) {
+        if let Action::Jump(t) | Action::Goto(t) = rule.action {
+            self.marks[t].refs += 1;
+        }
+        self.marks[slot].tracks |= tracks;
+        let rules = &mut self.chains[slot].rules;
+        // Grown by half, not doubled: most chains of a large dump hold one
+        // to three rules, which doubling from four would leave a quarter to
+        // three quarters empty (120 MB of a 1M-rule dump's 290).
+        if rules.len() == rules.capacity() {
+            rules.reserve_exact((rules.len() / 2).max(1));
+        }
+        match pos {
+            Some(p) => rules.insert(p, rule),
+            None => rules.push(rule),
+        }
+    }
+
+    /// Empties the chain at `slot`, if it is there.
+    fn flush(&mut self, slot: usize) {
+        if !self.marks[slot].live {
+            return;
+        }
+        for r in std::mem::take(&mut self.chains[slot].rules) {
+            if let Action::Jump(t) | Action::Goto(t) = r.action {
+                self.marks[t].refs -= 1;
+            }
+        }
+        self.marks[slot].tracks = false;
+    }
+}
+
 /// A table being replayed; its chains are the slots from `start` on.
 struct DraftTable<'a> {
     name: &'a str,
@@ -127,14 +161,14 @@ impl Shared {
     }
 
     fn unknown(&mut self, why: &'static str) -> Action {
-        if let Some((_, r)) = self.reasons.iter().find(|(w, _)| *w == why) {
-            return Action::Unknown(r.clone());
-        }
-        let action = Action::unknown(why);
-        if let Action::Unknown(r) = &action {
-            self.reasons.push((why, r.clone()));
-        }
-        action
+        let at = match self.reasons.iter().position(|(w, _)| *w == why) {
+            Some(at) => at,
+            None => {
+                self.reasons.push((why, Reason::new(why.into())));
+                self.reasons.len() - 1
+            }
+        };
+        Action::Unknown(self.reasons[at].1.clone())
     }
 }
 
@@ -188,38 +222,6 @@ impl<'a> DraftTable<'a> {
         });
     }
 
-    /// Adds a rule to the chain at `slot`, at `pos` (the end when `None`).
-    fn insert(d: &mut Drafts, slot: usize, pos: Option<usize>, rule: Rule, tracks: bool) {
-        if let Action::Jump(t) | Action::Goto(t) = rule.action {
-            d.marks[t].refs += 1;
-        }
-        d.marks[slot].tracks |= tracks;
-        let rules = &mut d.chains[slot].rules;
-        // Grown by half, not doubled: most chains of a large dump hold one
-        // to three rules, which doubling from four would leave a quarter to
-        // three quarters empty (120 MB of a 1M-rule dump's 290).
-        if rules.len() == rules.capacity() {
-            rules.reserve_exact((rules.len() / 2).max(1));
-        }
-        match pos {
-            Some(p) => rules.insert(p, rule),
-            None => rules.push(rule),
-        }
-    }
-
-    /// Empties the chain at `slot`, if it is there.
-    fn flush(d: &mut Drafts, slot: usize) {
-        if !d.marks[slot].live {
-            return;
-        }
-        for r in std::mem::take(&mut d.chains[slot].rules) {
-            if let Action::Jump(t) | Action::Goto(t) = r.action {
-                d.marks[t].refs -= 1;
-            }
-        }
-        d.marks[slot].tracks = false;
-    }
-
     /// Deletes the chains `keep` says not to keep, unless a rule of a
     /// chain that stays jumps to one of them: then the name of one.
     fn retain(&mut self, d: &mut Drafts, keep: impl Fn(&Chain) -> bool) -> Result<(), String> {
@@ -227,7 +229,7 @@ impl<'a> DraftTable<'a> {
             .filter(|&s| d.marks[s].live && !keep(&d.chains[s]))
             .collect();
         for &s in &gone {
-            Self::flush(d, s);
+            d.flush(s);
         }
         if let Some(&s) = gone.iter().find(|&&s| d.marks[s].refs > 0) {
             return Err(d.chains[s].name.to_string());
@@ -490,11 +492,9 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                         match chain {
                             Some(c) => {
                                 let slot = self.find_slot(t, &d, c)?;
-                                DraftTable::flush(&mut d, slot);
+                                d.flush(slot);
                             }
-                            None => {
-                                (t.start..d.chains.len()).for_each(|s| DraftTable::flush(&mut d, s))
-                            }
+                            None => (t.start..d.chains.len()).for_each(|s| d.flush(s)),
                         }
                     }
                     LineKind::DeleteChain(chain) => {
@@ -545,7 +545,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                             }
                             Some(pos - 1)
                         };
-                        DraftTable::insert(&mut d, slot, pos, rule, spec.tracks);
+                        d.insert(slot, pos, rule, spec.tracks);
                     }
                 }
                 Ok(true)
