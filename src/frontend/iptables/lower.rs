@@ -263,6 +263,10 @@ struct Lowerer<'s, 'a> {
 pub fn lower(path: &str, file: &Text) -> Result<Policy, InputError> {
     let text: &str = file;
     let dumps = dumps(path, text);
+    // The UTF-8 check and the scan for dumps have read the whole text in:
+    // it is given back before the policy grows beside it, and the replay
+    // reads it in again a batch at a time.
+    file.release(0..text.len());
     let l = Lowerer {
         src: Source { path, text },
         file,
