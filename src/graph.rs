@@ -2,7 +2,7 @@
 //! and nesting too deep to follow, which are input errors, and the chains
 //! no base chain reaches.
 
-use crate::model::{Action, ChainId, Policy, Rule, RuleRef};
+use crate::model::{ChainId, Policy, Rule, RuleRef};
 use fixedbitset::FixedBitSet;
 use petgraph::algo::tarjan_scc;
 use petgraph::visit::{
@@ -44,14 +44,6 @@ impl Loop {
 #[derive(Clone, Copy)]
 struct Jumps<'p>(&'p Policy);
 
-/// The chain a rule jumps or goes to.
-fn target(r: &Rule) -> Option<ChainId> {
-    match r.action {
-        Action::Jump(t) | Action::Goto(t) => Some(t),
-        _ => None,
-    }
-}
-
 impl GraphBase for Jumps<'_> {
     type NodeId = ChainId;
     type EdgeId = RuleRef;
@@ -64,7 +56,7 @@ impl<'p> IntoNeighbors for Jumps<'p> {
 
     /// The chains `c` jumps to, in rule order.
     fn neighbors(self, c: ChainId) -> Self::Neighbors {
-        self.0.chains[c].rules.iter().filter_map(target)
+        self.0.chains[c].rules.iter().filter_map(Rule::target)
     }
 }
 
@@ -106,7 +98,7 @@ impl Visitable for Jumps<'_> {
 /// The jumps of chain `c`: each rule's place and the chain it goes to.
 fn jumps(policy: &Policy, c: ChainId) -> impl Iterator<Item = (usize, ChainId)> + '_ {
     let rules = policy.chains[c].rules.iter().enumerate();
-    rules.filter_map(|(i, r)| target(r).map(|t| (i, t)))
+    rules.filter_map(|(i, r)| r.target().map(|t| (i, t)))
 }
 
 /// The most chains nested jumps may pass a packet through (a base chain

@@ -231,7 +231,7 @@ fn jumps_to(policy: &Policy, target: ChainId) -> Vec<RuleRef> {
     let mut out = Vec::new();
     for (c, chain) in policy.chains.iter().enumerate() {
         for (i, rule) in chain.rules.iter().enumerate() {
-            if matches!(rule.action, Action::Jump(t) | Action::Goto(t) if t == target) {
+            if rule.target() == Some(target) {
                 out.push(RuleRef {
                     chain: c,
                     index: Some(i),

@@ -536,6 +536,14 @@ pub struct NameBinding<'a> {
 }
 
 impl Rule {
+    /// The chain the rule jumps or goes to, if it does.
+    pub fn target(&self) -> Option<ChainId> {
+        match self.action {
+            Action::Jump(t) | Action::Goto(t) => Some(t),
+            _ => None,
+        }
+    }
+
     pub fn new(matches: PacketSet, action: Action, span: Span, kind: RuleKind) -> Rule {
         let mut rule = Rule {
             matches,

@@ -96,10 +96,10 @@ fn stage_free(policy: &Policy) -> Vec<bool> {
         .map(|c| !c.rules.iter().any(reads))
         .collect();
     for id in crate::graph::callers_first(policy).into_iter().rev() {
-        let targets_free = policy.chains[id].rules.iter().all(|r| match r.action {
-            Action::Jump(t) | Action::Goto(t) => free[t],
-            _ => true,
-        });
+        let targets_free = policy.chains[id]
+            .rules
+            .iter()
+            .all(|r| r.target().is_none_or(|t| free[t]));
         free[id] &= targets_free;
     }
     free

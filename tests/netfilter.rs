@@ -1,8 +1,9 @@
-//! Netfilter behaviours the kernel judge (tests/kernel.rs) found octaverify
-//! getting wrong, each pinned with the packets whose verdicts the kernel gave:
-//! `th` on protocols without ports, nat chains without connection tracking,
-//! user chains that base chains of several stages reach, and nat chains
-//! after one that bound the connection.
+//! Netfilter behaviours octaverify got wrong, each pinned with the packets
+//! whose verdicts the kernel gives (most found by the kernel judge,
+//! tests/kernel.rs): `th` on protocols without ports, nat chains without
+//! connection tracking, user chains that base chains of several stages
+//! reach (and the copies of one settled before it was copied), and nat
+//! chains after one that bound the connection.
 
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -54,7 +54,6 @@ fn builtins(table: &str) -> &'static [(&'static str, Hook, i32, ChainKind)] {
 type Lowered<'r> = Result<(PacketSet, Vec<&'r str>), InputError>;
 
 /// A chain's bookkeeping while the file is replayed, beside the chain itself.
-#[derive(Clone, Copy)]
 struct Mark {
     /// How many rules jump to the chain: as iptables-restore, a chain
     /// cannot be deleted while one does.
@@ -84,7 +83,7 @@ struct Drafts {
 impl Drafts {
     /// Adds a rule to the chain at `slot`, at `pos` (the end when `None`).
     fn insert(&mut self, slot: usize, pos: Option<usize>, rule: Rule, tracks: bool) {
-        if let Action::Jump(t) | Action::Goto(t) = rule.action {
+        if let Some(t) = rule.target() {
             self.marks[t].refs += 1;
         }
         self.marks[slot].tracks |= tracks;
@@ -107,7 +106,7 @@ impl Drafts {
             return;
         }
         for r in std::mem::take(&mut self.chains[slot].rules) {
-            if let Action::Jump(t) | Action::Goto(t) = r.action {
+            if let Some(t) = r.target() {
                 self.marks[t].refs -= 1;
             }
         }
@@ -144,13 +143,13 @@ fn policy(family: Family, accept: bool, span: Span) -> Rule {
 /// dump repeats a few on many rules (kube-proxy's `-m statistic`
 /// probabilities, its DNAT to every endpoint).
 #[derive(Default)]
-struct Shared {
+struct Texts {
     opaque: rustc_hash::FxHashSet<std::sync::Arc<str>>,
     /// By reason: the targets not modelled are a handful.
     reasons: Vec<(&'static str, Reason)>,
 }
 
-impl Shared {
+impl Texts {
     fn opaque(&mut self, text: String) -> std::sync::Arc<str> {
         if let Some(t) = self.opaque.get(text.as_str()) {
             return t.clone();
@@ -342,7 +341,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
     /// Replays the commands of each table block, as iptables-restore does.
     fn replay(&self) -> Result<(Drafts, Vec<DoneTable<'a>>), InputError> {
         let mut d = Drafts::default();
-        let mut shared = Shared::default();
+        let mut texts = Texts::default();
         let mut done: Vec<DoneTable<'a>> = Vec::new();
         let mut open: Option<DraftTable<'a>> = None;
         let mut released = 0;
@@ -537,7 +536,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                     } => {
                         need_table(&mut open)?;
                         let t = open.as_mut().expect("checked above");
-                        let rule = self.rule(&spec, span, t, lowered, &mut shared)?;
+                        let rule = self.rule(&spec, span, t, lowered, &mut texts)?;
                         let slot = self.find_slot(t, &d, chain)?;
                         let pos = if append {
                             None
@@ -635,8 +634,8 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 next += 1;
             }
         }
-        let mut slot = 0..;
-        chains.retain(|_| marks[slot.next().expect("endless")].live);
+        let mut live = marks.iter().map(|m| m.live);
+        chains.retain(|_| live.next().expect("a mark per chain"));
         for r in chains.iter_mut().flat_map(|c| &mut c.rules) {
             if let Action::Jump(to) | Action::Goto(to) = &mut r.action {
                 let id = ids[*to];
@@ -801,13 +800,13 @@ impl<'s, 'a> Lowerer<'s, 'a> {
         span: Span,
         table: &DraftTable<'a>,
         lowered: Option<(Family, Lowered<'a>)>,
-        shared: &mut Shared,
+        texts: &mut Texts,
     ) -> Result<Rule, InputError> {
         let (matches, opaque) = match lowered {
             Some((f, l)) if f == table.family => l,
             _ => self.conditions(spec, table.family),
         }?;
-        let opaque = (!opaque.is_empty()).then(|| shared.opaque(opaque.join(" ")));
+        let opaque = (!opaque.is_empty()).then(|| texts.opaque(opaque.join(" ")));
         let action = match &spec.target {
             None => Action::Continue,
             Some(t) => match &t.kind {
@@ -816,7 +815,7 @@ impl<'s, 'a> Lowerer<'s, 'a> {
                 TargetKind::Reject => Action::Reject,
                 TargetKind::Return => Action::Return,
                 TargetKind::Continue => Action::Continue,
-                TargetKind::Unknown(why) => shared.unknown(why),
+                TargetKind::Unknown(why) => texts.unknown(why),
                 TargetKind::SourceNat(r) => Action::SourceNat(match r {
                     Some(r) => {
                         self.check_family(r.lo, t.name, table.family)?;
